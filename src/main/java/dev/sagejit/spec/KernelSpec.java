@@ -1,0 +1,70 @@
+package dev.sagejit.spec;
+
+import dev.sagejit.api.DType;
+import dev.sagejit.api.Precision;
+
+/**
+ * Everything that changes the generated code of an attention kernel, and nothing else: the only
+ * input to code generation besides the tile config. Batch, head counts, the GQA ratio, sequence
+ * lengths, strides (hence layout) and the softmax scale are launch arguments, so one compiled kernel
+ * serves all of them.
+ *
+ * @param direction forward or backward
+ * @param arch      target architecture
+ * @param precision precision mode
+ * @param headDim   64 or 128
+ * @param causal    bottom-right aligned causal mask
+ * @param lse       whether the kernel writes the FP32 log-sum-exp per query row
+ */
+public record KernelSpec(Direction direction, Arch arch, Precision precision, int headDim,
+        boolean causal, boolean lse) {
+
+    public KernelSpec {
+        java.util.Objects.requireNonNull(direction, "direction");
+        java.util.Objects.requireNonNull(arch, "arch");
+        java.util.Objects.requireNonNull(precision, "precision");
+        if (headDim != 64 && headDim != 128) {
+            throw new IllegalArgumentException("head dim " + headDim + " is not supported; use 64 or 128");
+        }
+        if (direction != Direction.FWD) {
+            throw new IllegalArgumentException("only forward kernels exist so far; backward is not built yet");
+        }
+        if (!arch.has(MmaKind.MMA_SYNC_F16)) {
+            throw new IllegalArgumentException(arch.name() + " has no BF16/FP16 mma.sync");
+        }
+    }
+
+    /** Element type of Q, K, V and O. */
+    public DType elementType() {
+        return precision.inputType();
+    }
+
+    /**
+     * Readable canonical id, e.g. {@code fwd_bf16_d128_causal_lse_sm90a}. Two specs are equal exactly
+     * when their keys are.
+     */
+    public String key() {
+        return direction.id() + "_" + precision.id() + "_d" + headDim + (causal ? "_causal" : "")
+                + (lse ? "_lse" : "") + "_" + arch.id();
+    }
+
+    /** The key of this spec compiled with the given tiles, e.g. {@code ..._sm90a_m128n64w4s2}. */
+    public String key(TileConfig tiles) {
+        return key() + "_" + tiles.key();
+    }
+
+    /** Every forward spec of the baseline family for one arch: the list {@code compile --all} builds. */
+    public static java.util.List<KernelSpec> baselineFamily(Arch arch) {
+        var out = new java.util.ArrayList<KernelSpec>();
+        for (Precision p : java.util.List.of(Precision.BF16, Precision.FP16)) {
+            for (int d : new int[] {64, 128}) {
+                for (boolean causal : new boolean[] {false, true}) {
+                    for (boolean lse : new boolean[] {false, true}) {
+                        out.add(new KernelSpec(Direction.FWD, arch, p, d, causal, lse));
+                    }
+                }
+            }
+        }
+        return java.util.List.copyOf(out);
+    }
+}
