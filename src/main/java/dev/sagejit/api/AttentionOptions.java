@@ -1,0 +1,78 @@
+package dev.sagejit.api;
+
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * What an attention call computes, independent of the tensors it runs on. Build with
+ * {@link #builder()}; invalid combinations fail in {@link Builder#build()} with a message naming the
+ * conflict.
+ *
+ * @param precision precision mode
+ * @param causal    bottom-right aligned causal mask (query i sees key j when j <= i + Nk - Nq)
+ * @param scale     softmax scale; empty means 1/sqrt(head dim)
+ * @param lse       whether to also return the FP32 log-sum-exp of each query row (natural log)
+ * @param tiles     a tile config key (e.g. {@code m128n64w4s2}) forcing the kernel's tiles; empty
+ *                  means the tuned or default choice
+ */
+public record AttentionOptions(Precision precision, boolean causal, Optional<Double> scale, boolean lse,
+        Optional<String> tiles) {
+
+    public AttentionOptions {
+        Objects.requireNonNull(precision, "precision");
+        Objects.requireNonNull(scale, "scale");
+        Objects.requireNonNull(tiles, "tiles");
+        scale.ifPresent(s -> {
+            if (!(s > 0) || s.isInfinite()) {
+                throw new IllegalArgumentException("softmax scale must be a positive finite number, got " + s);
+            }
+        });
+    }
+
+    /** The scale used for a head dim: the given one or 1/sqrt(headDim). */
+    public double effectiveScale(int headDim) {
+        return scale.orElse(1.0 / Math.sqrt(headDim));
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Builder with defaults: BF16, not causal, scale 1/sqrt(D), no LSE, default tiles. */
+    public static final class Builder {
+        private Precision precision = Precision.BF16;
+        private boolean causal;
+        private Double scale;
+        private boolean lse;
+        private String tiles;
+
+        public Builder precision(Precision p) {
+            this.precision = p;
+            return this;
+        }
+
+        public Builder causal(boolean c) {
+            this.causal = c;
+            return this;
+        }
+
+        public Builder scale(double s) {
+            this.scale = s;
+            return this;
+        }
+
+        public Builder lse(boolean wanted) {
+            this.lse = wanted;
+            return this;
+        }
+
+        public Builder tiles(String key) {
+            this.tiles = key;
+            return this;
+        }
+
+        public AttentionOptions build() {
+            return new AttentionOptions(precision, causal, Optional.ofNullable(scale), lse, Optional.ofNullable(tiles));
+        }
+    }
+}

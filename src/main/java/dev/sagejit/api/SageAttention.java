@@ -1,0 +1,139 @@
+package dev.sagejit.api;
+
+import dev.sagejit.codegen.TemplateRenderer;
+import dev.sagejit.compile.KernelCache;
+import dev.sagejit.compile.KernelCompiler;
+import dev.sagejit.compile.NvrtcBackends;
+import dev.sagejit.kernel.FwdLauncher;
+import dev.sagejit.kernel.FwdProblem;
+import dev.sagejit.kernel.KernelLoader;
+import dev.sagejit.runtime.CudaDriver;
+import dev.sagejit.runtime.Device;
+import dev.sagejit.runtime.DeviceBuffer;
+import dev.sagejit.runtime.Stream;
+import dev.sagejit.spec.Arch;
+import dev.sagejit.util.Half;
+import dev.sagejit.util.Knobs;
+
+/**
+ * The entry point: attention on one GPU, with kernels generated, compiled and cached on first use.
+ * One instance may be shared by many threads.
+ *
+ * <pre>{@code
+ * try (var sage = SageAttention.open()) {
+ *     var opts = AttentionOptions.builder().precision(Precision.BF16).causal(true).build();
+ *     sage.forward(opts, q, k, v, o, 0L, null);   // DeviceTensor views of your buffers
+ * }
+ * }</pre>
+ */
+public final class SageAttention implements AutoCloseable {
+    private final Device device;
+    private final KernelLoader loader;
+    private final FwdLauncher launcher;
+
+    private SageAttention(Device device, KernelLoader loader) {
+        this.device = device;
+        this.loader = loader;
+        this.launcher = new FwdLauncher(loader);
+    }
+
+    /** Opens the GPU and NVRTC named by the environment (see {@link Knobs}). */
+    public static SageAttention open() {
+        return open(Knobs.fromEnvironment());
+    }
+
+    /**
+     * Opens the GPU {@code knobs.deviceOrdinal()} and the NVRTC that best serves it.
+     *
+     * @throws SageException.Unsupported when there is no GPU, no driver or no NVRTC, saying what to
+     *                                   install
+     */
+    public static SageAttention open(Knobs knobs) {
+        if (!CudaDriver.available()) {
+            throw new SageException.Unsupported("no GPU: " + CudaDriver.unavailableReason()
+                    + ". sagejit runs attention on NVIDIA GPUs (sm_80 or newer); the FP64 CPU reference in"
+                    + " dev.sagejit.reference works without one");
+        }
+        Device device = Device.open(knobs.deviceOrdinal());
+        try {
+            Arch arch = Arch.forDevice(device.major(), device.minor());
+            var nvrtc = NvrtcBackends.preferred(knobs, arch);
+            var compiler = new KernelCompiler(knobs, nvrtc, new KernelCache(knobs));
+            return new SageAttention(device, new KernelLoader(device, compiler, new TemplateRenderer()));
+        } catch (RuntimeException e) {
+            device.close();
+            throw e;
+        }
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    /** Code-generation target of this GPU. */
+    public Arch arch() {
+        return launcher.arch();
+    }
+
+    /**
+     * Attention on device tensors: writes O (and LSE when {@code options.lse()}) and returns without
+     * waiting for the GPU. Everything is validated before anything is launched.
+     *
+     * @param lseAddress FP32 [B, H_q, N_q] buffer, or 0 when no LSE is wanted
+     * @param stream     the stream to launch on, or null for the default stream
+     */
+    public void forward(AttentionOptions options, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o,
+            long lseAddress, Stream stream) {
+        var problem = new FwdProblem(options, q, k, v, o, lseAddress);
+        device.makeCurrent();
+        launcher.launch(problem, stream == null ? device.defaultStream() : stream);
+    }
+
+    /** The validated problem and the kernel plan it would use, without launching (for tools). */
+    public dev.sagejit.kernel.FwdKernelPlan plan(AttentionOptions options, DeviceTensor q, DeviceTensor k,
+            DeviceTensor v, DeviceTensor o, long lseAddress) {
+        return launcher.plan(new FwdProblem(options, q, k, v, o, lseAddress));
+    }
+
+    /** The launcher, for benchmarks and tools that launch repeatedly. */
+    public FwdLauncher launcher() {
+        return launcher;
+    }
+
+    /** Attention on host arrays: copies in, runs, copies out, waits. */
+    public HostResult forward(AttentionOptions options, HostQkv in) {
+        DType t = options.precision().inputType();
+        long qElems = in.q().length;
+        long kvElems = in.k().length;
+        try (DeviceBuffer dq = device.allocate(Math.max(16, qElems * t.bytes()));
+                DeviceBuffer dk = device.allocate(Math.max(16, kvElems * t.bytes()));
+                DeviceBuffer dv = device.allocate(Math.max(16, kvElems * t.bytes()));
+                DeviceBuffer dout = device.allocate(Math.max(16, qElems * t.bytes()));
+                DeviceBuffer dl = device.allocate(Math.max(16, 4L * in.batch() * in.heads() * in.nq()))) {
+            dq.copyFromHost(Half.toBits(in.q(), t));
+            dk.copyFromHost(Half.toBits(in.k(), t));
+            dv.copyFromHost(Half.toBits(in.v(), t));
+            Layout l = in.layout();
+            var q = DeviceTensor.contiguous(dq.address(), t, l, in.batch(), in.heads(), in.nq(), in.headDim());
+            var k = DeviceTensor.contiguous(dk.address(), t, l, in.batch(), in.kvHeads(), in.nk(), in.headDim());
+            var v = DeviceTensor.contiguous(dv.address(), t, l, in.batch(), in.kvHeads(), in.nk(), in.headDim());
+            var o = DeviceTensor.contiguous(dout.address(), t, l, in.batch(), in.heads(), in.nq(), in.headDim());
+            forward(options, q, k, v, o, options.lse() ? dl.address() : 0L, null);
+            device.synchronize();
+            short[] bits = new short[(int) qElems];
+            dout.copyToHost(bits);
+            float[] lse = null;
+            if (options.lse()) {
+                lse = new float[in.batch() * in.heads() * in.nq()];
+                dl.copyToHost(lse);
+            }
+            return new HostResult(Half.fromBits(bits, t), lse);
+        }
+    }
+
+    @Override
+    public void close() {
+        loader.close();
+        device.close();
+    }
+}

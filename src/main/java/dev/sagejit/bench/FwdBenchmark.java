@@ -1,0 +1,130 @@
+package dev.sagejit.bench;
+
+import dev.sagejit.api.AttentionOptions;
+import dev.sagejit.api.DeviceTensor;
+import dev.sagejit.api.SageAttention;
+import dev.sagejit.kernel.FwdProblem;
+import dev.sagejit.kernel.KernelLoader;
+import dev.sagejit.runtime.DeviceBuffer;
+import dev.sagejit.runtime.EventTimer;
+import dev.sagejit.runtime.Stream;
+import dev.sagejit.util.Half;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Times the forward kernel with CUDA events on rotated input sets (together larger than the L2
+ * cache, so each launch reads from HBM as in a real model), after a warm-up. Inputs are N(0,1),
+ * never zeros.
+ */
+public final class FwdBenchmark {
+    /** Input sets must together exceed this many bytes (3x the H200's 60 MB L2). */
+    static final long ROTATION_BYTES = 3L * 60 * 1024 * 1024;
+    static final int MAX_SETS = 8;
+
+    /** One measurement and the kernel it measured. */
+    public record Measurement(BenchCase bench, String config, EventTimer.Timing timing, double tops, int registers,
+            int spillBytes) {
+    }
+
+    private final SageAttention sage;
+
+    public FwdBenchmark(SageAttention sage) {
+        this.sage = sage;
+    }
+
+    /** Times one case with the given tile config key (null: the default choice). */
+    public Measurement measure(BenchCase c, String tiles, int warmup, double minTotalMs) {
+        var t = c.precision().inputType();
+        long qBytes = (long) c.batch() * c.heads() * c.nq() * c.headDim() * t.bytes();
+        long kvBytes = (long) c.batch() * c.kvHeads() * c.nk() * c.headDim() * t.bytes();
+        long setBytes = 2 * qBytes + 2 * kvBytes;
+        int sets = (int) Math.min(MAX_SETS, Math.max(1, (ROTATION_BYTES + setBytes - 1) / setBytes));
+        var device = sage.device();
+        var buffers = new ArrayList<DeviceBuffer>();
+        try {
+            short[] qHost = randomBits(qBytes / t.bytes(), t, 1);
+            short[] kvHost = randomBits(kvBytes / t.bytes(), t, 2);
+            var problems = new ArrayList<FwdProblem>();
+            var opts = AttentionOptions.builder().precision(c.precision()).causal(c.causal()).tiles(tiles).build();
+            for (int s = 0; s < sets; s++) {
+                DeviceBuffer q = alloc(buffers, qBytes), k = alloc(buffers, kvBytes), v = alloc(buffers, kvBytes),
+                        o = alloc(buffers, qBytes);
+                q.copyFromHost(qHost);
+                k.copyFromHost(kvHost);
+                v.copyFromHost(kvHost);
+                problems.add(new FwdProblem(opts,
+                        DeviceTensor.contiguous(q.address(), t, c.layout(), c.batch(), c.heads(), c.nq(), c.headDim()),
+                        DeviceTensor.contiguous(k.address(), t, c.layout(), c.batch(), c.kvHeads(), c.nk(), c.headDim()),
+                        DeviceTensor.contiguous(v.address(), t, c.layout(), c.batch(), c.kvHeads(), c.nk(), c.headDim()),
+                        DeviceTensor.contiguous(o.address(), t, c.layout(), c.batch(), c.heads(), c.nq(), c.headDim()),
+                        0L));
+            }
+            var launcher = sage.launcher();
+            Stream stream = device.defaultStream();
+            KernelLoader.Ready ready = launcher.launch(problems.get(0), stream);
+            device.synchronize();
+            int[] next = {0};
+            var timer = new EventTimer(device);
+            EventTimer.Timing timing = timer.timeUntil(stream,
+                    () -> launcher.launch(problems.get(next[0]++ % problems.size()), stream), warmup, minTotalMs, 20,
+                    2000);
+            double tops = c.flops() / (timing.medianMs() * 1e-3) / 1e12;
+            var report = ready.compiled().report();
+            return new Measurement(c, ready.plan().tiles().key(), timing, tops, report.registers(),
+                    report.spillStoreBytes() + report.spillLoadBytes());
+        } finally {
+            buffers.forEach(DeviceBuffer::close);
+        }
+    }
+
+    private DeviceBuffer alloc(List<DeviceBuffer> owned, long bytes) {
+        DeviceBuffer b = sage.device().allocate(bytes);
+        owned.add(b);
+        return b;
+    }
+
+    private static short[] randomBits(long n, dev.sagejit.api.DType t, long seed) {
+        if (n > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("benchmark tensor of " + n + " elements is too large for one host array");
+        }
+        float[] x = new float[(int) n];
+        var rng = new SplittableRandom(seed);
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rng.nextGaussian();
+        }
+        return Half.toBits(x, t);
+    }
+
+    /** The JSON Lines record of a measurement, in the format of shared/RESULTS.md. */
+    public static Map<String, Object> toResultLine(Measurement m, String run, String gpu, String commit) {
+        var c = m.bench();
+        var line = new LinkedHashMap<String, Object>();
+        line.put("run", run);
+        line.put("gpu", gpu);
+        line.put("commit", commit);
+        line.put("impl", "sagejit");
+        line.put("mode", c.precision().id());
+        line.put("direction", "fwd");
+        line.put("scope", "kernel");
+        line.put("B", c.batch());
+        line.put("H", c.heads());
+        line.put("Hkv", c.kvHeads());
+        line.put("Nq", c.nq());
+        line.put("Nk", c.nk());
+        line.put("D", c.headDim());
+        line.put("causal", c.causal());
+        line.put("layout", c.layout().name());
+        line.put("config", m.config());
+        line.put("median_ms", m.timing().medianMs());
+        line.put("p20_ms", m.timing().p20Ms());
+        line.put("p80_ms", m.timing().p80Ms());
+        line.put("tops", m.tops());
+        line.put("registers", m.registers());
+        line.put("spill_bytes", m.spillBytes());
+        return line;
+    }
+}

@@ -1,0 +1,62 @@
+package dev.sagejit.kernel;
+
+import dev.sagejit.api.DeviceTensor;
+import dev.sagejit.api.SageException;
+import dev.sagejit.runtime.KernelArgs;
+import dev.sagejit.runtime.LaunchGeometry;
+import dev.sagejit.runtime.Stream;
+import dev.sagejit.spec.Arch;
+import dev.sagejit.spec.Direction;
+import dev.sagejit.spec.KernelSpec;
+import dev.sagejit.spec.TileConfig;
+import dev.sagejit.spec.TileTable;
+
+/** Chooses, builds and launches the forward kernel for a validated {@link FwdProblem}. */
+public final class FwdLauncher {
+    private static final double LOG2_E = 1.4426950408889634;
+
+    private final KernelLoader loader;
+    private final Arch arch;
+
+    public FwdLauncher(KernelLoader loader) {
+        this.loader = loader;
+        var d = loader.device();
+        this.arch = Arch.forDevice(d.major(), d.minor());
+    }
+
+    public Arch arch() {
+        return arch;
+    }
+
+    /** The plan a problem runs with: forced tiles from the options, else the TileTable default. */
+    public FwdKernelPlan plan(FwdProblem p) {
+        var o = p.options();
+        var spec = new KernelSpec(Direction.FWD, arch, o.precision(), p.q().headDim(), o.causal(), o.lse());
+        TileConfig tiles = o.tiles().map(TileConfig::parse).orElseGet(() -> TileTable.choose(spec).tiles());
+        return new FwdKernelPlan(spec, tiles);
+    }
+
+    /** Launches the forward pass on {@code stream}; returns the ready kernel used. */
+    public KernelLoader.Ready launch(FwdProblem p, Stream stream) {
+        var plan = plan(p);
+        var ready = loader.get(plan);
+        if (p.q().seq() == 0 || p.batch() == 0) {
+            return ready;
+        }
+        int[] grid = plan.grid(p.batch(), p.heads(), p.q().seq());
+        var geometry = new LaunchGeometry(grid[0], grid[1], grid[2], plan.threads(), 1, 1, plan.sharedBytes());
+        float scaleLog2 = (float) (p.options().effectiveScale(p.q().headDim()) * LOG2_E);
+        var args = KernelArgs.builder()
+                .ptr(p.q().address()).ptr(p.k().address()).ptr(p.v().address()).ptr(p.o().address())
+                .ptr(p.lseAddress());
+        for (DeviceTensor t : new DeviceTensor[] {p.q(), p.k(), p.v(), p.o()}) {
+            args.i64(t.batchStride()).i64(t.headStride()).i64(t.seqStride());
+        }
+        args.i32(p.q().seq()).i32(p.k().seq()).i32(p.group()).f32(scaleLog2);
+        if (grid[0] <= 0) {
+            throw new SageException.InvalidInput("empty launch grid for " + p);
+        }
+        ready.kernel().launch(geometry, stream, args.build());
+        return ready;
+    }
+}

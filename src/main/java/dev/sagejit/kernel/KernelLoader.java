@@ -1,0 +1,65 @@
+package dev.sagejit.kernel;
+
+import dev.sagejit.codegen.TemplateRenderer;
+import dev.sagejit.compile.CompileOptions;
+import dev.sagejit.compile.CompiledKernel;
+import dev.sagejit.compile.KernelCompiler;
+import dev.sagejit.compile.KernelSource;
+import dev.sagejit.runtime.Device;
+import dev.sagejit.runtime.LoadedKernel;
+import dev.sagejit.runtime.LoadedModule;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Render -> compile (through the cache) -> load, once per kernel key and device. Safe for many
+ * threads: each key is built exactly once, later callers wait for it.
+ */
+public final class KernelLoader implements AutoCloseable {
+    /** A kernel ready to launch, with the compile result it came from. */
+    public record Ready(FwdKernelPlan plan, CompiledKernel compiled, LoadedKernel kernel) {
+    }
+
+    private final Device device;
+    private final KernelCompiler compiler;
+    private final TemplateRenderer renderer;
+    private final ConcurrentHashMap<String, Ready> loaded = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, LoadedModule> modules = new ConcurrentHashMap<>();
+
+    public KernelLoader(Device device, KernelCompiler compiler, TemplateRenderer renderer) {
+        this.device = device;
+        this.compiler = compiler;
+        this.renderer = renderer;
+    }
+
+    /** Renders the plan's source; needs no GPU. */
+    public static KernelSource source(TemplateRenderer renderer, FwdKernelPlan plan) {
+        return new KernelSource(plan.key(), renderer.render(FwdKernelPlan.TEMPLATE, plan.templateModel()), plan.entry());
+    }
+
+    /** The loaded kernel for a plan, compiling and loading it on first use. */
+    public Ready get(FwdKernelPlan plan) {
+        return loaded.computeIfAbsent(plan.key(), key -> {
+            CompiledKernel compiled = compiler.compile(source(renderer, plan), CompileOptions.cubin(plan.spec().arch()));
+            LoadedModule module = device.load(compiled.image());
+            modules.put(key, module);
+            LoadedKernel kernel = module.function(plan.entry());
+            kernel.setMaxDynamicSharedMemory(plan.sharedBytes());
+            return new Ready(plan, compiled, kernel);
+        });
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    public KernelCompiler compiler() {
+        return compiler;
+    }
+
+    @Override
+    public void close() {
+        modules.values().forEach(LoadedModule::close);
+        modules.clear();
+        loaded.clear();
+    }
+}

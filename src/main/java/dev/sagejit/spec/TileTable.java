@@ -1,0 +1,87 @@
+package dev.sagejit.spec;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The one place where tile sizes are chosen (tuned records from the tuning database may override a
+ * choice; nothing else may). Each default comes with the reason for it, and {@link #candidates}
+ * declares the space the autotuner searches.
+ */
+public final class TileTable {
+    /** A default choice and why it was made. */
+    public record Choice(TileConfig tiles, String reason) {
+    }
+
+    /** K/V pipeline depth the forward kernel is built for: K[j+1] and V[j+1] load during block j. */
+    public static final int FWD_STAGES = 2;
+
+    private TileTable() {
+    }
+
+    /** The default tile config for a spec. */
+    public static Choice choose(KernelSpec spec) {
+        if (spec.headDim() == 128) {
+            return new Choice(new TileConfig(128, 64, 4, FWD_STAGES),
+                    "d128: 4 warps of 32 query rows reuse every K/V fragment twice (shared-memory bandwidth"
+                            + " bounds mma.sync); BLOCK_N 64 keeps O (128 regs) + S (64 regs) under 255;"
+                            + " 96 KB shared memory lets 2 blocks share an SM");
+        }
+        return new Choice(new TileConfig(128, 64, 4, FWD_STAGES),
+                "d64: 4 warps of 32 query rows; O and S take 128 registers, Q stays in registers;"
+                        + " 48 KB shared memory lets 4 blocks share an SM");
+    }
+
+    /** Every tile config the autotuner may try for a spec, default first; all pass {@link #whyInvalid}. */
+    public static List<TileConfig> candidates(KernelSpec spec) {
+        var out = new ArrayList<TileConfig>();
+        out.add(choose(spec).tiles());
+        for (int blockM : new int[] {64, 128, 256}) {
+            for (int blockN : new int[] {32, 64, 128}) {
+                for (int warps : new int[] {4, 8}) {
+                    if (blockM % (16 * warps) != 0 || blockM / warps > 32) {
+                        continue;
+                    }
+                    var t = new TileConfig(blockM, blockN, warps, FWD_STAGES);
+                    if (!out.contains(t) && whyInvalid(spec, t).isEmpty()) {
+                        out.add(t);
+                    }
+                }
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    /**
+     * Why a tile config cannot run a spec, or empty if it can: shared memory beyond the arch's
+     * opt-in limit, tiles the cooperative loads cannot split evenly, or accumulators that cannot fit
+     * in registers.
+     */
+    public static Optional<String> whyInvalid(KernelSpec spec, TileConfig t) {
+        if (t.stages() != FWD_STAGES) {
+            return Optional.of("the forward kernel is built for " + FWD_STAGES + " K/V stages, not " + t.stages());
+        }
+        int smem = forwardSharedBytes(spec, t);
+        if (smem > spec.arch().maxSmemPerBlock()) {
+            return Optional.of("needs " + smem + " B shared memory; " + spec.arch().name() + " allows "
+                    + spec.arch().maxSmemPerBlock());
+        }
+        int rowChunks = spec.headDim() * spec.elementType().bytes() / 16;
+        if ((t.blockN() * rowChunks) % t.threads() != 0 || (t.blockM() * rowChunks) % t.threads() != 0) {
+            return Optional.of("tiles of " + t.blockN() + " rows do not split evenly over " + t.threads() + " threads");
+        }
+        // FP32 accumulators per thread: O is warpRows x headDim, S is warpRows x blockN, over 32 lanes.
+        int accRegs = t.warpRows() * (spec.headDim() + t.blockN()) / 32;
+        if (accRegs > 192) {
+            return Optional.of("accumulators need " + accRegs + " registers per thread (limit 192 of 255)");
+        }
+        return Optional.empty();
+    }
+
+    /** Shared memory of the forward kernel: the Q tile plus {@code stages} K and V tiles. */
+    public static int forwardSharedBytes(KernelSpec spec, TileConfig t) {
+        int rowBytes = spec.headDim() * spec.elementType().bytes();
+        return (t.blockM() + 2 * t.stages() * t.blockN()) * rowBytes;
+    }
+}

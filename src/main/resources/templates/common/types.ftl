@@ -1,0 +1,7 @@
+<#-- Header-free scalar and vector types: NVRTC has no <cstdint> or cuda_bf16.h built in. -->
+typedef unsigned int u32;
+typedef unsigned short u16;
+typedef long long i64;
+struct __align__(16) u32x4 { u32 x, y, z, w; };
+#define SAGE_NEG_INF __int_as_float(0xff800000)
+#define SAGE_LN2 0.69314718055994530942f

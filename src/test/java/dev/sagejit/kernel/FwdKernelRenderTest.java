@@ -1,0 +1,48 @@
+package dev.sagejit.kernel;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sagejit.codegen.GeneratorVersion;
+import dev.sagejit.codegen.TemplateRenderer;
+import dev.sagejit.spec.Arch;
+import dev.sagejit.spec.KernelSpec;
+import dev.sagejit.spec.TileTable;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+
+/** Golden properties of rendered forward kernels; needs no GPU and no NVRTC. */
+class FwdKernelRenderTest {
+    private final TemplateRenderer renderer = new TemplateRenderer();
+
+    @Test
+    void everyBaselineVariantRendersWithHeaderAndNoLeftoverMarkup() throws Exception {
+        Path dump = Path.of("target", "rendered");
+        Files.createDirectories(dump);
+        for (Arch arch : java.util.List.of(Arch.SM90A, Arch.SM120A)) {
+            for (KernelSpec spec : KernelSpec.baselineFamily(arch)) {
+                for (var tiles : TileTable.candidates(spec)) {
+                    var plan = new FwdKernelPlan(spec, tiles);
+                    String cu = renderer.render(FwdKernelPlan.TEMPLATE, plan.templateModel());
+                    Files.writeString(dump.resolve(plan.key() + ".cu"), cu);
+                    assertTrue(cu.startsWith("// sagejit generated kernel: " + plan.key() + "\n"), plan.key());
+                    assertTrue(cu.contains("generator " + GeneratorVersion.VALUE));
+                    assertTrue(cu.contains(plan.entry() + "("), "entry point present");
+                    assertFalse(cu.contains("${") || cu.contains("<#"), "unrendered markup in " + plan.key());
+                    assertFalse(cu.contains("#include"), "kernels must be header-free for NVRTC");
+                }
+            }
+        }
+    }
+
+    @Test
+    void numbersRenderAsCLiterals() {
+        var spec = KernelSpec.baselineFamily(Arch.SM90A).get(0);
+        var plan = FwdKernelPlan.ofDefault(spec);
+        String cu = renderer.render(FwdKernelPlan.TEMPLATE, plan.templateModel());
+        assertTrue(cu.contains("constexpr u32 Q_TILE_BYTES = " + plan.templateModel().get("qTileBytes") + ";"));
+        assertEquals(-1, cu.indexOf("1,0"), "no locale grouping in numbers");
+    }
+}
