@@ -1,0 +1,188 @@
+package dev.sagejit.cli;
+
+import dev.sagejit.api.Layout;
+import dev.sagejit.api.Precision;
+import dev.sagejit.api.SageAttention;
+import dev.sagejit.bench.BenchCase;
+import dev.sagejit.bench.FwdBenchmark;
+import dev.sagejit.spec.Direction;
+import dev.sagejit.spec.KernelSpec;
+import dev.sagejit.spec.TileConfig;
+import dev.sagejit.spec.TileTable;
+import dev.sagejit.util.JsonLines;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** Times the forward kernel over shapes, masks, precisions and tile configs; appends JSON Lines. */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Benchmark the forward kernel and append one JSON line per case to --out.")
+final class BenchCommand implements Callable<Integer> {
+    @ParentCommand
+    Main main;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--shapes", split = ",", defaultValue = "4x32x4096x128",
+            description = "BxHxNxD or BxHqxHkvxNqxNkxD, comma separated (default ${DEFAULT-VALUE}).")
+    List<String> shapes;
+
+    @Option(names = "--causal", defaultValue = "both", description = "0, 1 or both (default ${DEFAULT-VALUE}).")
+    String causal;
+
+    @Option(names = "--precision", split = ",", defaultValue = "bf16,fp16",
+            converter = Converters.PrecisionConverter.class, description = "Comma list (default ${DEFAULT-VALUE}).")
+    List<Precision> precisions;
+
+    @Option(names = "--layout", defaultValue = "bhsd", description = "bhsd or bshd (default ${DEFAULT-VALUE}).")
+    Layout layout;
+
+    @Option(names = "--tiles", defaultValue = "default",
+            description = "default, all (every TileTable candidate) or a key such as m128n64w4s2.")
+    String tiles;
+
+    @Option(names = "--run", description = "Run id written to each line (default: ISO timestamp now).")
+    String run;
+
+    @Option(names = "--commit", description = "Commit written to each line (default: git rev-parse --short HEAD).")
+    String commit;
+
+    @Option(names = "--out", defaultValue = "results.jsonl", description = "JSON Lines file to append to.")
+    Path outFile;
+
+    @Option(names = "--min-ms", defaultValue = "300", description = "Timed milliseconds per case (default ${DEFAULT-VALUE}).")
+    double minMs;
+
+    @Option(names = "--warmup", defaultValue = "10", description = "Untimed launches per case.")
+    int warmup;
+
+    /** One row of the final table: a measurement or the error that replaced it. */
+    private record Row(BenchCase bench, String config, FwdBenchmark.Measurement m, String error) {
+    }
+
+    @Override
+    public Integer call() {
+        List<Boolean> masks = switch (causal) {
+            case "0", "false" -> List.of(false);
+            case "1", "true" -> List.of(true);
+            case "both" -> List.of(false, true);
+            default -> throw new IllegalArgumentException("--causal must be 0, 1 or both, got '" + causal + "'");
+        };
+        if (!tiles.equals("default") && !tiles.equals("all")) {
+            tiles = Converters.guard(() -> TileConfig.parse(tiles).key());
+        }
+        var cases = new ArrayList<BenchCase>();
+        for (String s : shapes) {
+            for (boolean c : masks) {
+                for (Precision p : precisions) {
+                    cases.add(BenchCase.parse(s, c, p, layout));
+                }
+            }
+        }
+        String runId = run != null ? run : Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
+        String sha = commit != null ? commit : GitCommit.shortHead();
+        PrintWriter err = spec.commandLine().getErr();
+        var rows = new ArrayList<Row>();
+        try (SageAttention sage = SageAttention.open(main.knobs())) {
+            String gpu = sage.device().name();
+            var work = new ArrayList<Map.Entry<BenchCase, String>>();
+            for (BenchCase c : cases) {
+                configs(sage, c).forEach(t -> work.add(Map.entry(c, t)));
+            }
+            for (int i = 0; i < work.size(); i++) {
+                BenchCase c = work.get(i).getKey();
+                String t = work.get(i).getValue();
+                String label = String.format(Locale.ROOT, "[%d/%d] %s %s %s %s", i + 1, work.size(), c.shape(),
+                        c.causal() ? "causal" : "full", c.precision().id(), t);
+                err.print(label + " ... ");
+                err.flush();
+                rows.add(measure(sage, c, t, runId, gpu, sha, err));
+            }
+        }
+        printTable(spec.commandLine().getOut(), rows);
+        long ok = rows.stream().filter(r -> r.error() == null).count();
+        return ok > 0 || rows.isEmpty() ? 0 : 1;
+    }
+
+    private Row measure(SageAttention sage, BenchCase c, String t, String runId, String gpu, String sha,
+            PrintWriter err) {
+        try {
+            var m = new FwdBenchmark(sage).measure(c, t, warmup, minMs);
+            JsonLines.append(outFile, FwdBenchmark.toResultLine(m, runId, gpu, sha));
+            err.printf(Locale.ROOT, "%.1f TFLOPS%n", m.tops());
+            return new Row(c, m.config(), m, null);
+        } catch (RuntimeException e) {
+            String why = e.getClass().getSimpleName() + ": " + e.getMessage();
+            err.println("FAILED (skipped): " + why);
+            JsonLines.append(outFile, errorLine(c, t, runId, gpu, sha, why));
+            return new Row(c, t, null, why);
+        } finally {
+            err.flush();
+        }
+    }
+
+    /** Tile keys to time for one case: the default (null here, resolved by the launcher) or the candidates. */
+    private List<String> configs(SageAttention sage, BenchCase c) {
+        if (tiles.equals("default")) {
+            var s = new KernelSpec(Direction.FWD, sage.arch(), c.precision(), c.headDim(), c.causal(), false);
+            return List.of(TileTable.choose(s).tiles().key());
+        }
+        if (tiles.equals("all")) {
+            var s = new KernelSpec(Direction.FWD, sage.arch(), c.precision(), c.headDim(), c.causal(), false);
+            return TileTable.candidates(s).stream().map(TileConfig::key).toList();
+        }
+        return List.of(tiles);
+    }
+
+    private static Map<String, Object> errorLine(BenchCase c, String config, String runId, String gpu, String sha,
+            String error) {
+        var line = new LinkedHashMap<String, Object>();
+        line.put("run", runId);
+        line.put("gpu", gpu);
+        line.put("commit", sha);
+        line.put("impl", "sagejit");
+        line.put("mode", c.precision().id());
+        line.put("direction", "fwd");
+        line.put("scope", "kernel");
+        line.put("B", c.batch());
+        line.put("H", c.heads());
+        line.put("Hkv", c.kvHeads());
+        line.put("Nq", c.nq());
+        line.put("Nk", c.nk());
+        line.put("D", c.headDim());
+        line.put("causal", c.causal());
+        line.put("layout", c.layout().name());
+        line.put("config", config);
+        line.put("error", error);
+        return line;
+    }
+
+    private static void printTable(PrintWriter out, List<Row> rows) {
+        out.printf(Locale.ROOT, "%-22s %-6s %-5s %-12s %10s %8s %5s %6s%n", "shape", "mask", "prec", "config",
+                "median_ms", "TFLOPS", "regs", "spill");
+        for (Row r : rows) {
+            String head = String.format(Locale.ROOT, "%-22s %-6s %-5s %-12s", r.bench().shape(),
+                    r.bench().causal() ? "causal" : "full", r.bench().precision().id(), r.config());
+            if (r.m() == null) {
+                out.println(head + " error: " + r.error());
+            } else {
+                out.printf(Locale.ROOT, "%s %10.4f %8.1f %5d %6d%n", head, r.m().timing().medianMs(), r.m().tops(),
+                        r.m().registers(), r.m().spillBytes());
+            }
+        }
+        out.flush();
+    }
+}

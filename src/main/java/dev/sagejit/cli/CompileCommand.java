@@ -1,0 +1,202 @@
+package dev.sagejit.cli;
+
+import dev.sagejit.api.Precision;
+import dev.sagejit.api.SageException;
+import dev.sagejit.codegen.TemplateRenderer;
+import dev.sagejit.compile.CompileOptions;
+import dev.sagejit.compile.CompiledKernel;
+import dev.sagejit.compile.KernelCache;
+import dev.sagejit.compile.KernelCompiler;
+import dev.sagejit.compile.KernelSource;
+import dev.sagejit.compile.Nvrtc;
+import dev.sagejit.kernel.FwdKernelPlan;
+import dev.sagejit.kernel.KernelLoader;
+import dev.sagejit.spec.Arch;
+import dev.sagejit.spec.Direction;
+import dev.sagejit.spec.KernelSpec;
+import dev.sagejit.spec.TileConfig;
+import dev.sagejit.spec.TileTable;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** Renders and compiles kernels without a GPU: one spec, or the whole baseline family. */
+@Command(name = "compile", mixinStandardHelpOptions = true,
+        description = "Render and compile forward kernels with NVRTC (no GPU needed).")
+final class CompileCommand implements Callable<Integer> {
+    /** Log lines shown for each failed compile; the rest is in the dumped source's folder. */
+    private static final int LOG_LINES = 12;
+
+    @ParentCommand
+    Main main;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--precision", defaultValue = "bf16", converter = Converters.PrecisionConverter.class,
+            description = "bf16 or fp16 (default ${DEFAULT-VALUE}).")
+    Precision precision;
+
+    @Option(names = "--head-dim", defaultValue = "128", description = "64 or 128 (default ${DEFAULT-VALUE}).")
+    int headDim;
+
+    @Option(names = "--causal", description = "Bottom-right aligned causal mask.")
+    boolean causal;
+
+    @Option(names = "--lse", description = "Kernel also writes the log-sum-exp.")
+    boolean lse;
+
+    @Option(names = "--tiles", converter = Converters.TilesConverter.class,
+            description = "Tile config key, e.g. m128n64w4s2 (default: TileTable's choice).")
+    String tiles;
+
+    @Option(names = "--all", description = "Every spec of the baseline family, with default tiles.")
+    boolean all;
+
+    @Option(names = "--all-tiles", description = "With --all: every candidate tile config of each spec.")
+    boolean allTiles;
+
+    @Option(names = "--arch", split = ",", defaultValue = "sm_90a", converter = Converters.ArchConverter.class,
+            description = "Target archs, comma separated (default ${DEFAULT-VALUE}).")
+    List<Arch> archs;
+
+    @Option(names = "--backend", defaultValue = "auto",
+            description = "auto, jcuda, ffm or all (${COMPLETION-CANDIDATES}; default ${DEFAULT-VALUE}).")
+    NvrtcChoice backend;
+
+    @Option(names = "--ptx", description = "Emit PTX instead of a cubin (no register report).")
+    boolean ptx;
+
+    @Option(names = "--emit-dir", description = "Write each .cu and .cubin/.ptx to this folder.")
+    Path emitDir;
+
+    @Option(names = "--jobs", description = "Parallel compiles (default: available processors).")
+    int jobs = Runtime.getRuntime().availableProcessors();
+
+    /** One compile to run: a plan through one NVRTC binding. */
+    record Variant(FwdKernelPlan plan, Nvrtc nvrtc) {
+        String label() {
+            return plan.key() + " " + nvrtc.backend() + "-" + nvrtc.version();
+        }
+    }
+
+    @Override
+    public Integer call() {
+        if (allTiles && !all) {
+            throw new IllegalArgumentException("--all-tiles needs --all");
+        }
+        if (jobs < 1) {
+            throw new IllegalArgumentException("--jobs must be at least 1, got " + jobs);
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        var knobs = main.knobs();
+        List<Nvrtc> bound = backend.bind(knobs);
+        var cache = new KernelCache(knobs);
+        var renderer = new TemplateRenderer();
+        List<Variant> variants = new ArrayList<>();
+        List<String> unserved = new ArrayList<>();
+        for (Arch arch : archs) {
+            List<Nvrtc> compilers = backend.forArch(bound, arch);
+            if (compilers.isEmpty()) {
+                unserved.add(arch.name() + ": no " + backend.name().toLowerCase(Locale.ROOT)
+                        + " NVRTC found targets it (found " + bound + "); " + NvrtcChoice.INSTALL_HINT);
+                continue;
+            }
+            for (FwdKernelPlan plan : plans(arch)) {
+                compilers.forEach(n -> variants.add(new Variant(plan, n)));
+            }
+        }
+        int failed = unserved.size();
+        unserved.forEach(u -> out.println("FAILED " + u));
+        var pool = Executors.newFixedThreadPool(jobs);
+        try {
+            List<Future<String>> results = new ArrayList<>();
+            for (Variant v : variants) {
+                results.add(pool.submit(() -> compileOne(v, cache, renderer)));
+            }
+            for (int i = 0; i < results.size(); i++) {
+                try {
+                    out.println(results.get(i).get());
+                } catch (ExecutionException e) {
+                    failed++;
+                    out.println(failure(variants.get(i), e.getCause()));
+                }
+                out.flush();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while compiling", e);
+        } finally {
+            pool.shutdownNow();
+        }
+        out.println((variants.size() + unserved.size() - failed) + " compiled, " + failed + " failed");
+        return failed > 0 ? 1 : 0;
+    }
+
+    /** The plans to build for one arch, validating a single spec's tile choice. */
+    private List<FwdKernelPlan> plans(Arch arch) {
+        if (!all) {
+            var one = new KernelSpec(Direction.FWD, arch, precision, headDim, causal, lse);
+            TileConfig t = tiles == null ? TileTable.choose(one).tiles() : TileConfig.parse(tiles);
+            return List.of(new FwdKernelPlan(one, t));
+        }
+        var plans = new ArrayList<FwdKernelPlan>();
+        for (KernelSpec s : KernelSpec.baselineFamily(arch)) {
+            List<TileConfig> configs = allTiles ? TileTable.candidates(s) : List.of(TileTable.choose(s).tiles());
+            configs.forEach(t -> plans.add(new FwdKernelPlan(s, t)));
+        }
+        return plans;
+    }
+
+    private String compileOne(Variant v, KernelCache cache, TemplateRenderer renderer) throws IOException {
+        KernelSource source = KernelLoader.source(renderer, v.plan());
+        var options = ptx ? CompileOptions.ptx(v.plan().spec().arch()) : CompileOptions.cubin(v.plan().spec().arch());
+        CompiledKernel k = new KernelCompiler(main.knobs(), v.nvrtc(), cache).compile(source, options);
+        if (emitDir != null) {
+            emit(v, source, k);
+        }
+        var r = k.report();
+        String resources = ptx ? "regs -  spill -  smem " + v.plan().sharedBytes() + " B"
+                : String.format(Locale.ROOT, "regs %3d  spill %d/%d B  smem %d B", r.registers(), r.spillStoreBytes(),
+                        r.spillLoadBytes(), r.sharedBytes() + v.plan().sharedBytes());
+        return String.format(Locale.ROOT, "%-44s %-10s %s  %6d ms  %s", v.plan().key(),
+                v.nvrtc().backend() + "-" + v.nvrtc().version(), resources, k.compileTime().toMillis(),
+                k.fromCache() ? "cached" : "compiled");
+    }
+
+    private void emit(Variant v, KernelSource source, CompiledKernel k) throws IOException {
+        Files.createDirectories(emitDir);
+        Files.writeString(emitDir.resolve(v.plan().key() + ".cu"), source.code());
+        String ext = ptx ? ".ptx" : ".cubin";
+        Files.write(emitDir.resolve(v.plan().key() + "." + v.nvrtc().backend() + "-" + v.nvrtc().version() + ext),
+                k.image());
+    }
+
+    private static String failure(Variant v, Throwable cause) {
+        var text = new StringBuilder("FAILED " + v.label() + ": ");
+        if (cause instanceof SageException.Compile c) {
+            text.append("NVRTC rejected it; source dumped to ").append(c.dumpedSource()).append('\n');
+            c.log().lines().limit(LOG_LINES).forEach(l -> text.append("    ").append(l).append('\n'));
+            text.append("    (options ").append(c.options()).append(')');
+        } else if (cause instanceof UncheckedIOException || cause instanceof IOException) {
+            text.append("could not write to --emit-dir: ").append(cause.getMessage());
+        } else {
+            text.append(cause);
+        }
+        return text.toString();
+    }
+}

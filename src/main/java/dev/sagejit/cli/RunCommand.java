@@ -1,0 +1,188 @@
+package dev.sagejit.cli;
+
+import dev.sagejit.api.AttentionOptions;
+import dev.sagejit.api.HostQkv;
+import dev.sagejit.api.HostResult;
+import dev.sagejit.api.Layout;
+import dev.sagejit.api.Precision;
+import dev.sagejit.api.SageAttention;
+import dev.sagejit.bench.BenchCase;
+import dev.sagejit.bench.FwdBenchmark;
+import dev.sagejit.reference.AttentionProblem;
+import dev.sagejit.reference.CpuAttention;
+import dev.sagejit.reference.HostTensor;
+import dev.sagejit.reference.Metrics;
+import dev.sagejit.util.Npy;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** One forward call on the GPU, checked against the FP64 CPU reference. */
+@Command(name = "run", mixinStandardHelpOptions = true,
+        description = "Run one forward attention call on the GPU and check it against the FP64 CPU reference.")
+final class RunCommand implements Callable<Integer> {
+    /** Above this many multiply-adds the reference checks a sample of rows instead of all. */
+    static final double FULL_CHECK_MACS = 2e9;
+    static final int SAMPLED_ROWS = 256;
+
+    @ParentCommand
+    Main main;
+
+    @Spec
+    CommandSpec spec;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Source source;
+
+    static final class Source {
+        @Option(names = "--shape", required = true, description = "BxHxNxD or BxHqxHkvxNqxNkxD, random inputs.")
+        String shape;
+
+        @ArgGroup(exclusive = false)
+        Files files;
+    }
+
+    static final class Files {
+        @Option(names = "--q", required = true, description = "Q as .npy (float32/float16, 4-d).")
+        Path q;
+
+        @Option(names = "--k", required = true, description = "K as .npy.")
+        Path k;
+
+        @Option(names = "--v", required = true, description = "V as .npy.")
+        Path v;
+    }
+
+    @Option(names = "--inputs", defaultValue = "gaussian",
+            description = "gaussian, k-channel-offset, heavy-tail or peaky (default ${DEFAULT-VALUE}).")
+    String family;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the random inputs.")
+    long seed;
+
+    @Option(names = "--layout", defaultValue = "bhsd", description = "bhsd or bshd (default ${DEFAULT-VALUE}).")
+    Layout layout;
+
+    @Option(names = "--precision", defaultValue = "bf16", converter = Converters.PrecisionConverter.class,
+            description = "bf16 or fp16 (default ${DEFAULT-VALUE}).")
+    Precision precision;
+
+    @Option(names = "--causal", description = "Bottom-right aligned causal mask.")
+    boolean causal;
+
+    @Option(names = "--scale", description = "Softmax scale (default 1/sqrt(D)).")
+    Double scale;
+
+    @Option(names = "--lse", description = "Also compute and check the log-sum-exp.")
+    boolean lse;
+
+    @Option(names = "--tiles", converter = Converters.TilesConverter.class, description = "Force a tile config.")
+    String tiles;
+
+    @Option(names = "--check-rows", description = "Query rows the reference checks; 0 = all"
+            + " (default: all below 2e9 multiply-adds, else 256 sampled).")
+    Integer checkRows;
+
+    @Option(names = "--tolerance", description = "Largest passing rel L2 error (default 1e-2 bf16, 3e-3 fp16).")
+    Double tolerance;
+
+    @Option(names = "--time", description = "Also time repeated launches with CUDA events.")
+    boolean time;
+
+    @Option(names = "--min-ms", defaultValue = "300", description = "Total timed ms with --time (default ${DEFAULT-VALUE}).")
+    double minMs;
+
+    @Option(names = "--out-o", description = "Write O here as float32 .npy (input layout).")
+    Path outO;
+
+    @Option(names = "--out-lse", description = "Write the LSE here as float32 .npy [B, Hq, Nq].")
+    Path outLse;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        var options = options();
+        try (SageAttention sage = SageAttention.open(main.knobs())) {
+            double s = scale == null ? Double.NaN : scale;
+            RunInputs in = source.shape != null
+                    ? RunInputs.generate(source.shape, family, seed, layout, causal, s)
+                    : RunInputs.read(source.files.q, source.files.k, source.files.v, layout, causal, s);
+            AttentionProblem p = in.problem();
+            out.printf(Locale.ROOT, "%s on %s (%s), %s %s%s%n", p, sage.device().name(), sage.arch().name(),
+                    precision.id(), layout, causal ? " causal" : "");
+            var qkv = new HostQkv(layout, p.batch(), p.hq(), p.hkv(), p.nq(), p.nk(), p.headDim(), in.q().data(),
+                    in.k().data(), in.v().data());
+            sage.forward(options, qkv); // first call compiles or loads the kernel
+            long start = System.nanoTime();
+            HostResult result = sage.forward(options, qkv);
+            double callMs = (System.nanoTime() - start) / 1e6;
+            out.printf(Locale.ROOT, "call: %.3f ms (host copies included)%n", callMs);
+            if (time) {
+                var c = new BenchCase(p.batch(), p.hq(), p.hkv(), p.nq(), p.nk(), p.headDim(), causal, precision, layout);
+                var m = new FwdBenchmark(sage).measure(c, tiles, 5, minMs);
+                out.printf(Locale.ROOT, "kernel: median %.4f ms (p20 %.4f, p80 %.4f, %d iters), %.1f TFLOPS, %s%n",
+                        m.timing().medianMs(), m.timing().p20Ms(), m.timing().p80Ms(), m.timing().iters(), m.tops(),
+                        m.config());
+            }
+            write(in, result);
+            return check(out, in, result);
+        }
+    }
+
+    private AttentionOptions options() {
+        var b = AttentionOptions.builder().precision(precision).causal(causal).lse(lse).tiles(tiles);
+        if (scale != null) {
+            b.scale(scale);
+        }
+        return b.build();
+    }
+
+    private int check(PrintWriter out, RunInputs in, HostResult result) {
+        AttentionProblem p = in.problem();
+        var t = precision.inputType();
+        HostTensor q = in.q().roundTo(t), k = in.k().roundTo(t), v = in.v().roundTo(t);
+        double macs = 2.0 * p.batch() * p.hq() * p.nq() * (double) p.nk() * p.headDim();
+        int rows = checkRows != null ? checkRows : macs < FULL_CHECK_MACS ? 0 : SAMPLED_ROWS;
+        var ref = rows <= 0 || rows >= p.nq() ? CpuAttention.forward(p, q, k, v)
+                : CpuAttention.forwardRows(p, q, k, v, CpuAttention.sampleRows(p, rows));
+        var o = new HostTensor(result.o(), p.batch(), p.hq(), p.nq(), p.headDim(), in.layout());
+        var e = Metrics.output(o, ref, p);
+        String checked = ref.complete() ? "all rows" : ref.rows().length + " sampled rows";
+        out.printf(Locale.ROOT, "O vs FP64 reference (%s): cosine %.8f  rel L1 %.3e  rel L2 %.3e  max abs %.3e"
+                + "  RMSE %.3e%n", checked, e.cosine(), e.relL1(), e.relL2(), e.maxAbs(), e.rmse());
+        if (lse) {
+            out.println("LSE vs FP64 reference: " + Metrics.lse(result.lse(), ref, p).summary());
+        }
+        double tol = tolerance != null ? tolerance : precision == Precision.FP16 ? 3e-3 : 1e-2;
+        boolean pass = e.finite() && e.relL2() <= tol;
+        out.printf(Locale.ROOT, "%s: rel L2 %.3e %s tolerance %.1e%n", pass ? "PASS" : "FAIL", e.relL2(),
+                pass ? "<=" : "exceeds", tol);
+        return pass ? 0 : 1;
+    }
+
+    private void write(RunInputs in, HostResult result) {
+        AttentionProblem p = in.problem();
+        try {
+            if (outO != null) {
+                Npy.writeFloats(outO, layout.shape(p.batch(), p.hq(), p.nq(), p.headDim()), result.o());
+            }
+            if (outLse != null) {
+                if (result.lse() == null) {
+                    throw new IllegalArgumentException("--out-lse needs --lse");
+                }
+                Npy.writeFloats(outLse, new long[] {p.batch(), p.hq(), p.nq()}, result.lse());
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not write the output .npy: " + e.getMessage(), e);
+        }
+    }
+}
