@@ -75,7 +75,7 @@ final class CompileCommand implements Callable<Integer> {
     List<Arch> archs;
 
     @Option(names = "--backend", defaultValue = "auto",
-            description = "auto, jcuda, ffm or all (${COMPLETION-CANDIDATES}; default ${DEFAULT-VALUE}).")
+            description = "auto (newest NVRTC per arch), jcuda, ffm or all (default ${DEFAULT-VALUE}).")
     NvrtcChoice backend;
 
     @Option(names = "--ptx", description = "Emit PTX instead of a cubin (no register report).")
