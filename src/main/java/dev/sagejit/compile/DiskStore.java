@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
@@ -60,15 +61,19 @@ final class DiskStore {
         Files.createDirectories(locks);
         Path lockFile = locks.resolve(key.digest() + ".lock").toAbsolutePath();
         synchronized (JVM_LOCKS.computeIfAbsent(lockFile, p -> new Object())) {
-            try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-                    var lock = ch.lock()) {
-                hit = read(dir, key, source, options); // another process may have built it meanwhile
-                if (hit.isPresent()) {
-                    return hit.get();
+            try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+                FileLock lock = ch.lock();
+                try {
+                    hit = read(dir, key, source, options); // another process may have built it meanwhile
+                    if (hit.isPresent()) {
+                        return hit.get();
+                    }
+                    CompiledKernel built = build.get();
+                    write(dir, key, source, built);
+                    return built;
+                } finally {
+                    lock.release();
                 }
-                CompiledKernel built = build.get();
-                write(dir, key, source, built);
-                return built;
             }
         }
     }

@@ -25,6 +25,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * 12.x works too since the symbols are unversioned). Libraries are loaded once per path for the life
  * of the JVM; the libnvrtc-builtins beside the library is loaded first so NVRTC finds it by soname.
  */
+// Loading native code is this class's purpose; the JVM runs with --enable-native-access.
+@SuppressWarnings("restricted")
 public final class FfmNvrtc extends AbstractNvrtc {
     private static final Map<Path, Bindings> BOUND = new ConcurrentHashMap<>();
     private static final int SUCCESS = 0;

@@ -15,6 +15,8 @@ import jcuda.nvrtc.nvrtcResult;
  * first makes that soname resolve to them, so no {@code LD_LIBRARY_PATH} is needed. A process can
  * hold only one libnvrtc.so.12, so the first library bound wins for the life of the JVM.
  */
+// Loading native code is this class's purpose; the JVM runs with --enable-native-access.
+@SuppressWarnings("restricted")
 public final class JcudaNvrtc extends AbstractNvrtc {
     private static Path loaded;
 
