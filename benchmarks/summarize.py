@@ -33,7 +33,8 @@ def load_jsonl(paths):
 
 
 def is_timing(r):
-    return "median_ms" in r and "error" not in r and "metric" not in r
+    return (isinstance(r.get("median_ms"), (int, float)) and "error" not in r
+            and "metric" not in r)
 
 
 def problem_key(r):
