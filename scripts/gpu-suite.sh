@@ -24,7 +24,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv 
 
 step "GPU tests"
 "$JAVA" $JAVA_OPTS -jar "$SAGEJIT_BUNDLE/test-lib/junit-platform-console-standalone.jar" execute \
-    --class-path "$TEST_CP" --include-tag gpu --scan-class-path --disable-banner --details=tree \
+    --class-path "$TEST_CP" --include-tag gpu --scan-class-path "$TEST_CLASSES" --disable-banner --details=tree \
     > "$OUT_DIR/gpu-tests.txt" 2>&1 || status=1
 grep -E "tests (successful|failed|skipped|found)" "$OUT_DIR/gpu-tests.txt" >&2
 grep -E "✘|MethodSource|Exception" "$OUT_DIR/gpu-tests.txt" | head -40 >&2
