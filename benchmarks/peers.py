@@ -21,6 +21,7 @@ L2_BYTES = 60 * 1024 * 1024
 FLUSH_BYTES = 256 * 1024 * 1024
 MAX_SETS = 64
 MAX_ROTATION_BYTES = 16 * 1024 ** 3
+DEVICE = "cuda"  # the tests set "cpu" to run the whole flow without a GPU
 
 BACKENDS = {
     "flash": ("FLASH_ATTENTION", "torch-sdpa-flash"),
@@ -191,10 +192,10 @@ def human_table(records):
     """Short text table (impl, shape, causal, direction, ms, TFLOPS) of timing/error records."""
     rows = [("impl", "mode", "shape", "causal", "dir", "median_ms", "TFLOPS")]
     for r in records:
-        if "metric" in r:
+        if "metric" in r or "reference" in r:  # accuracy lines (and their errors)
             continue
         s = dict((k, r[k]) for k in ("B", "H", "Hkv", "Nq", "Nk", "D"))
-        if "median_ms" in r:
+        if r.get("median_ms") is not None:
             ms = "%.4f" % r["median_ms"]
             tf = "%.1f" % r["tops"] if r.get("tops") is not None else "-"
         else:
@@ -212,18 +213,22 @@ def accuracy_table(records):
     acc = {}
     order = []
     for r in records:
-        if "metric" not in r:
+        if "metric" not in r and not ("reference" in r and "error" in r):
             continue
         s = dict((k, r[k]) for k in ("B", "H", "Hkv", "Nq", "Nk", "D"))
         key = (r["impl"], shape_str(s), "1" if r["causal"] else "0", r["inputs"])
         if key not in acc:
             acc[key] = {}
             order.append(key)
-        acc[key][r["metric"]] = r["value"]
+        if "metric" in r:
+            acc[key][r["metric"]] = r["value"]
     if not order:
         return ""
     for key in order:
         m = acc[key]
+        if not m:
+            rows.append(key + ("ERROR", "-", "-", "-"))
+            continue
         rows.append(key + tuple(("%.6g" % m[k]) if m.get(k) is not None else "-"
                                 for k in ("cosine", "rel_l1", "rel_l2", "rmse")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -311,9 +316,10 @@ def torch_dtype(torch, name):
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
-def gen_inputs(torch, family, s, seed, device="cuda"):
+def gen_inputs(torch, family, s, seed, device=None):
     """Q, K, V in float32, BHSD, for one input family (definitions in RESULTS.md)."""
     B, H, Hkv, Nq, Nk, D = s["B"], s["H"], s["Hkv"], s["Nq"], s["Nk"], s["D"]
+    device = device or DEVICE
     g = torch.Generator(device=device)
     g.manual_seed(seed)
     cpu = torch.Generator()
@@ -492,13 +498,13 @@ def run_one(torch, a, w, gpu, s, causal, dt_name, backend, flush_buf_holder):
     written = set()
     try:
         sdpa = Sdpa(torch, backend, s, causal)
-        g = torch.Generator(device="cuda")
+        g = torch.Generator(device=DEVICE)
         g.manual_seed(a.seed)
         sets = []
         for _ in range(n_sets):
-            q = torch.randn(B, H, Nq, D, generator=g, device="cuda", dtype=torch.float32).to(dtype)
-            k = torch.randn(B, Hkv, Nk, D, generator=g, device="cuda", dtype=torch.float32).to(dtype)
-            v = torch.randn(B, Hkv, Nk, D, generator=g, device="cuda", dtype=torch.float32).to(dtype)
+            q = torch.randn(B, H, Nq, D, generator=g, device=DEVICE, dtype=torch.float32).to(dtype)
+            k = torch.randn(B, Hkv, Nk, D, generator=g, device=DEVICE, dtype=torch.float32).to(dtype)
+            v = torch.randn(B, Hkv, Nk, D, generator=g, device=DEVICE, dtype=torch.float32).to(dtype)
             sets.append([q, k, v, None])
         with sdpa.ctx():
             sdpa.resolve_gqa(sets[0][0], sets[0][1], sets[0][2])
@@ -507,10 +513,10 @@ def run_one(torch, a, w, gpu, s, causal, dt_name, backend, flush_buf_holder):
                 if need_grad:
                     for j in range(3):
                         st[j].requires_grad_(True)
-                    st[3] = torch.randn(B, H, Nq, D, generator=g, device="cuda",
+                    st[3] = torch.randn(B, H, Nq, D, generator=g, device=DEVICE,
                                         dtype=torch.float32).to(dtype)
             if flush and flush_buf_holder[0] is None:
-                flush_buf_holder[0] = torch.empty(FLUSH_BYTES, dtype=torch.uint8, device="cuda")
+                flush_buf_holder[0] = torch.empty(FLUSH_BYTES, dtype=torch.uint8, device=DEVICE)
             fb = flush_buf_holder[0] if flush else None
             for direction in directions:
                 rec = base_record(a.run, gpu, a.commit, impl, dt_name, direction, s, causal)
