@@ -11,7 +11,7 @@ MODE="${2:-full}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 mkdir -p "$OUT_DIR"
-source scripts/device-env.sh
+source scripts/device-env.sh "$ROOT/bundle"
 export PYTHONUNBUFFERED=1
 RUN="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 COMMIT="$(cat bundle/COMMIT 2>/dev/null || echo unknown)"
