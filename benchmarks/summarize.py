@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Markdown tables from benchmark JSON Lines (RESULTS.md format): sagejit against its peers.
+
+For every run, sagejit's timing lines (impl == "sagejit") are grouped by
+(B, H, Hkv, Nq, Nk, D, causal, mode, direction, scope). Each group is one row: sagejit's median_ms
+and TOPS, and beside it each peer's (every other impl) on the same problem and direction, with the
+speedup peer_ms / sagejit_ms written as "1.23x" (> 1: sagejit faster). Peers are matched whatever
+their mode, since sagejit's quantized modes are compared against BF16/FP16 peers; --same-mode
+restricts the match to equal modes. Lines of different runs are never compared.
+"""
+
+import argparse
+import json
+import sys
+
+PROBLEM = ("B", "H", "Hkv", "Nq", "Nk", "D", "causal")
+PEER_ORDER = ("torch-sdpa-cudnn", "torch-sdpa-flash", "torch-sdpa-efficient", "torch-sdpa-math")
+
+
+def load_jsonl(paths):
+    recs = []
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    recs.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    sys.stderr.write("%s:%d: skipped bad line (%s)\n" % (path, n, e))
+    return recs
+
+
+def is_timing(r):
+    return (isinstance(r.get("median_ms"), (int, float)) and "error" not in r
+            and "metric" not in r)
+
+
+def problem_key(r):
+    return (int(r["B"]), int(r["H"]), int(r.get("Hkv", r["H"])), int(r["Nq"]), int(r["Nk"]),
+            int(r["D"]), bool(r.get("causal", False)))
+
+
+def problem_label(p):
+    B, H, Hkv, Nq, Nk, D, causal = p
+    s = "B%d H%d" % (B, H)
+    if Hkv != H:
+        s += " Hkv%d" % Hkv
+    s += (" N%d" % Nq) if Nq == Nk else (" Nq%d Nk%d" % (Nq, Nk))
+    s += " D%d" % D
+    return s
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
+def collect(recs):
+    """{run: {(problem, impl, mode, direction, scope): (median_ms, tops)}} (repeats: median)."""
+    acc = {}
+    for r in recs:
+        if not is_timing(r):
+            continue
+        key = (problem_key(r), r.get("impl"), r.get("mode"), r.get("direction", "fwd"),
+               r.get("scope", "kernel"))
+        acc.setdefault(r.get("run"), {}).setdefault(key, ([], []))
+        acc[r.get("run")][key][0].append(float(r["median_ms"]))
+        if isinstance(r.get("tops"), (int, float)):
+            acc[r.get("run")][key][1].append(float(r["tops"]))
+    out = {}
+    for run, groups in acc.items():
+        out[run] = {k: (median(ms), median(tp) if tp else None) for k, (ms, tp) in groups.items()}
+    return out
+
+
+def fmt_ms(x):
+    return "-" if x is None else ("%.3f" % x if x >= 0.1 else "%.4f" % x)
+
+
+def fmt_tops(x):
+    return "-" if x is None else "%.0f" % x
+
+
+def peer_columns(groups):
+    peers = sorted(set((k[1], k[2]) for k in groups if k[1] != "sagejit"),
+                   key=lambda pm: (PEER_ORDER.index(pm[0]) if pm[0] in PEER_ORDER else 99,
+                                   pm[0], str(pm[1])))
+    impls = [p[0] for p in peers]
+    return [(i, m, i if impls.count(i) == 1 else "%s (%s)" % (i, m)) for i, m in peers]
+
+
+def run_table(groups, same_mode=False):
+    """Markdown lines for one run's groups."""
+    peers = peer_columns(groups)
+    head = ["problem", "causal", "dir", "sagejit mode", "scope", "sagejit ms", "sagejit TOPS"]
+    for _, _, name in peers:
+        head += ["%s ms" % name, "%s TOPS" % name, "vs %s" % name]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = sorted(k for k in groups if k[1] == "sagejit")
+    if not rows:  # peers only: one row per problem and direction
+        seen = sorted(set((k[0], None, None, k[3], None) for k in groups))
+        rows = seen
+    for p, impl, mode, direction, scope in rows:
+        mine = groups.get((p, impl, mode, direction, scope)) if impl else None
+        ms = mine[0] if mine else None
+        cells = [problem_label(p), "yes" if p[6] else "no", direction, mode or "-", scope or "-",
+                 fmt_ms(ms), fmt_tops(mine[1] if mine else None)]
+        for pimpl, pmode, _ in peers:
+            if same_mode and mode is not None and pmode != mode:
+                cells += ["-", "-", "-"]
+                continue
+            cand = [v for k, v in groups.items()
+                    if k[0] == p and k[1] == pimpl and k[2] == pmode and k[3] == direction]
+            if not cand:
+                cells += ["-", "-", "-"]
+                continue
+            pms, ptops = min(cand)  # a peer measured at several scopes: its fastest
+            speed = "%.2fx" % (pms / ms) if ms else "-"
+            cells += [fmt_ms(pms), fmt_tops(ptops), speed]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def accuracy_lines(recs, run):
+    acc = {}
+    for r in recs:
+        if r.get("run") != run or "metric" not in r or "error" in r:
+            continue
+        key = (r.get("impl"), r.get("mode"), problem_key(r), r.get("inputs", "-"),
+               r.get("tensor", "O"), r.get("reference", "-"))
+        acc.setdefault(key, {})[r["metric"]] = r.get("value")
+    if not acc:
+        return []
+    metrics = ("cosine", "rel_l1", "rel_l2", "rmse", "max_abs")
+    head = ["impl", "mode", "problem", "causal", "inputs", "tensor", "reference"] + list(metrics)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in sorted(acc, key=lambda k: (k[2], k[3], k[0] != "sagejit", str(k[0]), str(k[1]))):
+        impl, mode, p, inputs, tensor, ref = key
+        vals = ["-" if acc[key].get(m) is None else "%.5g" % acc[key][m] for m in metrics]
+        lines.append("| " + " | ".join([str(impl), str(mode), problem_label(p),
+                                        "yes" if p[6] else "no", str(inputs), str(tensor),
+                                        str(ref)] + vals) + " |")
+    return lines
+
+
+def summarize(recs, run=None, same_mode=False, accuracy=False):
+    data = collect(recs)
+    runs = [run] if run is not None else list(data)
+    if accuracy:
+        for r in recs:
+            if "metric" in r and r.get("run") not in runs and run is None:
+                runs.append(r.get("run"))
+    out = []
+    for rid in runs:
+        groups = data.get(rid, {})
+        gpus = sorted(set(str(r.get("gpu", "?")) for r in recs if r.get("run") == rid))
+        out.append("### run %s (%s)" % (rid, ", ".join(gpus) or "?"))
+        out.append("")
+        if groups:
+            out += run_table(groups, same_mode)
+            out.append("")
+        if accuracy:
+            acc = accuracy_lines(recs, rid)
+            if acc:
+                out += acc
+                out.append("")
+    return "\n".join(out)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description="Markdown tables: sagejit vs peers, per run.")
+    p.add_argument("jsonl", nargs="+", help="one or more JSONL files")
+    p.add_argument("--run", default=None, help="only this run id (default: every run, separately)")
+    p.add_argument("--same-mode", action="store_true",
+                   help="compare sagejit only with peers of the same mode")
+    p.add_argument("--accuracy", action="store_true", help="also tabulate accuracy lines")
+    return p
+
+
+def main(argv=None):
+    a = build_parser().parse_args(argv)
+    sys.stdout.write(summarize(load_jsonl(a.jsonl), a.run, a.same_mode, a.accuracy) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Tests of the benchmark scripts' non-GPU logic (no torch needed): python3 -m pytest benchmarks/tests"""
+
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import peers  # noqa: E402
+import plot  # noqa: E402
+import summarize  # noqa: E402
+
+
+def rec(impl, mode, N, D, causal, ms, run="r1", direction="fwd", scope="kernel", B=4, H=32):
+    s = dict(B=B, H=H, Hkv=H, Nq=N, Nk=N, D=D)
+    r = peers.base_record(run, "NVIDIA H200", "abc", impl, mode, direction, s, causal)
+    r["scope"] = scope
+    r.update(median_ms=ms, p20_ms=ms * 0.98, p80_ms=ms * 1.02,
+             tops=peers.tops(s, causal, direction, ms))
+    return r
+
+
+def synthetic(path):
+    lines = []
+    for N in (1024, 2048, 4096, 8192):
+        for D in (64, 128):
+            for causal in (False, True):
+                base = 1e-3 * N * N / 4096.0 * D / 64.0
+                lines.append(rec("torch-sdpa-cudnn", "bf16", N, D, causal, base))
+                lines.append(rec("torch-sdpa-flash", "bf16", N, D, causal, base * 1.7))
+                lines.append(rec("sagejit", "int8-fp8", N, D, causal, base * 0.8))
+                lines.append(rec("sagejit", "int8-fp8", N, D, causal, base, scope="end-to-end"))
+                lines.append(rec("torch-sdpa-cudnn", "bf16", N, D, causal, base * 2.5,
+                                 direction="bwd"))
+    # an earlier run, an error line and an accuracy line: must not disturb the tables
+    lines.insert(0, rec("torch-sdpa-cudnn", "bf16", 4096, 128, False, 99.0, run="r0"))
+    err = peers.base_record("r1", "NVIDIA H200", "abc", "torch-sdpa-efficient", "bf16", "fwd",
+                            peers.parse_shape("4x32x4096x128"), False)
+    err["error"] = "RuntimeError: No available kernel"
+    lines.append(err)
+    acc = peers.base_record("r1", "NVIDIA H200", "abc", "sagejit", "int8-fp8", "fwd",
+                            peers.parse_shape("4x32x4096x128"), False)
+    acc.update(metric="cosine", value=0.9993, reference="fp64-torch", tensor="O", inputs="gaussian")
+    lines.append(acc)
+    with open(path, "w") as fh:
+        for l in lines:
+            fh.write(json.dumps(l) + "\n")
+    return lines
+
+
+def test_selftest():
+    assert peers.selftest() == 0
+
+
+def test_parse_and_flops():
+    s = peers.parse_shape("2x32x8x1024x4096x64")
+    assert s["Hkv"] == 8 and s["Nq"] == 1024 and s["Nk"] == 4096
+    assert peers.flops(s, False) == 4.0 * 2 * 32 * 1024 * 4096 * 64
+    assert peers.flops(s, True, "bwd") == pytest.approx(0.5 * 2.5 * peers.flops(s, False))
+    with pytest.raises(ValueError):
+        peers.parse_shape("2x32x7x1024x4096x64")  # 32 % 7 != 0
+    with pytest.raises(SystemExit):
+        peers.parse_args(["--backends", "flash,bogus"])
+    a = peers.parse_args(["--shapes", "1x2x128x64,1x2x256x64", "--causal", "1", "--dtype", "fp16"])
+    assert a.causal_list == [True] and a.dtype_list == ["fp16"] and len(a.shape_list) == 2
+    assert a.run and a.commit
+
+
+def test_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = str(tmp_path / "r.jsonl")
+    synthetic(path)
+    recs = plot.load_jsonl([path])
+    run, sel = plot.pick_run(recs)
+    assert run == "r1" and all(r["run"] == "r1" for r in sel)
+    panels = plot.series(sel, "fwd")
+    assert sorted(panels) == [(64, False), (64, True), (128, False), (128, True)]
+    pts = panels[(128, False)]["torch-sdpa-cudnn bf16 kernel"]
+    assert [p[0] for p in pts] == [1024, 2048, 4096, 8192]
+    out = str(tmp_path / "r.png")
+    assert plot.main([path, "--out", out]) == 0
+    assert os.path.getsize(out) > 1000
+    assert plot.main([path, "--out", str(tmp_path / "b.png"), "--direction", "bwd"]) == 0
+
+
+def test_summarize(tmp_path):
+    path = str(tmp_path / "r.jsonl")
+    synthetic(path)
+    text = summarize.summarize(summarize.load_jsonl([path]), run="r1", accuracy=True)
+    rows = [l for l in text.splitlines() if l.startswith("| B4 H32 N4096 D128 | no | fwd | int8-fp8 | kernel")]
+    assert len(rows) == 1, text
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    # sagejit 0.8x cuDNN's time -> 1.25x; flash 1.7x -> 2.12x
+    assert "1.25x" in cells and "2.12x" in cells, cells
+    assert "99" not in rows[0]
+    assert "0.9993" in text
+    both = summarize.summarize(summarize.load_jsonl([path]))
+    assert "### run r1" in both and "### run r0" in both

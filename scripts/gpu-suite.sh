@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# gpu-suite.sh - run on a GPU host with no Java and no network (the bundle brings Java): the
+# GPU-tagged tests, sagejit's benchmarks and PyTorch SDPA's, in ONE run, writing everything to a
+# results folder.
+#   scripts/gpu-suite.sh OUT_DIR [smoke|tune|full]
+#     smoke: GPU tests only; tune: + tile sweep at N 4096 and peers there; full: + every shape.
+# Needs bundle/ from scripts/make-bundle.sh (carried to the host) and python3 with torch there.
+set -uo pipefail
+OUT_DIR="${1:?usage: gpu-suite.sh OUT_DIR [smoke|tune|full]}"
+MODE="${2:-full}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+mkdir -p "$OUT_DIR"
+source scripts/device-env.sh "$ROOT/bundle"
+export PYTHONUNBUFFERED=1
+RUN="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+COMMIT="$(cat bundle/COMMIT 2>/dev/null || echo unknown)"
+RESULTS="$OUT_DIR/results.jsonl"
+status=0
+step() { echo "=== $(date -u +%H:%M:%S) $*" >&2; }
+
+step "device"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv 2>&1 | tee "$OUT_DIR/device.txt"
+
+step "GPU tests"
+"$JAVA" $JAVA_OPTS -jar "$SAGEJIT_BUNDLE/test-lib/junit-platform-console-standalone.jar" execute \
+    --class-path "$TEST_CP" --include-tag gpu --scan-class-path "$TEST_CLASSES" --disable-banner --details=tree \
+    > "$OUT_DIR/gpu-tests.txt" 2>&1 || status=1
+grep -E "tests (successful|failed|skipped|found)" "$OUT_DIR/gpu-tests.txt" >&2
+grep -E "✘|MethodSource|Exception" "$OUT_DIR/gpu-tests.txt" | head -40 >&2
+[[ "$MODE" == smoke ]] && exit $status
+
+bench() { "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.bench.BenchSuite --out "$RESULTS" --run "$RUN" \
+    --commit "$COMMIT" "$@"; }
+peers() { python3 benchmarks/peers.py --out "$RESULTS" --run "$RUN" --commit "$COMMIT" "$@"; }
+
+if [[ "$MODE" == tune ]]; then
+    step "tile sweep"
+    bench --tiles all --causal both --precision bf16 --min-ms 150 4x32x4096x128 4x32x4096x64 || status=1
+    step "peers"
+    peers --shapes 4x32x4096x128,4x32x4096x64 --causal both --backends flash,cudnn || status=1
+else
+    SHAPES="4x32x1024x128 4x32x4096x128 4x32x16384x128 4x32x1024x64 4x32x4096x64 4x32x16384x64"
+    step "sagejit forward, default tiles"
+    bench --tiles default --causal both --precision bf16,fp16 $SHAPES || status=1
+    step "peers"
+    peers --shapes "$(tr ' ' ',' <<<"$SHAPES")" --causal both --dtype bf16 --backends flash,cudnn,efficient || status=1
+    peers --shapes "$(tr ' ' ',' <<<"$SHAPES")" --causal both --dtype fp16 --backends flash,cudnn || status=1
+fi
+
+step "plots and summary"
+python3 benchmarks/plot.py "$RESULTS" --out "$OUT_DIR/fwd_tflops.png" || status=1
+python3 benchmarks/summarize.py "$RESULTS" > "$OUT_DIR/summary.md" || status=1
+cat "$OUT_DIR/summary.md"
+exit $status

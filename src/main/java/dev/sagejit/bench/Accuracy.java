@@ -1,0 +1,54 @@
+package dev.sagejit.bench;
+
+import dev.sagejit.api.AttentionOptions;
+import dev.sagejit.api.HostQkv;
+import dev.sagejit.api.HostResult;
+import dev.sagejit.api.Layout;
+import dev.sagejit.api.SageAttention;
+import dev.sagejit.reference.AttentionProblem;
+import dev.sagejit.reference.CpuAttention;
+import dev.sagejit.reference.HostTensor;
+import dev.sagejit.reference.Inputs;
+import dev.sagejit.reference.Metrics;
+
+/**
+ * Runs one attention call on the GPU and measures its error against the FP64 CPU reference computed
+ * on the same (already 16-bit rounded) inputs.
+ */
+public final class Accuracy {
+    /** FP64 work (multiply-adds) above which only sampled rows are checked. */
+    static final double FULL_CHECK_MACS = 4e9;
+    /** Rows checked when the full reference would cost too much. */
+    static final int SAMPLED_ROWS = 128;
+
+    /** The errors of O and LSE (LSE errors are null when no LSE was asked for), and what was compared. */
+    public record Outcome(Metrics.Errors o, Metrics.Errors lse, HostResult result, Inputs.Qkv inputs,
+            CpuAttention.Result reference) {
+    }
+
+    private Accuracy() {
+    }
+
+    /** Generates {@code family} inputs, runs sagejit on them and compares with the FP64 reference. */
+    public static Outcome check(SageAttention sage, AttentionOptions opts, AttentionProblem p, String family,
+            Layout layout, long seed) {
+        var t = opts.precision().inputType();
+        var raw = Inputs.generate(family, p, layout, seed);
+        var in = new Inputs.Qkv(raw.q().roundTo(t), raw.k().roundTo(t), raw.v().roundTo(t));
+        return check(sage, opts, p, in);
+    }
+
+    /** Runs sagejit on given inputs (rounded to the precision's type) and compares. */
+    public static Outcome check(SageAttention sage, AttentionOptions opts, AttentionProblem p, Inputs.Qkv in) {
+        HostResult out = sage.forward(opts, new HostQkv(in.q().layout(), p.batch(), p.hq(), p.hkv(), p.nq(), p.nk(),
+                p.headDim(), in.q().data(), in.k().data(), in.v().data()));
+        double macs = (double) p.batch() * p.hq() * p.nq() * (double) p.nk() * p.headDim() * 2;
+        CpuAttention.Result ref = macs <= FULL_CHECK_MACS
+                ? CpuAttention.forward(p, in.q(), in.k(), in.v())
+                : CpuAttention.forwardRows(p, in.q(), in.k(), in.v(), CpuAttention.sampleRows(p, SAMPLED_ROWS));
+        var o = new HostTensor(out.o(), p.batch(), p.hq(), p.nq(), p.headDim(), in.q().layout());
+        Metrics.Errors oErr = Metrics.output(o, ref, p);
+        Metrics.Errors lseErr = opts.lse() ? Metrics.lse(out.lse(), ref, p) : null;
+        return new Outcome(oErr, lseErr, out, in, ref);
+    }
+}
