@@ -46,10 +46,23 @@ else
     step "peers"
     peers --shapes "$(tr ' ' ',' <<<"$SHAPES")" --causal both --dtype bf16 --backends flash,cudnn,efficient || status=1
     peers --shapes "$(tr ' ' ',' <<<"$SHAPES")" --causal both --dtype fp16 --backends flash,cudnn || status=1
+    step "accuracy against FP64 on identical inputs: SDPA (torch FP64 reference) and sagejit (CPU FP64)"
+    rm -rf /tmp/sagejit-acc
+    peers --no-forward --accuracy --save-inputs /tmp/sagejit-acc --shapes 1x4x2048x128,1x4x2048x64 \
+        --inputs gaussian,k-channel-offset,heavy-tail,peaky --causal both --dtype bf16,fp16 \
+        --backends flash,cudnn || status=1
+    for d in /tmp/sagejit-acc/*/; do
+        read -r family dtype < <(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['family'], m['dtype'])" "$d/meta.json")
+        for causal in "" --causal; do
+            "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --q "$d/q.npy" --k "$d/k.npy" --v "$d/v.npy" \
+                --precision "$dtype" $causal --check-rows 0 --results "$RESULTS" --run "$RUN" --label "$family" \
+                | grep -E "PASS|FAIL" | sed "s|^|$(basename "$d") ${causal:-full} |" || status=1
+        done
+    done
 fi
 
 step "plots and summary"
 python3 benchmarks/plot.py "$RESULTS" --out "$OUT_DIR/fwd_tflops.png" || status=1
-python3 benchmarks/summarize.py "$RESULTS" > "$OUT_DIR/summary.md" || status=1
+python3 benchmarks/summarize.py "$RESULTS" --accuracy > "$OUT_DIR/summary.md" || status=1
 cat "$OUT_DIR/summary.md"
 exit $status

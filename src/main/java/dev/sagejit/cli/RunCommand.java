@@ -101,11 +101,22 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--min-ms", defaultValue = "300", description = "Total timed ms with --time (default ${DEFAULT-VALUE}).")
     double minMs;
 
+    @Option(names = "--results", description = "Append the O errors as accuracy lines (RESULTS.md format) to this JSONL file.")
+    java.nio.file.Path results;
+
+    @Option(names = "--run", description = "Run id of the --results lines (default: now).")
+    String run;
+
+    @Option(names = "--label", description = "Input family name for the --results lines (default: --inputs).")
+    String label;
+
     @Option(names = "--out-o", description = "Write O here as float32 .npy (input layout).")
     Path outO;
 
     @Option(names = "--out-lse", description = "Write the LSE here as float32 .npy [B, Hq, Nq].")
     Path outLse;
+
+    private SageAttention openedSage;
 
     @Override
     public Integer call() {
@@ -134,6 +145,7 @@ final class RunCommand implements Callable<Integer> {
                         m.config());
             }
             write(in, result);
+            openedSage = sage;
             return check(out, in, result);
         }
     }
@@ -162,6 +174,9 @@ final class RunCommand implements Callable<Integer> {
         if (lse) {
             out.println("LSE vs FP64 reference: " + Metrics.lse(result.lse(), ref, p).summary());
         }
+        if (results != null) {
+            appendResults(sage(), p, e, ref.complete() ? "all" : String.valueOf(ref.rows().length));
+        }
         double tol = tolerance != null ? tolerance : precision == Precision.FP16 ? 3e-3 : 1e-2;
         boolean pass = e.finite() && e.relL2() <= tol;
         out.printf(Locale.ROOT, "%s: rel L2 %.3e %s tolerance %.1e%n", pass ? "PASS" : "FAIL", e.relL2(),
@@ -183,6 +198,47 @@ final class RunCommand implements Callable<Integer> {
             }
         } catch (IOException e) {
             throw new UncheckedIOException("could not write the output .npy: " + e.getMessage(), e);
+        }
+    }
+
+    private SageAttention sage() {
+        return openedSage;
+    }
+
+    private String inputsName() {
+        return source.shape != null ? family : "npy-files";
+    }
+
+    private void appendResults(SageAttention sage, AttentionProblem p, Metrics.Errors e, String rows) {
+        String runId = run != null ? run : java.time.Instant.now().toString();
+        var metrics = new java.util.LinkedHashMap<String, Double>();
+        metrics.put("cosine", e.cosine());
+        metrics.put("rel_l1", e.relL1());
+        metrics.put("rel_l2", e.relL2());
+        metrics.put("rmse", e.rmse());
+        metrics.put("max_abs", e.maxAbs());
+        for (var m : metrics.entrySet()) {
+            var line = new java.util.LinkedHashMap<String, Object>();
+            line.put("run", runId);
+            line.put("gpu", sage.device().name());
+            line.put("commit", GitCommit.shortHead());
+            line.put("impl", "sagejit");
+            line.put("mode", precision.id());
+            line.put("direction", "fwd");
+            line.put("B", p.batch());
+            line.put("H", p.hq());
+            line.put("Hkv", p.hkv());
+            line.put("Nq", p.nq());
+            line.put("Nk", p.nk());
+            line.put("D", p.headDim());
+            line.put("causal", causal);
+            line.put("metric", m.getKey());
+            line.put("value", m.getValue());
+            line.put("reference", "fp64-cpu");
+            line.put("tensor", "O");
+            line.put("inputs", label != null ? label : inputsName());
+            line.put("rows_checked", rows);
+            dev.sagejit.util.JsonLines.append(results, line);
         }
     }
 }

@@ -23,14 +23,16 @@ public final class TileTable {
     /** The default tile config for a spec. */
     public static Choice choose(KernelSpec spec) {
         if (spec.headDim() == 128) {
-            return new Choice(new TileConfig(128, 64, 4, FWD_STAGES),
-                    "d128: 4 warps of 32 query rows reuse every K/V fragment twice (shared-memory bandwidth"
-                            + " bounds mma.sync); BLOCK_N 64 keeps O (128 regs) + S (64 regs) under 255;"
-                            + " 96 KB shared memory lets 2 blocks share an SM");
+            return new Choice(new TileConfig(256, 64, 8, FWD_STAGES),
+                    "d128: 8 warps of 32 query rows reuse every K/V fragment twice (shared-memory bandwidth"
+                            + " bounds mma.sync) and share each K/V tile 8 ways; BLOCK_N 64 keeps O (128 regs)"
+                            + " + S (64 regs) under 255. Fastest of 10 candidates on the H200 at N 4096, causal"
+                            + " and not (benchmarks/results/2026-11-30-h200-tile-sweep-1.jsonl)");
         }
         return new Choice(new TileConfig(128, 64, 4, FWD_STAGES),
-                "d64: 4 warps of 32 query rows; O and S take 128 registers, Q stays in registers;"
-                        + " 48 KB shared memory lets 4 blocks share an SM");
+                "d64: 4 warps of 32 query rows; O and S take 128 registers and Q stays in registers;"
+                        + " 48 KB shared memory. Fastest of 12 candidates on the H200 at N 4096, causal and not"
+                        + " (benchmarks/results/2026-11-30-h200-tile-sweep-1.jsonl)");
     }
 
     /** Every tile config the autotuner may try for a spec, default first; all pass {@link #whyInvalid}. */
