@@ -22,12 +22,17 @@ public final class TileTable {
 
     /** The default tile config for a spec. */
     public static Choice choose(KernelSpec spec) {
-        if (spec.headDim() == 128) {
+        if (spec.headDim() == 128 && spec.arch().maxSmemPerBlock() >= 128 * 1024) {
             return new Choice(new TileConfig(256, 64, 8, FWD_STAGES),
                     "d128: 8 warps of 32 query rows reuse every K/V fragment twice (shared-memory bandwidth"
                             + " bounds mma.sync) and share each K/V tile 8 ways; BLOCK_N 64 keeps O (128 regs)"
                             + " + S (64 regs) under 255. Fastest of 10 candidates on the H200 at N 4096, causal"
                             + " and not (benchmarks/results/2026-11-30-h200-tile-sweep-1.jsonl)");
+        }
+        if (spec.headDim() == 128) {
+            return new Choice(new TileConfig(128, 64, 4, FWD_STAGES),
+                    "d128 on GPUs with about 100 KB of shared memory per block (sm_80/89/120a), where the 128 KB"
+                            + " of m256n64w8 does not fit: FlashAttention-2's 128x64 tile with 4 warps (96 KB)");
         }
         return new Choice(new TileConfig(128, 64, 4, FWD_STAGES),
                 "d64: 4 warps of 32 query rows; O and S take 128 registers and Q stays in registers;"

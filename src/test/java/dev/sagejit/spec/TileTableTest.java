@@ -1,0 +1,47 @@
+package dev.sagejit.spec;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sagejit.api.Precision;
+import org.junit.jupiter.api.Test;
+
+/** Properties of the tile table over every spec of every arch: defaults valid, candidates valid. */
+class TileTableTest {
+    @Test
+    void everyDefaultAndCandidateFitsItsArch() {
+        for (Arch arch : Arch.ALL) {
+            for (KernelSpec spec : KernelSpec.baselineFamily(arch)) {
+                var choice = TileTable.choose(spec);
+                assertTrue(TileTable.whyInvalid(spec, choice.tiles()).isEmpty(),
+                        spec.key() + " default " + choice.tiles().key() + ": " + TileTable.whyInvalid(spec, choice.tiles()));
+                assertFalse(choice.reason().isBlank());
+                var candidates = TileTable.candidates(spec);
+                assertEquals(choice.tiles(), candidates.get(0), "default first");
+                for (var t : candidates) {
+                    assertTrue(TileTable.forwardSharedBytes(spec, t) <= arch.maxSmemPerBlock(), spec.key(t));
+                    assertEquals(candidates.indexOf(t), candidates.lastIndexOf(t), "no duplicates");
+                }
+            }
+        }
+    }
+
+    @Test
+    void tooLargeTilesAreRejectedWithTheReason() {
+        var spec = new KernelSpec(Direction.FWD, Arch.SM120A, Precision.BF16, 128, false, false);
+        var wide = new KernelSpec(Direction.FWD, Arch.SM90A, Precision.BF16, 128, false, false);
+        var why = TileTable.whyInvalid(spec, new TileConfig(256, 64, 8, 2));
+        assertTrue(why.orElseThrow().contains("shared memory"), why.toString());
+        var regs = TileTable.whyInvalid(wide, new TileConfig(128, 128, 4, 2));
+        assertTrue(regs.orElseThrow().contains("registers"), regs.toString());
+    }
+
+    @Test
+    void keysRoundTrip() {
+        var t = new TileConfig(128, 64, 4, 2);
+        assertEquals(t, TileConfig.parse(t.key()));
+        assertEquals("fwd_bf16_d128_causal_lse_sm90a_m128n64w4s2",
+                new KernelSpec(Direction.FWD, Arch.SM90A, Precision.BF16, 128, true, true).key(t));
+    }
+}
