@@ -30,19 +30,19 @@ grep -E "tests (successful|failed|skipped|found)" "$OUT_DIR/gpu-tests.txt" >&2
 grep -E "✘|MethodSource|Exception" "$OUT_DIR/gpu-tests.txt" | head -40 >&2
 [[ "$MODE" == smoke ]] && exit $status
 
-bench() { "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.bench.BenchSuite --out "$RESULTS" --run "$RUN" \
+bench() { "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --out "$RESULTS" --run "$RUN" \
     --commit "$COMMIT" "$@"; }
 peers() { python3 benchmarks/peers.py --out "$RESULTS" --run "$RUN" --commit "$COMMIT" "$@"; }
 
 if [[ "$MODE" == tune ]]; then
     step "tile sweep"
-    bench --tiles all --causal both --precision bf16 --min-ms 150 4x32x4096x128 4x32x4096x64 || status=1
+    bench --tiles all --causal both --precision bf16 --min-ms 150 --shapes 4x32x4096x128,4x32x4096x64 || status=1
     step "peers"
     peers --shapes 4x32x4096x128,4x32x4096x64 --causal both --backends flash,cudnn || status=1
 else
     SHAPES="4x32x1024x128 4x32x4096x128 4x32x16384x128 4x32x1024x64 4x32x4096x64 4x32x16384x64"
     step "sagejit forward, default tiles"
-    bench --tiles default --causal both --precision bf16,fp16 $SHAPES || status=1
+    bench --tiles default --causal both --precision bf16,fp16 --shapes "$(tr ' ' ',' <<<"$SHAPES")" || status=1
     step "peers"
     peers --shapes "$(tr ' ' ',' <<<"$SHAPES")" --causal both --dtype bf16 --backends flash,cudnn,efficient || status=1
     peers --shapes "$(tr ' ' ',' <<<"$SHAPES")" --causal both --dtype fp16 --backends flash,cudnn || status=1

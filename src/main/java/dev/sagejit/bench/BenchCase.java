@@ -16,6 +16,31 @@ public record BenchCase(int batch, int heads, int kvHeads, int nq, int nk, int h
         return causal ? f / 2 : f;
     }
 
+    /**
+     * The identifying fields of a results line for this case (shared/RESULTS.md), in order; callers
+     * add the measurement or an {@code error} field.
+     */
+    public java.util.LinkedHashMap<String, Object> resultKeys(String run, String gpu, String commit, String config) {
+        var line = new java.util.LinkedHashMap<String, Object>();
+        line.put("run", run);
+        line.put("gpu", gpu);
+        line.put("commit", commit);
+        line.put("impl", "sagejit");
+        line.put("mode", precision.id());
+        line.put("direction", "fwd");
+        line.put("scope", "kernel");
+        line.put("B", batch);
+        line.put("H", heads);
+        line.put("Hkv", kvHeads);
+        line.put("Nq", nq);
+        line.put("Nk", nk);
+        line.put("D", headDim);
+        line.put("causal", causal);
+        line.put("layout", layout.name());
+        line.put("config", config);
+        return line;
+    }
+
     public String shape() {
         return batch + "x" + heads + (kvHeads != heads ? "x" + kvHeads : "") + "x" + nq + (nk != nq ? "x" + nk : "")
                 + "x" + headDim;

@@ -10,7 +10,6 @@ import dev.sagejit.runtime.EventTimer;
 import dev.sagejit.runtime.Stream;
 import dev.sagejit.util.Half;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -102,23 +101,7 @@ public final class FwdBenchmark {
     /** The JSON Lines record of a measurement, in the format of shared/RESULTS.md. */
     public static Map<String, Object> toResultLine(Measurement m, String run, String gpu, String commit) {
         var c = m.bench();
-        var line = new LinkedHashMap<String, Object>();
-        line.put("run", run);
-        line.put("gpu", gpu);
-        line.put("commit", commit);
-        line.put("impl", "sagejit");
-        line.put("mode", c.precision().id());
-        line.put("direction", "fwd");
-        line.put("scope", "kernel");
-        line.put("B", c.batch());
-        line.put("H", c.heads());
-        line.put("Hkv", c.kvHeads());
-        line.put("Nq", c.nq());
-        line.put("Nk", c.nk());
-        line.put("D", c.headDim());
-        line.put("causal", c.causal());
-        line.put("layout", c.layout().name());
-        line.put("config", m.config());
+        var line = c.resultKeys(run, gpu, commit, m.config());
         line.put("median_ms", m.timing().medianMs());
         line.put("p20_ms", m.timing().p20Ms());
         line.put("p80_ms", m.timing().p80Ms());

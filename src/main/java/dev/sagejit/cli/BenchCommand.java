@@ -15,7 +15,6 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -149,23 +148,7 @@ final class BenchCommand implements Callable<Integer> {
 
     private static Map<String, Object> errorLine(BenchCase c, String config, String runId, String gpu, String sha,
             String error) {
-        var line = new LinkedHashMap<String, Object>();
-        line.put("run", runId);
-        line.put("gpu", gpu);
-        line.put("commit", sha);
-        line.put("impl", "sagejit");
-        line.put("mode", c.precision().id());
-        line.put("direction", "fwd");
-        line.put("scope", "kernel");
-        line.put("B", c.batch());
-        line.put("H", c.heads());
-        line.put("Hkv", c.kvHeads());
-        line.put("Nq", c.nq());
-        line.put("Nk", c.nk());
-        line.put("D", c.headDim());
-        line.put("causal", c.causal());
-        line.put("layout", c.layout().name());
-        line.put("config", config);
+        var line = c.resultKeys(runId, gpu, sha, config);
         line.put("error", error);
         return line;
     }
