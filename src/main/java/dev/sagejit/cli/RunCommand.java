@@ -177,7 +177,7 @@ final class RunCommand implements Callable<Integer> {
         if (results != null) {
             appendResults(sage(), p, e, ref.complete() ? "all" : String.valueOf(ref.rows().length));
         }
-        double tol = tolerance != null ? tolerance : precision == Precision.FP16 ? 3e-3 : 1e-2;
+        double tol = tolerance != null ? tolerance : dev.sagejit.bench.Accuracy.tolerance(precision);
         boolean pass = e.finite() && e.relL2() <= tol;
         out.printf(Locale.ROOT, "%s: rel L2 %.3e %s tolerance %.1e%n", pass ? "PASS" : "FAIL", e.relL2(),
                 pass ? "<=" : "exceeds", tol);

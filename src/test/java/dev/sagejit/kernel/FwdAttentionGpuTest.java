@@ -38,8 +38,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 @Tag("gpu")
 class FwdAttentionGpuTest {
     /** Relative L2 error bounds of O against FP64 (issue 2's bars). */
-    static final double BF16_TOL = 1e-2;
-    static final double FP16_TOL = 3e-3;
+    static final double BF16_TOL = Accuracy.tolerance(Precision.BF16);
+    static final double FP16_TOL = Accuracy.tolerance(Precision.FP16);
     /** Absolute LSE error bound: LSE is FP32 from an FP32 row max and sum. */
     static final double LSE_TOL = 2e-3;
 
