@@ -3,7 +3,9 @@
 # GPU-tagged tests, sagejit's benchmarks and PyTorch SDPA's, in ONE run, writing everything to a
 # results folder.
 #   scripts/gpu-suite.sh OUT_DIR [smoke|tune|full]
-#     smoke: GPU tests only; tune: + tile sweep at N 4096 and peers there; full: + every shape.
+#     probe: one checked call per default kernel (a hang or wrong answer shows in seconds);
+#     smoke: + GPU tests; tune: + tile sweep at N 4096 and peers there; full: + every shape.
+# Every step runs under a timeout, so a kernel that hangs costs minutes, not the whole device call.
 # Needs bundle/ from scripts/make-bundle.sh (carried to the host) and python3 with torch there.
 set -uo pipefail
 OUT_DIR="${1:?usage: gpu-suite.sh OUT_DIR [smoke|tune|full]}"
@@ -22,17 +24,25 @@ step() { echo "=== $(date -u +%H:%M:%S) $*" >&2; }
 step "device"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv 2>&1 | tee "$OUT_DIR/device.txt"
 
+step "probe: default kernels against FP64"
+for args in "--shape 2x4x1000x128" "--shape 2x4x1000x128 --causal" "--shape 1x4x2x333x777x64 --layout bshd" \
+            "--shape 1x8x2x700x300x128 --causal --precision fp16" "--shape 1x4x4096x128 --time --min-ms 200"; do
+    echo "sagejit run $args --lse" >&2
+    timeout 120 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run $args --lse 2>&1 | tail -6 >&2 || status=1
+done
+[[ "$MODE" == probe ]] && exit $status
+
 step "GPU tests"
-"$JAVA" $JAVA_OPTS -jar "$SAGEJIT_BUNDLE/test-lib/junit-platform-console-standalone.jar" execute \
+timeout 600 "$JAVA" $JAVA_OPTS -jar "$SAGEJIT_BUNDLE/test-lib/junit-platform-console-standalone.jar" execute \
     --class-path "$TEST_CP" --include-tag gpu --scan-class-path "$TEST_CLASSES" --disable-banner --details=tree \
     > "$OUT_DIR/gpu-tests.txt" 2>&1 || status=1
 grep -E "tests (successful|failed|skipped|found)" "$OUT_DIR/gpu-tests.txt" >&2
 grep -E "✘|MethodSource|Exception" "$OUT_DIR/gpu-tests.txt" | head -40 >&2
 [[ "$MODE" == smoke ]] && exit $status
 
-bench() { "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --out "$RESULTS" --run "$RUN" \
+bench() { timeout 420 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --out "$RESULTS" --run "$RUN" \
     --commit "$COMMIT" "$@"; }
-peers() { python3 benchmarks/peers.py --out "$RESULTS" --run "$RUN" --commit "$COMMIT" "$@"; }
+peers() { timeout 300 python3 benchmarks/peers.py --out "$RESULTS" --run "$RUN" --commit "$COMMIT" "$@"; }
 
 if [[ "$MODE" == tune ]]; then
     step "tile sweep"

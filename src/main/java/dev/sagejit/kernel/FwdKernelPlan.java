@@ -15,8 +15,10 @@ import java.util.Map;
  * @param tiles its tile config (valid for the spec)
  */
 public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
-    /** Template of this kernel family. */
-    public static final String TEMPLATE = "attn/fwd/flash_fwd_mma.ftl";
+    /** Template of the mma.sync kernel family (every arch). */
+    public static final String TEMPLATE_MMA = "attn/fwd/flash_fwd_mma.ftl";
+    /** Template of the wgmma + TMA kernel family (sm_90a). */
+    public static final String TEMPLATE_WGMMA = "attn/fwd/flash_fwd_wgmma.ftl";
 
     public FwdKernelPlan {
         TileTable.whyInvalid(spec, tiles).ifPresent(why -> {
@@ -27,6 +29,16 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
     /** The plan with the default tiles of {@link TileTable}. */
     public static FwdKernelPlan ofDefault(KernelSpec spec) {
         return new FwdKernelPlan(spec, TileTable.choose(spec).tiles());
+    }
+
+    /** The template this plan renders, decided by the tile config's engine. */
+    public String template() {
+        return tiles.engine() == TileConfig.Engine.WGMMA ? TEMPLATE_WGMMA : TEMPLATE_MMA;
+    }
+
+    /** Whether the kernel takes TMA tensor maps for Q, K and V instead of pointers and strides. */
+    public boolean usesTensorMaps() {
+        return tiles.engine() == TileConfig.Engine.WGMMA;
     }
 
     /** The extern "C" name of the kernel: the readable spec key with its tiles. */
@@ -61,6 +73,9 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
      * for one so the accumulators are never squeezed into spills.
      */
     public int minBlocksPerSm() {
+        if (tiles.engine() == TileConfig.Engine.WGMMA) {
+            return 1;
+        }
         int bySmem = Math.max(1, spec.arch().smemPerSm() / (sharedBytes() + 1024));
         return tiles.warps() >= 8 ? 1 : Math.min(2, bySmem);
     }
@@ -93,6 +108,69 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("minBlocksPerSm", minBlocksPerSm());
         m.put("causal", spec.causal());
         m.put("lse", spec.lse());
+        if (tiles.engine() == TileConfig.Engine.WGMMA) {
+            m.putAll(wgmmaModel());
+        }
         return m;
+    }
+
+    /** Bytes of one swizzled row: TMA boxes and wgmma descriptors use the 128-byte swizzle. */
+    public static final int SWIZZLE_ROW_BYTES = 128;
+
+    /**
+     * Elements of one 128-byte column block: tiles wider than that in the head dim are stored as
+     * separate column blocks of [rows][128 B], one TMA box each.
+     */
+    public int columnBlockElements() {
+        return SWIZZLE_ROW_BYTES / spec.elementType().bytes();
+    }
+
+    private Map<String, Object> wgmmaModel() {
+        int eb = spec.elementType().bytes();
+        int k = 32 / eb; // wgmma K per instruction: 32 bytes of each operand row
+        String elem = spec.elementType() == DType.BF16 ? "bf16" : "f16";
+        var qk = new WgmmaShape("sage_wgmma_qk", "S = Q K^T: A (Q) and B (K) K-major from shared memory",
+                tiles.blockN(), k, "f32", elem, elem, false, ", 1, 1, 0, 0");
+        var pv = new WgmmaShape("sage_wgmma_pv", "O += P V: A (P) from registers, B (V) MN-major (transposed) from shared memory",
+                spec.headDim(), k, "f32", elem, elem, true, ", 1, 1, 1");
+        var m = new LinkedHashMap<String, Object>();
+        m.put("headDim", spec.headDim());
+        m.put("stages", tiles.stages());
+        m.put("consumerWarpgroups", tiles.consumerWarpgroups());
+        m.put("qkSteps", spec.headDim() / k);
+        m.put("pvSteps", tiles.blockN() / k);
+        m.put("colBlockElems", columnBlockElements());
+        m.put("stepsPerColBlock", columnBlockElements() / k);
+        m.put("stepBytes", k * eb);
+        m.put("swizzleAlign", TileTable.SWIZZLE_ALIGN);
+        m.put("setMaxRegisters", tiles.consumerWarpgroups() == 2);
+        m.put("producerRegisters", TileTable.WGMMA_PRODUCER_REGS);
+        m.put("consumerRegisters", TileTable.WGMMA_CONSUMER_REGS);
+        m.put("wgmmaShapes", java.util.List.of(qk.model(), pv.model()));
+        m.put("qkWgmma", qk.name());
+        m.put("pvWgmma", pv.name());
+        return m;
+    }
+
+    /**
+     * One wgmma instruction shape the template wraps in a device function.
+     *
+     * @param immSuffix the immediate operands after the scale-d predicate (negate/transpose flags)
+     */
+    record WgmmaShape(String name, String doc, int n, int k, String dtype, String atype, String btype,
+            boolean aFromRegs, String immSuffix) {
+        Map<String, Object> model() {
+            var m = new LinkedHashMap<String, Object>();
+            m.put("name", name);
+            m.put("doc", doc + " (m64n" + n + "k" + k + ")");
+            m.put("n", n);
+            m.put("k", k);
+            m.put("dtype", dtype);
+            m.put("atype", atype);
+            m.put("btype", btype);
+            m.put("aFromRegs", aFromRegs);
+            m.put("immSuffix", immSuffix);
+            return m;
+        }
     }
 }

@@ -28,12 +28,29 @@ public final class FwdLauncher {
         return arch;
     }
 
-    /** The plan a problem runs with: forced tiles from the options, else the TileTable default. */
+    /**
+     * The plan a problem runs with: forced tiles from the options, else the TileTable default. A
+     * wgmma default falls back to mma.sync when TMA cannot describe the tensors (a zero stride,
+     * e.g. a batch broadcast); forced wgmma tiles then fail with the reason.
+     */
     public FwdKernelPlan plan(FwdProblem p) {
         var o = p.options();
         var spec = new KernelSpec(Direction.FWD, arch, o.precision(), p.q().headDim(), o.causal(), o.lse());
-        TileConfig tiles = o.tiles().map(TileConfig::parse).orElseGet(() -> TileTable.choose(spec).tiles());
-        return new FwdKernelPlan(spec, tiles);
+        if (o.tiles().isPresent()) {
+            var plan = new FwdKernelPlan(spec, TileConfig.parse(o.tiles().get()));
+            if (plan.usesTensorMaps()) {
+                TmaOperands.whyNot(p, plan).ifPresent(why -> {
+                    throw new SageException.InvalidInput("tiles " + plan.tiles().key() + " load through TMA, but " + why
+                            + "; use an mma.sync tile config (e.g. " + TileTable.chooseMmaSync(spec).tiles().key() + ")");
+                });
+            }
+            return plan;
+        }
+        var plan = new FwdKernelPlan(spec, TileTable.choose(spec).tiles());
+        if (plan.usesTensorMaps() && TmaOperands.whyNot(p, plan).isPresent()) {
+            return new FwdKernelPlan(spec, TileTable.chooseMmaSync(spec).tiles());
+        }
+        return plan;
     }
 
     /** Launches the forward pass on {@code stream}; returns the ready kernel used. */
@@ -46,11 +63,18 @@ public final class FwdLauncher {
         int[] grid = plan.grid(p.batch(), p.heads(), p.q().seq());
         var geometry = new LaunchGeometry(grid[0], grid[1], grid[2], plan.threads(), 1, 1, plan.sharedBytes());
         float scaleLog2 = (float) (p.options().effectiveScale(p.q().headDim()) * LOG2_E);
-        var args = KernelArgs.builder()
-                .ptr(p.q().address()).ptr(p.k().address()).ptr(p.v().address()).ptr(p.o().address())
-                .ptr(p.lseAddress());
-        for (DeviceTensor t : new DeviceTensor[] {p.q(), p.k(), p.v(), p.o()}) {
-            args.i64(t.batchStride()).i64(t.headStride()).i64(t.seqStride());
+        var args = KernelArgs.builder();
+        if (plan.usesTensorMaps()) {
+            var maps = TmaOperands.encode(p, plan);
+            args.blob(maps.q().bytes()).blob(maps.k().bytes()).blob(maps.v().bytes())
+                    .ptr(p.o().address()).ptr(p.lseAddress());
+            args.i64(p.o().batchStride()).i64(p.o().headStride()).i64(p.o().seqStride());
+        } else {
+            args.ptr(p.q().address()).ptr(p.k().address()).ptr(p.v().address()).ptr(p.o().address())
+                    .ptr(p.lseAddress());
+            for (DeviceTensor t : new DeviceTensor[] {p.q(), p.k(), p.v(), p.o()}) {
+                args.i64(t.batchStride()).i64(t.headStride()).i64(t.seqStride());
+            }
         }
         args.i32(p.q().seq()).i32(p.k().seq()).i32(p.group()).f32(scaleLog2);
         if (grid[0] <= 0) {

@@ -33,7 +33,7 @@ public final class KernelLoader implements AutoCloseable {
 
     /** Renders the plan's source; needs no GPU. */
     public static KernelSource source(TemplateRenderer renderer, FwdKernelPlan plan) {
-        return new KernelSource(plan.key(), renderer.render(FwdKernelPlan.TEMPLATE, plan.templateModel()), plan.entry());
+        return new KernelSource(plan.key(), renderer.render(plan.template(), plan.templateModel()), plan.entry());
     }
 
     /** The loaded kernel for a plan, compiling and loading it on first use. */

@@ -13,7 +13,9 @@ import jcuda.Pointer;
 public final class KernelArgs {
     /** Kinds of parameter, with their size in bytes. */
     public enum Kind {
-        PTR(8), I32(4), I64(8), F32(4);
+        PTR(8), I32(4), I64(8), F32(4),
+        /** A struct passed by value, e.g. a 128-byte CUtensorMap ({@code __grid_constant__}). */
+        BLOB(-1);
 
         private final int bytes;
 
@@ -26,11 +28,19 @@ public final class KernelArgs {
         }
     }
 
-    /** One parameter: its kind and value as raw bits (a float as its IEEE bits). */
-    public record Arg(Kind kind, long bits) {
+    /**
+     * One parameter: its kind and value as raw bits (a float as its IEEE bits), or for a
+     * {@link Kind#BLOB} its bytes.
+     */
+    public record Arg(Kind kind, long bits, byte[] blob) {
+        Arg(Kind kind, long bits) {
+            this(kind, bits, null);
+        }
+
         @Override
         public String toString() {
             return switch (kind) {
+                case BLOB -> "blob " + blob.length + " B";
                 case PTR -> "ptr 0x" + Long.toHexString(bits);
                 case I32 -> "i32 " + (int) bits;
                 case I64 -> "i64 " + bits;
@@ -51,6 +61,7 @@ public final class KernelArgs {
                 case PTR, I64 -> Pointer.to(new long[] {a.bits()});
                 case I32 -> Pointer.to(new int[] {(int) a.bits()});
                 case F32 -> Pointer.to(new float[] {Float.intBitsToFloat((int) a.bits())});
+                case BLOB -> Pointer.to(a.blob());
             };
         }
         this.kernelParams = Pointer.to(slots);
@@ -109,6 +120,12 @@ public final class KernelArgs {
 
         public Builder f32(float value) {
             args.add(new Arg(Kind.F32, Float.floatToRawIntBits(value) & 0xffffffffL));
+            return this;
+        }
+
+        /** A struct parameter passed by value; the bytes are copied now. */
+        public Builder blob(byte[] bytes) {
+            args.add(new Arg(Kind.BLOB, bytes.length, bytes.clone()));
             return this;
         }
 

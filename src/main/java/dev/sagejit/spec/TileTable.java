@@ -22,6 +22,20 @@ public final class TileTable {
 
     /** The default tile config for a spec. */
     public static Choice choose(KernelSpec spec) {
+        if (spec.arch().has(MmaKind.WGMMA)) {
+            return new Choice(TileConfig.wgmma(128, 128, FWD_STAGES),
+                    "sm_90a: wgmma with TMA loads; 2 consumer warpgroups of 64 query rows share each K/V tile"
+                            + " while a producer warpgroup keeps " + FWD_STAGES + " K/V stages in flight; BLOCK_N 128"
+                            + " gives each wgmma a 64x128 S tile (S 64 + O up to 64 + P 32 registers)");
+        }
+        return chooseMmaSync(spec);
+    }
+
+    /**
+     * The default mma.sync tile config: the choice on GPUs without wgmma, and the fallback on sm_90a
+     * for inputs TMA cannot describe.
+     */
+    public static Choice chooseMmaSync(KernelSpec spec) {
         if (spec.headDim() == 128 && spec.arch().maxSmemPerBlock() >= 128 * 1024) {
             return new Choice(new TileConfig(256, 64, 8, FWD_STAGES),
                     "d128: 8 warps of 32 query rows reuse every K/V fragment twice (shared-memory bandwidth"
@@ -44,6 +58,18 @@ public final class TileTable {
     public static List<TileConfig> candidates(KernelSpec spec) {
         var out = new ArrayList<TileConfig>();
         out.add(choose(spec).tiles());
+        if (spec.arch().has(MmaKind.WGMMA)) {
+            for (int blockM : new int[] {64, 128}) {
+                for (int blockN : new int[] {64, 128}) {
+                    for (int stages : new int[] {2, 3}) {
+                        var t = TileConfig.wgmma(blockM, blockN, stages);
+                        if (!out.contains(t) && whyInvalid(spec, t).isEmpty()) {
+                            out.add(t);
+                        }
+                    }
+                }
+            }
+        }
         for (int blockM : new int[] {64, 128, 256}) {
             for (int blockN : new int[] {32, 64, 128}) {
                 for (int warps : new int[] {4, 8}) {
@@ -66,6 +92,9 @@ public final class TileTable {
      * in registers.
      */
     public static Optional<String> whyInvalid(KernelSpec spec, TileConfig t) {
+        if (t.engine() == TileConfig.Engine.WGMMA) {
+            return whyInvalidWgmma(spec, t);
+        }
         if (t.stages() != FWD_STAGES) {
             return Optional.of("the forward kernel is built for " + FWD_STAGES + " K/V stages, not " + t.stages());
         }
@@ -86,9 +115,43 @@ public final class TileTable {
         return Optional.empty();
     }
 
-    /** Shared memory of the forward kernel: the Q tile plus {@code stages} K and V tiles. */
+    private static Optional<String> whyInvalidWgmma(KernelSpec spec, TileConfig t) {
+        if (!spec.arch().has(MmaKind.WGMMA)) {
+            return Optional.of(spec.arch().name() + " has no wgmma (sm_90a only); use an mma.sync tile config");
+        }
+        if (t.stages() < 2 || t.stages() > 3) {
+            return Optional.of("the wgmma kernel pipelines 2 or 3 K/V stages, not " + t.stages());
+        }
+        int smem = forwardSharedBytes(spec, t);
+        if (smem > spec.arch().maxSmemPerBlock()) {
+            return Optional.of("needs " + smem + " B shared memory; " + spec.arch().name() + " allows "
+                    + spec.arch().maxSmemPerBlock());
+        }
+        // FP32 accumulators of S (64 x blockN) and O (64 x headDim) plus the 16-bit P fragments, over 128 threads.
+        int regs = t.blockN() / 2 + spec.headDim() / 2 + t.blockN() / 4;
+        if (regs > WGMMA_CONSUMER_REGS - 64) {
+            return Optional.of("S, O and P need " + regs + " registers per consumer thread (limit "
+                    + (WGMMA_CONSUMER_REGS - 64) + " of " + WGMMA_CONSUMER_REGS + ")");
+        }
+        return Optional.empty();
+    }
+
+    /** Registers per thread a wgmma consumer warpgroup raises itself to (setmaxnreg) with 2 consumers. */
+    public static final int WGMMA_CONSUMER_REGS = 240;
+    /** Registers per thread the wgmma producer warpgroup lowers itself to (setmaxnreg). */
+    public static final int WGMMA_PRODUCER_REGS = 24;
+    /** Alignment of every wgmma/TMA tile in shared memory: the repeat of the 128-byte swizzle. */
+    public static final int SWIZZLE_ALIGN = 1024;
+    /** Bytes reserved for the mbarriers of the wgmma kernel (8 each; at most 1 + 4 * stages). */
+    public static final int BARRIER_BYTES = 128;
+
+    /**
+     * Shared memory of the forward kernel: the Q tile plus {@code stages} K and V tiles; for wgmma
+     * also the slack to align the tiles to {@link #SWIZZLE_ALIGN} and the mbarriers.
+     */
     public static int forwardSharedBytes(KernelSpec spec, TileConfig t) {
         int rowBytes = spec.headDim() * spec.elementType().bytes();
-        return (t.blockM() + 2 * t.stages() * t.blockN()) * rowBytes;
+        int tiles = (t.blockM() + 2 * t.stages() * t.blockN()) * rowBytes;
+        return t.engine() == TileConfig.Engine.WGMMA ? SWIZZLE_ALIGN + tiles + BARRIER_BYTES : tiles;
     }
 }

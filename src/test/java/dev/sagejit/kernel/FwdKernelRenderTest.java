@@ -25,7 +25,7 @@ class FwdKernelRenderTest {
             for (KernelSpec spec : KernelSpec.baselineFamily(arch)) {
                 for (var tiles : TileTable.candidates(spec)) {
                     var plan = new FwdKernelPlan(spec, tiles);
-                    String cu = renderer.render(FwdKernelPlan.TEMPLATE, plan.templateModel());
+                    String cu = renderer.render(plan.template(), plan.templateModel());
                     Files.writeString(dump.resolve(plan.key() + ".cu"), cu);
                     assertTrue(cu.startsWith("// sagejit generated kernel: " + plan.key() + "\n"), plan.key());
                     assertTrue(cu.contains("generator " + GeneratorVersion.VALUE));
@@ -41,7 +41,7 @@ class FwdKernelRenderTest {
     void numbersRenderAsCLiterals() {
         var spec = KernelSpec.baselineFamily(Arch.SM90A).get(0);
         var plan = FwdKernelPlan.ofDefault(spec);
-        String cu = renderer.render(FwdKernelPlan.TEMPLATE, plan.templateModel());
+        String cu = renderer.render(plan.template(), plan.templateModel());
         assertTrue(cu.contains("constexpr u32 Q_TILE_BYTES = " + plan.templateModel().get("qTileBytes") + ";"));
         assertEquals(-1, cu.indexOf("1,0"), "no locale grouping in numbers");
     }

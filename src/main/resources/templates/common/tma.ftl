@@ -1,0 +1,40 @@
+<#-- mbarriers and TMA tile loads (sm_90+). A barrier is 8 bytes of shared memory, addressed as a
+     32-bit shared-window address. A load names its barrier, which counts the bytes that landed. -->
+struct __align__(64) SageTensorMap { unsigned long long words[16]; };
+
+__device__ __forceinline__ void sage_mbar_init(u32 bar, u32 arrivals) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(arrivals) : "memory");
+}
+// Makes barrier inits visible to the async proxy (TMA) before any load names them.
+__device__ __forceinline__ void sage_mbar_init_fence() {
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+// One arrival that also announces `bytes` more bytes to land on this barrier's current phase.
+__device__ __forceinline__ void sage_mbar_expect_tx(u32 bar, u32 bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" :: "r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void sage_mbar_arrive(u32 bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(bar) : "memory");
+}
+// Waits until the phase with the given parity (0 for the first use, then alternating) completed.
+__device__ __forceinline__ void sage_mbar_wait(u32 bar, u32 parity) {
+    u32 done;
+    do {
+        asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done) : "r"(bar), "r"(parity) : "memory");
+    } while (!done);
+}
+
+__device__ __forceinline__ void sage_tma_prefetch(const SageTensorMap* map) {
+    asm volatile("prefetch.tensormap [%0];\n" :: "l"(reinterpret_cast<unsigned long long>(map)) : "memory");
+}
+// Loads one box of a rank-4 tensor map at element coordinates (c0 innermost) into shared memory;
+// elements outside the tensor arrive as zeros. Completion is counted in bytes on `bar`.
+__device__ __forceinline__ void sage_tma_load_4d(u32 dst, const SageTensorMap* map, int c0, int c1, int c2, int c3,
+                                                 u32 bar) {
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3, %4, %5}], [%6];\n"
+                 :: "r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3),
+                    "r"(bar)
+                 : "memory");
+}
