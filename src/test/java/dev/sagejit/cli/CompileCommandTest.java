@@ -35,7 +35,7 @@ class CompileCommandTest {
         var first = Cli.run(knobs, "compile", "--all", "--arch", "sm_90a");
         assertEquals(0, first.code(), first.out() + first.err());
         assertEquals("16 compiled, 0 failed", first.lastLine(), first.out());
-        assertTrue(first.out().contains("fwd_fp16_d64_causal_lse_sm90a_wgm128n128w8s2"), first.out());
+        assertTrue(first.out().contains("fwd_fp16_d64_causal_lse_sm90a_wgm128n128w8s3"), first.out());
         var again = Cli.run(knobs, "compile", "--all", "--arch", "sm_90a", "--jobs", "1");
         assertEquals("16 compiled, 0 failed", again.lastLine(), again.out());
         assertEquals(16, again.out().lines().filter(l -> l.endsWith("cached")).count(), again.out());
@@ -55,7 +55,7 @@ class CompileCommandTest {
         assertEquals("1 compiled, 0 failed", r.lastLine(), r.out() + r.err());
         try (var files = Files.list(emit)) {
             var names = files.map(p -> p.getFileName().toString()).sorted().toList();
-            assertTrue(names.contains("fwd_fp16_d64_sm90a_wgm128n128w8s2.cu"), names.toString());
+            assertTrue(names.contains("fwd_fp16_d64_sm90a_wgm128n128w8s3.cu"), names.toString());
             assertTrue(names.stream().anyMatch(n -> n.endsWith(".ptx")), names.toString());
         }
     }

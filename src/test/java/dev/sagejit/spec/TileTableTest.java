@@ -44,4 +44,33 @@ class TileTableTest {
         assertEquals("fwd_bf16_d128_causal_lse_sm90a_m128n64w4s2",
                 new KernelSpec(Direction.FWD, Arch.SM90A, Precision.BF16, 128, true, true).key(t));
     }
+
+    @Test
+    void wgmmaKeysRoundTripAndCountTheProducerWarpgroup() {
+        var t = TileConfig.wgmma(128, 128, 3);
+        assertEquals("wgm128n128w8s3", t.key());
+        assertEquals(t, TileConfig.parse(t.key()));
+        assertEquals(TileConfig.Engine.WGMMA, t.engine());
+        assertEquals(2, t.consumerWarpgroups());
+        assertEquals(384, t.threads(), "8 consumer warps + the 4-warp producer warpgroup");
+        var ex = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> new TileConfig(TileConfig.Engine.WGMMA, 128, 128, 4, 2));
+        assertTrue(ex.getMessage().contains("blockM / 16"), ex.getMessage());
+    }
+
+    @Test
+    void wgmmaIsTheDefaultOnlyWhereTheArchHasIt() {
+        for (Arch arch : Arch.ALL) {
+            for (KernelSpec spec : KernelSpec.baselineFamily(arch)) {
+                var engine = TileTable.choose(spec).tiles().engine();
+                assertEquals(arch.has(MmaKind.WGMMA) ? TileConfig.Engine.WGMMA : TileConfig.Engine.MMA_SYNC, engine,
+                        spec.key());
+                assertEquals(TileConfig.Engine.MMA_SYNC, TileTable.chooseMmaSync(spec).tiles().engine());
+            }
+        }
+        var sm120 = new KernelSpec(Direction.FWD, Arch.SM120A, Precision.BF16, 128, false, false);
+        var why = TileTable.whyInvalid(sm120, TileConfig.wgmma(128, 128, 2));
+        assertTrue(why.orElseThrow().contains("no wgmma"), why.toString());
+        assertTrue(TileTable.candidates(sm120).stream().noneMatch(c -> c.engine() == TileConfig.Engine.WGMMA));
+    }
 }
