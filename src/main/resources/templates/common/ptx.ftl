@@ -40,3 +40,14 @@ __device__ __forceinline__ float sage_log2(float x) {
     asm("lg2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
     return y;
 }
+
+// One 16-bit input element (${elemPtx}) to FP32, exactly.
+__device__ __forceinline__ float sage_to_float(u16 x) {
+<#if elemPtx == "bf16">
+    return __uint_as_float((u32)x << 16);
+<#else>
+    float f;
+    asm("cvt.f32.f16 %0, %1;\n" : "=f"(f) : "h"(x));
+    return f;
+</#if>
+}

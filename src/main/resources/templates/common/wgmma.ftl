@@ -4,11 +4,14 @@
      m16n8 tiles, warp w of the warpgroup owning rows 16w..16w+15 of the 64. -->
 typedef unsigned long long u64;
 
-// Descriptor of a tile in the 128-byte swizzle layout: `addr` is 16-byte aligned inside a
-// 1024-byte-aligned swizzle pattern; lbo/sbo are the leading/stride byte offsets.
+// Descriptor of a swizzled tile: `addr` is 16-byte aligned inside a swizzle pattern that starts on
+// its repeat (1024 B for 128-byte rows, 512 B for 64-byte rows); lbo/sbo are the leading/stride byte
+// offsets; row_bytes (128, 64 or 32) picks the swizzle mode.
+template <int ROW_BYTES>
 __device__ __forceinline__ u64 sage_wgmma_desc(u32 addr, u32 lbo, u32 sbo) {
+    constexpr u64 mode = ROW_BYTES == 128 ? 1 : ROW_BYTES == 64 ? 2 : 3;
     return (u64)((addr & 0x3FFFF) >> 4) | ((u64)((lbo & 0x3FFFF) >> 4) << 16)
-         | ((u64)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
+         | ((u64)((sbo & 0x3FFFF) >> 4) << 32) | (mode << 62);
 }
 __device__ __forceinline__ void sage_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void sage_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
@@ -22,22 +25,29 @@ __device__ __forceinline__ void sage_wgmma_touch(float (&d)[T][4]) {
         asm volatile("" : "+f"(d[i][0]), "+f"(d[i][1]), "+f"(d[i][2]), "+f"(d[i][3]) :: "memory");
     }
 }
-<#macro accOperands n first><#list 0..<(n/2) as i>"+f"(d[${(i/4)?floor}][${i%4}])<#if i_has_next>, </#if></#list></#macro>
+template <int T>
+__device__ __forceinline__ void sage_wgmma_touch(int (&d)[T][4]) {
+    #pragma unroll
+    for (int i = 0; i < T; ++i) {
+        asm volatile("" : "+r"(d[i][0]), "+r"(d[i][1]), "+r"(d[i][2]), "+r"(d[i][3]) :: "memory");
+    }
+}
+<#macro accOperands n c><#list 0..<(n/2) as i>"+${c}"(d[${(i/4)?floor}][${i%4}])<#if i_has_next>, </#if></#list></#macro>
 <#macro accList n first><#list 0..<(n/2) as i>%${first + i}<#if i_has_next>, </#if></#list></#macro>
 <#list wgmmaShapes as w>
 
 // ${w.doc}
-__device__ __forceinline__ void ${w.name}(float (&d)[${w.n / 8}][4], <#if w.aFromRegs>const u32 (&a)[4]<#else>u64 da</#if>, u64 db, int accumulate) {
+__device__ __forceinline__ void ${w.name}(${w.accType} (&d)[${w.n / 8}][4], <#if w.aFromRegs>const u32 (&a)[4]<#else>u64 da</#if>, u64 db, int accumulate) {
     asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %${w.n / 2 + (w.aFromRegs?then(5, 2))}, 0;\n"
                  " wgmma.mma_async.sync.aligned.m64n${w.n}k${w.k}.${w.dtype}.${w.atype}.${w.btype}"
                  " {<@accList w.n 0/>},"
 <#if w.aFromRegs>
                  " {%${w.n / 2}, %${w.n / 2 + 1}, %${w.n / 2 + 2}, %${w.n / 2 + 3}}, %${w.n / 2 + 4}, p${w.immSuffix};\n}\n"
-                 : <@accOperands w.n 0/>
+                 : <@accOperands w.n w.accConstraint/>
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(accumulate));
 <#else>
                  " %${w.n / 2}, %${w.n / 2 + 1}, p${w.immSuffix};\n}\n"
-                 : <@accOperands w.n 0/>
+                 : <@accOperands w.n w.accConstraint/>
                  : "l"(da), "l"(db), "r"(accumulate));
 </#if>
 }

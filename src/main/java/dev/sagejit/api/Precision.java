@@ -8,7 +8,15 @@ public enum Precision {
     /** BF16 inputs and P, FP32 accumulation (FlashAttention-2 algorithm). */
     BF16("bf16", DType.BF16),
     /** FP16 inputs and P, FP32 accumulation (FlashAttention-2 algorithm). */
-    FP16("fp16", DType.FP16);
+    FP16("fp16", DType.FP16),
+    /**
+     * SageAttention2 with BF16 inputs and output: K smoothed, Q and K in INT8 (per-thread groups),
+     * P in FP8 E4M3 with the static 448 scale, V in FP8 per channel, two-level FP32 accumulation of PV
+     * (docs/int8-fp8-quantization.md).
+     */
+    INT8_FP8("int8-fp8", DType.BF16),
+    /** {@link #INT8_FP8} with FP16 inputs and output. */
+    INT8_FP8_FP16("int8-fp8-fp16", DType.FP16);
 
     private final String id;
     private final DType inputType;
@@ -26,6 +34,16 @@ public enum Precision {
     /** Element type of Q, K, V and O in this mode. */
     public DType inputType() {
         return inputType;
+    }
+
+    /** Whether Q, K, V are quantized to 8 bits before the attention kernel runs. */
+    public boolean quantized() {
+        return this == INT8_FP8 || this == INT8_FP8_FP16;
+    }
+
+    /** The id as a C identifier fragment (spec keys become kernel names): {@code int8-fp8} to {@code int8fp8}. */
+    public String keyId() {
+        return id.replace("-", "");
     }
 
     /** Parses {@link #id()} (case-insensitive), naming the accepted values on failure. */

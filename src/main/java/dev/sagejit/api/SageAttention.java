@@ -133,6 +133,7 @@ public final class SageAttention implements AutoCloseable {
 
     @Override
     public void close() {
+        launcher.close();
         loader.close();
         device.close();
     }

@@ -34,6 +34,22 @@ public final class Accuracy {
         return precision == dev.sagejit.api.Precision.FP16 ? 3e-3 : 1e-2;
     }
 
+    /** A pass bar of the quantized modes: cosine similarity at least, relative L1 error at most. */
+    public record Bar(double minCosine, double maxRelL1) {
+        public boolean passes(Metrics.Errors e) {
+            return e.cosine() >= minCosine && e.relL1() <= maxRelL1;
+        }
+    }
+
+    /**
+     * The int8-fp8 bars of issue 3 against FP64: heavy-tailed inputs (Student-t) cosine 0.997 and
+     * relative L1 0.06, every other family 0.999 and 0.045 (SageAttention2's own sm90 kernel measures
+     * 0.9992-0.9994 / 0.037-0.040 and 0.9978 / 0.048 on the H200).
+     */
+    public static Bar quantizedBar(String family) {
+        return Inputs.HEAVY_TAIL.equals(family) ? new Bar(0.997, 0.06) : new Bar(0.999, 0.045);
+    }
+
     /** Generates {@code family} inputs, runs sagejit on them and compares with the FP64 reference. */
     public static Outcome check(SageAttention sage, AttentionOptions opts, AttentionProblem p, String family,
             Layout layout, long seed) {

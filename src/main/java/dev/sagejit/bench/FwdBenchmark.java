@@ -25,8 +25,31 @@ public final class FwdBenchmark {
     static final int MAX_SETS = 8;
 
     /** One measurement and the kernel it measured. */
-    public record Measurement(BenchCase bench, String config, EventTimer.Timing timing, double tops, int registers,
-            int spillBytes) {
+    public record Measurement(BenchCase bench, String config, Scope scope, EventTimer.Timing timing, double tops,
+            int registers, int spillBytes) {
+    }
+
+    /** What a timing covers (shared/RESULTS.md {@code scope}). */
+    public enum Scope {
+        /** The attention kernel alone (int8-fp8: on operands quantized beforehand). */
+        KERNEL("kernel"),
+        /** From 16-bit inputs: quantization and smoothing included. */
+        END_TO_END("end-to-end");
+
+        private final String id;
+
+        Scope(String id) {
+            this.id = id;
+        }
+
+        public String id() {
+            return id;
+        }
+
+        /** The scopes worth timing for a precision: both for int8-fp8, where they differ; else kernel. */
+        public static java.util.List<Scope> forPrecision(dev.sagejit.api.Precision p) {
+            return p.quantized() ? java.util.List.of(KERNEL, END_TO_END) : java.util.List.of(KERNEL);
+        }
     }
 
     private final SageAttention sage;
@@ -37,6 +60,11 @@ public final class FwdBenchmark {
 
     /** Times one case with the given tile config key (null: the default choice). */
     public Measurement measure(BenchCase c, String tiles, int warmup, double minTotalMs) {
+        return measure(c, tiles, Scope.KERNEL, warmup, minTotalMs);
+    }
+
+    /** Times one case and scope with the given tile config key (null: the default choice). */
+    public Measurement measure(BenchCase c, String tiles, Scope scope, int warmup, double minTotalMs) {
         var t = c.precision().inputType();
         long qBytes = (long) c.batch() * c.heads() * c.nq() * c.headDim() * t.bytes();
         long kvBytes = (long) c.batch() * c.kvHeads() * c.nk() * c.headDim() * t.bytes();
@@ -68,12 +96,14 @@ public final class FwdBenchmark {
             device.synchronize();
             int[] next = {0};
             var timer = new EventTimer(device);
-            EventTimer.Timing timing = timer.timeUntil(stream,
-                    () -> launcher.launch(problems.get(next[0]++ % problems.size()), stream), warmup, minTotalMs, 20,
-                    2000);
+            // Kernel-only int8-fp8 timing re-reads the operands quantized just above (they exceed the L2).
+            Runnable call = scope == Scope.KERNEL
+                    ? () -> launcher.launchKernelOnly(problems.get(next[0]++ % problems.size()), stream)
+                    : () -> launcher.launch(problems.get(next[0]++ % problems.size()), stream);
+            EventTimer.Timing timing = timer.timeUntil(stream, call, warmup, minTotalMs, 20, 2000);
             double tops = c.flops() / (timing.medianMs() * 1e-3) / 1e12;
             var report = ready.compiled().report();
-            return new Measurement(c, ready.plan().tiles().key(), timing, tops, report.registers(),
+            return new Measurement(c, ready.plan().tiles().key(), scope, timing, tops, report.registers(),
                     report.spillStoreBytes() + report.spillLoadBytes());
         } finally {
             buffers.forEach(DeviceBuffer::close);
@@ -102,6 +132,7 @@ public final class FwdBenchmark {
     public static Map<String, Object> toResultLine(Measurement m, String run, String gpu, String commit) {
         var c = m.bench();
         var line = c.resultKeys(run, gpu, commit, m.config());
+        line.put("scope", m.scope().id());
         line.put("median_ms", m.timing().medianMs());
         line.put("p20_ms", m.timing().p20Ms());
         line.put("p80_ms", m.timing().p80Ms());

@@ -69,7 +69,8 @@ final class BenchCommand implements Callable<Integer> {
     int warmup;
 
     /** One row of the final table: a measurement or the error that replaced it. */
-    private record Row(BenchCase bench, String config, FwdBenchmark.Measurement m, String error) {
+    private record Row(BenchCase bench, String config, FwdBenchmark.Scope scope, FwdBenchmark.Measurement m,
+            String error) {
     }
 
     @Override
@@ -97,18 +98,22 @@ final class BenchCommand implements Callable<Integer> {
         var rows = new ArrayList<Row>();
         try (SageAttention sage = SageAttention.open(main.knobs())) {
             String gpu = sage.device().name();
-            var work = new ArrayList<Map.Entry<BenchCase, String>>();
+            record Work(BenchCase bench, String tiles, FwdBenchmark.Scope scope) {
+            }
+            var work = new ArrayList<Work>();
             for (BenchCase c : cases) {
-                configs(sage, c).forEach(t -> work.add(Map.entry(c, t)));
+                for (String t : configs(sage, c)) {
+                    FwdBenchmark.Scope.forPrecision(c.precision()).forEach(sc -> work.add(new Work(c, t, sc)));
+                }
             }
             for (int i = 0; i < work.size(); i++) {
-                BenchCase c = work.get(i).getKey();
-                String t = work.get(i).getValue();
-                String label = String.format(Locale.ROOT, "[%d/%d] %s %s %s %s", i + 1, work.size(), c.shape(),
-                        c.causal() ? "causal" : "full", c.precision().id(), t);
+                Work w = work.get(i);
+                BenchCase c = w.bench();
+                String label = String.format(Locale.ROOT, "[%d/%d] %s %s %s %s %s", i + 1, work.size(), c.shape(),
+                        c.causal() ? "causal" : "full", c.precision().id(), w.tiles(), w.scope().id());
                 err.print(label + " ... ");
                 err.flush();
-                rows.add(measure(sage, c, t, runId, gpu, sha, err));
+                rows.add(measure(sage, c, w.tiles(), w.scope(), runId, gpu, sha, err));
             }
         }
         printTable(spec.commandLine().getOut(), rows);
@@ -116,18 +121,20 @@ final class BenchCommand implements Callable<Integer> {
         return ok > 0 || rows.isEmpty() ? 0 : 1;
     }
 
-    private Row measure(SageAttention sage, BenchCase c, String t, String runId, String gpu, String sha,
-            PrintWriter err) {
+    private Row measure(SageAttention sage, BenchCase c, String t, FwdBenchmark.Scope scope, String runId,
+            String gpu, String sha, PrintWriter err) {
         try {
-            var m = new FwdBenchmark(sage).measure(c, t, warmup, minMs);
+            var m = new FwdBenchmark(sage).measure(c, t, scope, warmup, minMs);
             JsonLines.append(outFile, FwdBenchmark.toResultLine(m, runId, gpu, sha));
-            err.printf(Locale.ROOT, "%.1f TFLOPS%n", m.tops());
-            return new Row(c, m.config(), m, null);
+            err.printf(Locale.ROOT, "%.1f TOPS%n", m.tops());
+            return new Row(c, m.config(), scope, m, null);
         } catch (RuntimeException e) {
             String why = e.getClass().getSimpleName() + ": " + e.getMessage();
             err.println("FAILED (skipped): " + why);
-            JsonLines.append(outFile, errorLine(c, t, runId, gpu, sha, why));
-            return new Row(c, t, null, why);
+            var line = errorLine(c, t, runId, gpu, sha, why);
+            line.put("scope", scope.id());
+            JsonLines.append(outFile, line);
+            return new Row(c, t, scope, null, why);
         } finally {
             err.flush();
         }
@@ -154,11 +161,11 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private static void printTable(PrintWriter out, List<Row> rows) {
-        out.printf(Locale.ROOT, "%-22s %-6s %-5s %-12s %10s %8s %5s %6s%n", "shape", "mask", "prec", "config",
-                "median_ms", "TFLOPS", "regs", "spill");
+        out.printf(Locale.ROOT, "%-22s %-6s %-13s %-15s %-10s %10s %8s %5s %6s%n", "shape", "mask", "prec", "config",
+                "scope", "median_ms", "TOPS", "regs", "spill");
         for (Row r : rows) {
-            String head = String.format(Locale.ROOT, "%-22s %-6s %-5s %-12s", r.bench().shape(),
-                    r.bench().causal() ? "causal" : "full", r.bench().precision().id(), r.config());
+            String head = String.format(Locale.ROOT, "%-22s %-6s %-13s %-15s %-10s", r.bench().shape(),
+                    r.bench().causal() ? "causal" : "full", r.bench().precision().id(), r.config(), r.scope().id());
             if (r.m() == null) {
                 out.println(head + " error: " + r.error());
             } else {

@@ -11,6 +11,7 @@ import dev.sagejit.compile.KernelSource;
 import dev.sagejit.compile.Nvrtc;
 import dev.sagejit.kernel.FwdKernelPlan;
 import dev.sagejit.kernel.KernelLoader;
+import dev.sagejit.kernel.Sage2QuantPlan;
 import dev.sagejit.spec.Arch;
 import dev.sagejit.spec.Direction;
 import dev.sagejit.spec.KernelSpec;
@@ -28,6 +29,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.Function;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
@@ -64,7 +66,8 @@ final class CompileCommand implements Callable<Integer> {
             description = "Tile config key, e.g. m128n64w4s2 (default: TileTable's choice).")
     String tiles;
 
-    @Option(names = "--all", description = "Every spec of the baseline family, with default tiles.")
+    @Option(names = "--all", description = "Every spec of the baseline and int8-fp8 families (with their quantizers),"
+            + " default tiles.")
     boolean all;
 
     @Option(names = "--all-tiles", description = "With --all: every candidate tile config of each spec.")
@@ -88,9 +91,19 @@ final class CompileCommand implements Callable<Integer> {
     int jobs = Runtime.getRuntime().availableProcessors();
 
     /** One compile to run: a plan through one NVRTC binding. */
-    record Variant(FwdKernelPlan plan, Nvrtc nvrtc) {
+    /** One module to build: an attention kernel plan or a quantizer module, with its NVRTC. */
+    record Variant(String key, Arch arch, int dynamicSharedBytes, Function<TemplateRenderer, KernelSource> source,
+            Nvrtc nvrtc) {
+        static Variant of(FwdKernelPlan plan, Nvrtc nvrtc) {
+            return new Variant(plan.key(), plan.spec().arch(), plan.sharedBytes(), r -> KernelLoader.source(r, plan), nvrtc);
+        }
+
+        static Variant of(Sage2QuantPlan plan, Nvrtc nvrtc) {
+            return new Variant(plan.key(), plan.arch(), 0, r -> KernelLoader.source(r, plan), nvrtc);
+        }
+
         String label() {
-            return plan.key() + " " + nvrtc.backend() + "-" + nvrtc.version();
+            return key + " " + nvrtc.backend() + "-" + nvrtc.version();
         }
     }
 
@@ -117,7 +130,10 @@ final class CompileCommand implements Callable<Integer> {
                 continue;
             }
             for (FwdKernelPlan plan : plans(arch)) {
-                compilers.forEach(n -> variants.add(new Variant(plan, n)));
+                compilers.forEach(n -> variants.add(Variant.of(plan, n)));
+            }
+            for (Sage2QuantPlan plan : quantizers(arch)) {
+                compilers.forEach(n -> variants.add(Variant.of(plan, n)));
             }
         }
         int failed = unserved.size();
@@ -155,34 +171,47 @@ final class CompileCommand implements Callable<Integer> {
             return List.of(new FwdKernelPlan(one, t));
         }
         var plans = new ArrayList<FwdKernelPlan>();
-        for (KernelSpec s : KernelSpec.baselineFamily(arch)) {
+        var specs = new ArrayList<>(KernelSpec.baselineFamily(arch));
+        specs.addAll(KernelSpec.sage2Family(arch));
+        for (KernelSpec s : specs) {
             List<TileConfig> configs = allTiles ? TileTable.candidates(s) : List.of(TileTable.choose(s).tiles());
             configs.forEach(t -> plans.add(new FwdKernelPlan(s, t)));
         }
         return plans;
     }
 
+    /** The quantizer modules the chosen attention kernels need on one arch. */
+    private List<Sage2QuantPlan> quantizers(Arch arch) {
+        var out = new java.util.LinkedHashSet<Sage2QuantPlan>();
+        for (FwdKernelPlan plan : plans(arch)) {
+            if (plan.spec().precision().quantized()) {
+                out.add(new Sage2QuantPlan(arch, plan.spec().elementType(), plan.spec().headDim()));
+            }
+        }
+        return List.copyOf(out);
+    }
+
     private String compileOne(Variant v, KernelCache cache, TemplateRenderer renderer) throws IOException {
-        KernelSource source = KernelLoader.source(renderer, v.plan());
-        var options = ptx ? CompileOptions.ptx(v.plan().spec().arch()) : CompileOptions.cubin(v.plan().spec().arch());
+        KernelSource source = v.source().apply(renderer);
+        var options = ptx ? CompileOptions.ptx(v.arch()) : CompileOptions.cubin(v.arch());
         CompiledKernel k = new KernelCompiler(main.knobs(), v.nvrtc(), cache).compile(source, options);
         if (emitDir != null) {
             emit(v, source, k);
         }
         var r = k.report();
-        String resources = ptx ? "regs -  spill -  smem " + v.plan().sharedBytes() + " B"
+        String resources = ptx ? "regs -  spill -  smem " + v.dynamicSharedBytes() + " B"
                 : String.format(Locale.ROOT, "regs %3d  spill %d/%d B  smem %d B", r.registers(), r.spillStoreBytes(),
-                        r.spillLoadBytes(), r.sharedBytes() + v.plan().sharedBytes());
-        return String.format(Locale.ROOT, "%-44s %-10s %s  %6d ms  %s", v.plan().key(),
+                        r.spillLoadBytes(), r.sharedBytes() + v.dynamicSharedBytes());
+        return String.format(Locale.ROOT, "%-44s %-10s %s  %6d ms  %s", v.key(),
                 v.nvrtc().backend() + "-" + v.nvrtc().version(), resources, k.compileTime().toMillis(),
                 k.fromCache() ? "cached" : "compiled");
     }
 
     private void emit(Variant v, KernelSource source, CompiledKernel k) throws IOException {
         Files.createDirectories(emitDir);
-        Files.writeString(emitDir.resolve(v.plan().key() + ".cu"), source.code());
+        Files.writeString(emitDir.resolve(v.key() + ".cu"), source.code());
         String ext = ptx ? ".ptx" : ".cubin";
-        Files.write(emitDir.resolve(v.plan().key() + "." + v.nvrtc().backend() + "-" + v.nvrtc().version() + ext),
+        Files.write(emitDir.resolve(v.key() + "." + v.nvrtc().backend() + "-" + v.nvrtc().version() + ext),
                 k.image());
     }
 

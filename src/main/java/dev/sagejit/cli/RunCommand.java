@@ -177,6 +177,13 @@ final class RunCommand implements Callable<Integer> {
         if (results != null) {
             appendResults(sage(), p, e, ref.complete() ? "all" : String.valueOf(ref.rows().length));
         }
+        if (precision.quantized() && tolerance == null) {
+            var bar = dev.sagejit.bench.Accuracy.quantizedBar(label != null ? label : family);
+            boolean pass = e.finite() && bar.passes(e);
+            out.printf(Locale.ROOT, "%s: cosine %.5f (bar >= %.3f), rel L1 %.4f (bar <= %.3f)%n", pass ? "PASS" : "FAIL",
+                    e.cosine(), bar.minCosine(), e.relL1(), bar.maxRelL1());
+            return pass ? 0 : 1;
+        }
         double tol = tolerance != null ? tolerance : dev.sagejit.bench.Accuracy.tolerance(precision);
         boolean pass = e.finite() && e.relL2() <= tol;
         out.printf(Locale.ROOT, "%s: rel L2 %.3e %s tolerance %.1e%n", pass ? "PASS" : "FAIL", e.relL2(),

@@ -19,6 +19,8 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
     public static final String TEMPLATE_MMA = "attn/fwd/flash_fwd_mma.ftl";
     /** Template of the wgmma + TMA kernel family (sm_90a). */
     public static final String TEMPLATE_WGMMA = "attn/fwd/flash_fwd_wgmma.ftl";
+    /** Template of the INT8/FP8 (SageAttention2) wgmma + TMA kernel family (sm_90a). */
+    public static final String TEMPLATE_SAGE2_WGMMA = "attn/fwd/sage2_fwd_wgmma.ftl";
 
     public FwdKernelPlan {
         TileTable.whyInvalid(spec, tiles).ifPresent(why -> {
@@ -33,7 +35,10 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
 
     /** The template this plan renders, decided by the tile config's engine. */
     public String template() {
-        return tiles.engine() == TileConfig.Engine.WGMMA ? TEMPLATE_WGMMA : TEMPLATE_MMA;
+        if (tiles.engine() == TileConfig.Engine.MMA_SYNC) {
+            return TEMPLATE_MMA;
+        }
+        return spec.precision().quantized() ? TEMPLATE_SAGE2_WGMMA : TEMPLATE_WGMMA;
     }
 
     /** Whether the kernel takes TMA tensor maps for Q, K and V instead of pointers and strides. */
@@ -114,34 +119,64 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         return m;
     }
 
-    /** Bytes of one swizzled row: TMA boxes and wgmma descriptors use the 128-byte swizzle. */
+    /** Widest swizzled row: TMA boxes and wgmma descriptors use at most the 128-byte swizzle. */
     public static final int SWIZZLE_ROW_BYTES = 128;
 
+    /** Bytes per element of the Q and K operands the kernel reads: 1 for the INT8 modes, else 2. */
+    public int operandBytes() {
+        return spec.precision().quantized() ? 1 : spec.elementType().bytes();
+    }
+
     /**
-     * Elements of one 128-byte column block: tiles wider than that in the head dim are stored as
-     * separate column blocks of [rows][128 B], one TMA box each.
+     * Bytes of one swizzled Q/K row in shared memory: the head dim's bytes up to 128; wider rows are
+     * split into column blocks of [rows][128 B], one TMA box each.
      */
+    public int qkRowBytes() {
+        return Math.min(SWIZZLE_ROW_BYTES, spec.headDim() * operandBytes());
+    }
+
+    /** Head-dim elements of one Q/K column block (the TMA box's inner size). */
     public int columnBlockElements() {
-        return SWIZZLE_ROW_BYTES / spec.elementType().bytes();
+        return qkRowBytes() / operandBytes();
+    }
+
+    /** Inner box size (elements) and rows of the V box: V^T blocks for 8-bit V, else like K. */
+    public int[] vBox() {
+        return spec.precision().quantized() ? new int[] {tiles.blockN(), spec.headDim()}
+                : new int[] {columnBlockElements(), tiles.blockN()};
     }
 
     private Map<String, Object> wgmmaModel() {
-        int eb = spec.elementType().bytes();
-        int k = 32 / eb; // wgmma K per instruction: 32 bytes of each operand row
+        int ob = operandBytes();
+        int k = 32 / ob; // wgmma K per instruction: 32 bytes of each operand row
+        boolean q8 = spec.precision().quantized();
         String elem = spec.elementType() == DType.BF16 ? "bf16" : "f16";
-        var qk = new WgmmaShape("sage_wgmma_qk", "S = Q K^T: A (Q) and B (K) K-major from shared memory",
-                tiles.blockN(), k, "f32", elem, elem, false, ", 1, 1, 0, 0");
-        var pv = new WgmmaShape("sage_wgmma_pv", "O += P V: A (P) from registers, B (V) MN-major (transposed) from shared memory",
-                spec.headDim(), k, "f32", elem, elem, true, ", 1, 1, 1");
+        var qk = q8
+                ? new WgmmaShape("sage_wgmma_qk", "S = Q K^T in INT8: A (Q) and B (K) K-major from shared memory",
+                        tiles.blockN(), k, "s32", "s8", "s8", false, "", "int")
+                : new WgmmaShape("sage_wgmma_qk", "S = Q K^T: A (Q) and B (K) K-major from shared memory",
+                        tiles.blockN(), k, "f32", elem, elem, false, ", 1, 1, 0, 0", "float");
+        var pv = q8
+                ? new WgmmaShape("sage_wgmma_pv", "PV in FP8: A (P) from registers, B (V^T) K-major from shared memory",
+                        spec.headDim(), k, "f32", "e4m3", "e4m3", true, ", 1, 1", "float")
+                : new WgmmaShape("sage_wgmma_pv",
+                        "O += P V: A (P) from registers, B (V) MN-major (transposed) from shared memory",
+                        spec.headDim(), k, "f32", elem, elem, true, ", 1, 1, 1", "float");
         var m = new LinkedHashMap<String, Object>();
         m.put("headDim", spec.headDim());
         m.put("stages", tiles.stages());
         m.put("consumerWarpgroups", tiles.consumerWarpgroups());
         m.put("qkSteps", spec.headDim() / k);
         m.put("pvSteps", tiles.blockN() / k);
-        m.put("colBlockElems", columnBlockElements());
-        m.put("stepsPerColBlock", columnBlockElements() / k);
-        m.put("stepBytes", k * eb);
+        m.put("qkRowBytes", qkRowBytes());
+        m.put("qkColBlocks", spec.headDim() * ob / qkRowBytes());
+        m.put("qkColBlockElems", columnBlockElements());
+        m.put("stepsPerRow", qkRowBytes() / 32);
+        m.put("stepBytes", 32);
+        m.put("vTransposed", q8);
+        m.put("vRowBytes", q8 ? tiles.blockN() : qkRowBytes());
+        m.put("qTileBytes", tiles.blockM() * spec.headDim() * ob);
+        m.put("kvTileBytes", tiles.blockN() * spec.headDim() * ob);
         m.put("swizzleAlign", TileTable.SWIZZLE_ALIGN);
         m.put("setMaxRegisters", tiles.consumerWarpgroups() == 2);
         m.put("producerRegisters", TileTable.WGMMA_PRODUCER_REGS);
@@ -149,16 +184,21 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("wgmmaShapes", java.util.List.of(qk.model(), pv.model()));
         m.put("qkWgmma", qk.name());
         m.put("pvWgmma", pv.name());
+        m.put("log2Fp8Max", LOG2_FP8_MAX);
         return m;
     }
+
+    /** log2(448): P~ = exp2(S * sl - m + log2 448) maps each row's maximum to E4M3's largest value. */
+    public static final double LOG2_FP8_MAX = Math.log(448.0) / Math.log(2.0);
 
     /**
      * One wgmma instruction shape the template wraps in a device function.
      *
      * @param immSuffix the immediate operands after the scale-d predicate (negate/transpose flags)
+     * @param accType   C type of the accumulator registers ({@code float} or {@code int})
      */
     record WgmmaShape(String name, String doc, int n, int k, String dtype, String atype, String btype,
-            boolean aFromRegs, String immSuffix) {
+            boolean aFromRegs, String immSuffix, String accType) {
         Map<String, Object> model() {
             var m = new LinkedHashMap<String, Object>();
             m.put("name", name);
@@ -170,6 +210,8 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
             m.put("btype", btype);
             m.put("aFromRegs", aFromRegs);
             m.put("immSuffix", immSuffix);
+            m.put("accType", accType);
+            m.put("accConstraint", accType.equals("int") ? "r" : "f");
             return m;
         }
     }

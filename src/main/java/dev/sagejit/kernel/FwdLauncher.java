@@ -17,11 +17,35 @@ public final class FwdLauncher {
 
     private final KernelLoader loader;
     private final Arch arch;
+    private final Sage2Launcher sage2;
 
     public FwdLauncher(KernelLoader loader) {
         this.loader = loader;
+        this.sage2 = new Sage2Launcher(loader);
         var d = loader.device();
         this.arch = Arch.forDevice(d.major(), d.minor());
+    }
+
+    /**
+     * Enqueues only the int8-fp8 quantizers of a problem (what end-to-end timing adds to the kernel),
+     * returning nothing; the attention kernel is not launched.
+     */
+    public void quantizeOnly(FwdProblem p, Stream stream) {
+        quantizeInto(p, stream);
+    }
+
+    /** {@link #quantizeOnly}, returning the workspace views that hold the result (tests read them back). */
+    Sage2Workspace.Views quantizeInto(FwdProblem p, Stream stream) {
+        var plan = plan(p);
+        if (!plan.spec().precision().quantized()) {
+            throw new SageException.InvalidInput("precision " + plan.spec().precision().id() + " has no quantizers");
+        }
+        return sage2.quantize(p, plan, stream);
+    }
+
+    /** Releases the int8-fp8 workspace. */
+    public void close() {
+        sage2.close();
     }
 
     public Arch arch() {
@@ -38,7 +62,7 @@ public final class FwdLauncher {
         var spec = new KernelSpec(Direction.FWD, arch, o.precision(), p.q().headDim(), o.causal(), o.lse());
         if (o.tiles().isPresent()) {
             var plan = new FwdKernelPlan(spec, TileConfig.parse(o.tiles().get()));
-            if (plan.usesTensorMaps()) {
+            if (plan.usesTensorMaps() && !spec.precision().quantized()) {
                 TmaOperands.whyNot(p, plan).ifPresent(why -> {
                     throw new SageException.InvalidInput("tiles " + plan.tiles().key() + " load through TMA, but " + why
                             + "; use an mma.sync tile config (e.g. " + TileTable.chooseMmaSync(spec).tiles().key() + ")");
@@ -47,7 +71,7 @@ public final class FwdLauncher {
             return plan;
         }
         var plan = new FwdKernelPlan(spec, TileTable.choose(spec).tiles());
-        if (plan.usesTensorMaps() && TmaOperands.whyNot(p, plan).isPresent()) {
+        if (plan.usesTensorMaps() && !spec.precision().quantized() && TmaOperands.whyNot(p, plan).isPresent()) {
             return new FwdKernelPlan(spec, TileTable.chooseMmaSync(spec).tiles());
         }
         return plan;
@@ -55,6 +79,19 @@ public final class FwdLauncher {
 
     /** Launches the forward pass on {@code stream}; returns the ready kernel used. */
     public KernelLoader.Ready launch(FwdProblem p, Stream stream) {
+        return launch(p, stream, false);
+    }
+
+    /**
+     * Launches only the attention kernel: for int8-fp8, over the operands the last
+     * {@link #quantizeOnly} of a problem of this shape left in the workspace (kernel-only timing);
+     * for the 16-bit modes the same as {@link #launch(FwdProblem, Stream)}.
+     */
+    public KernelLoader.Ready launchKernelOnly(FwdProblem p, Stream stream) {
+        return launch(p, stream, true);
+    }
+
+    private KernelLoader.Ready launch(FwdProblem p, Stream stream, boolean kernelOnly) {
         var plan = plan(p);
         var ready = loader.get(plan);
         if (p.q().seq() == 0 || p.batch() == 0) {
@@ -63,6 +100,14 @@ public final class FwdLauncher {
         int[] grid = plan.grid(p.batch(), p.heads(), p.q().seq());
         var geometry = new LaunchGeometry(grid[0], grid[1], grid[2], plan.threads(), 1, 1, plan.sharedBytes());
         float scaleLog2 = (float) (p.options().effectiveScale(p.q().headDim()) * LOG2_E);
+        if (plan.spec().precision().quantized()) {
+            if (kernelOnly) {
+                sage2.attendOnly(p, plan, ready, scaleLog2, stream);
+            } else {
+                sage2.launch(p, plan, ready, scaleLog2, stream);
+            }
+            return ready;
+        }
         var args = KernelArgs.builder();
         if (plan.usesTensorMaps()) {
             var maps = TmaOperands.encode(p, plan);

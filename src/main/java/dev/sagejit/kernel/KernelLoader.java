@@ -24,6 +24,7 @@ public final class KernelLoader implements AutoCloseable {
     private final TemplateRenderer renderer;
     private final ConcurrentHashMap<String, Ready> loaded = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, LoadedModule> modules = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, LoadedKernel> auxKernels = new ConcurrentHashMap<>();
 
     public KernelLoader(Device device, KernelCompiler compiler, TemplateRenderer renderer) {
         this.device = device;
@@ -48,6 +49,29 @@ public final class KernelLoader implements AutoCloseable {
         });
     }
 
+    /**
+     * A kernel of a helper module (e.g. the int8-fp8 quantizers), compiled and loaded once per
+     * module key; every entry of the module is looked up once.
+     */
+    public LoadedKernel auxKernel(String moduleKey, java.util.function.Supplier<KernelSource> source,
+            dev.sagejit.spec.Arch arch, String entry) {
+        LoadedModule module = modules.computeIfAbsent("aux:" + moduleKey, key -> {
+            CompiledKernel compiled = compiler.compile(source.get(), CompileOptions.cubin(arch));
+            return device.load(compiled.image());
+        });
+        return auxKernels.computeIfAbsent(moduleKey + "#" + entry, k -> module.function(entry));
+    }
+
+    /** Renders a quantizer module's source; needs no GPU. */
+    public static KernelSource source(TemplateRenderer renderer, Sage2QuantPlan plan) {
+        return new KernelSource(plan.key(), renderer.render(Sage2QuantPlan.TEMPLATE, plan.templateModel()),
+                Sage2QuantPlan.QUANT_K);
+    }
+
+    public TemplateRenderer renderer() {
+        return renderer;
+    }
+
     public Device device() {
         return device;
     }
@@ -61,5 +85,6 @@ public final class KernelLoader implements AutoCloseable {
         modules.values().forEach(LoadedModule::close);
         modules.clear();
         loaded.clear();
+        auxKernels.clear();
     }
 }

@@ -32,6 +32,10 @@ public record KernelSpec(Direction direction, Arch arch, Precision precision, in
         if (!arch.has(MmaKind.MMA_SYNC_F16)) {
             throw new IllegalArgumentException(arch.name() + " has no BF16/FP16 mma.sync");
         }
+        if (precision.quantized() && !arch.has(MmaKind.WGMMA)) {
+            throw new dev.sagejit.api.SageException.Unsupported("precision " + precision.id()
+                    + " is built for sm_90a (wgmma) so far; on " + arch.name() + " use bf16 or fp16");
+        }
     }
 
     /** Element type of Q, K, V and O. */
@@ -44,13 +48,31 @@ public record KernelSpec(Direction direction, Arch arch, Precision precision, in
      * when their keys are.
      */
     public String key() {
-        return direction.id() + "_" + precision.id() + "_d" + headDim + (causal ? "_causal" : "")
+        return direction.id() + "_" + precision.keyId() + "_d" + headDim + (causal ? "_causal" : "")
                 + (lse ? "_lse" : "") + "_" + arch.id();
     }
 
     /** The key of this spec compiled with the given tiles, e.g. {@code ..._sm90a_m128n64w4s2}. */
     public String key(TileConfig tiles) {
         return key() + "_" + tiles.key();
+    }
+
+    /** Every forward spec of the INT8/FP8 family for one arch (empty where it is not built). */
+    public static java.util.List<KernelSpec> sage2Family(Arch arch) {
+        if (!arch.has(MmaKind.WGMMA)) {
+            return java.util.List.of();
+        }
+        var out = new java.util.ArrayList<KernelSpec>();
+        for (Precision p : java.util.List.of(Precision.INT8_FP8, Precision.INT8_FP8_FP16)) {
+            for (int d : new int[] {64, 128}) {
+                for (boolean causal : new boolean[] {false, true}) {
+                    for (boolean lse : new boolean[] {false, true}) {
+                        out.add(new KernelSpec(Direction.FWD, arch, p, d, causal, lse));
+                    }
+                }
+            }
+        }
+        return java.util.List.copyOf(out);
     }
 
     /** Every forward spec of the baseline family for one arch: the list {@code compile --all} builds. */

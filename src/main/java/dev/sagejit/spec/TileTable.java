@@ -22,6 +22,11 @@ public final class TileTable {
 
     /** The default tile config for a spec. */
     public static Choice choose(KernelSpec spec) {
+        if (spec.precision().quantized()) {
+            return new Choice(TileConfig.wgmma(128, 128, FWD_STAGES),
+                    "int8-fp8 on sm_90a: the BF16 kernel's pipeline with 8-bit tiles; BLOCK_N 128 makes each"
+                            + " V^T row one 128-byte swizzled TMA box; 2 consumer warpgroups, 2 stages (not yet tuned)");
+        }
         if (spec.arch().has(MmaKind.WGMMA)) {
             String common = "sm_90a: wgmma with TMA loads; 2 consumer warpgroups of 64 query rows share each K/V"
                     + " tile while a producer warpgroup keeps the K/V stages in flight; BLOCK_N 128 gives each"
@@ -65,6 +70,17 @@ public final class TileTable {
     public static List<TileConfig> candidates(KernelSpec spec) {
         var out = new ArrayList<TileConfig>();
         out.add(choose(spec).tiles());
+        if (spec.precision().quantized()) {
+            for (int blockM : new int[] {64, 128}) {
+                for (int stages : new int[] {2, 3}) {
+                    var t = TileConfig.wgmma(blockM, 128, stages);
+                    if (!out.contains(t) && whyInvalid(spec, t).isEmpty()) {
+                        out.add(t);
+                    }
+                }
+            }
+            return List.copyOf(out);
+        }
         if (spec.arch().has(MmaKind.WGMMA)) {
             for (int blockM : new int[] {64, 128}) {
                 for (int blockN : new int[] {64, 128}) {
@@ -99,6 +115,13 @@ public final class TileTable {
      * in registers.
      */
     public static Optional<String> whyInvalid(KernelSpec spec, TileConfig t) {
+        if (spec.precision().quantized() && t.engine() != TileConfig.Engine.WGMMA) {
+            return Optional.of(spec.precision().id() + " runs on the wgmma kernel only (tile keys wg...)");
+        }
+        if (spec.precision().quantized() && t.blockN() != 128) {
+            return Optional.of(spec.precision().id() + " needs BLOCK_N 128 (one 128-byte V^T row per TMA box), not "
+                    + t.blockN());
+        }
         if (t.engine() == TileConfig.Engine.WGMMA) {
             return whyInvalidWgmma(spec, t);
         }
@@ -134,17 +157,21 @@ public final class TileTable {
             return Optional.of("needs " + smem + " B shared memory; " + spec.arch().name() + " allows "
                     + spec.arch().maxSmemPerBlock());
         }
-        // FP32 accumulators of S (64 x blockN) and O (64 x headDim) plus the 16-bit P fragments, over 128 threads.
-        int regs = t.blockN() / 2 + spec.headDim() / 2 + t.blockN() / 4;
-        if (regs > WGMMA_CONSUMER_REGS - 64) {
+        // Accumulators of S (64 x blockN) and O (64 x headDim) plus the P fragments, over 128 threads;
+        // int8-fp8 also holds each block's PV in a second FP32 accumulator (two-level accumulation).
+        boolean q8 = spec.precision().quantized();
+        int regs = t.blockN() / 2 + spec.headDim() / 2 + (q8 ? spec.headDim() / 2 + t.blockN() / 8 : t.blockN() / 4);
+        if (regs > WGMMA_CONSUMER_REGS - WGMMA_REG_MARGIN) {
             return Optional.of("S, O and P need " + regs + " registers per consumer thread (limit "
-                    + (WGMMA_CONSUMER_REGS - 64) + " of " + WGMMA_CONSUMER_REGS + ")");
+                    + (WGMMA_CONSUMER_REGS - WGMMA_REG_MARGIN) + " of " + WGMMA_CONSUMER_REGS + ")");
         }
         return Optional.empty();
     }
 
     /** Registers per thread a wgmma consumer warpgroup raises itself to (setmaxnreg) with 2 consumers. */
     public static final int WGMMA_CONSUMER_REGS = 240;
+    /** Registers a consumer thread keeps for addresses, scales and softmax state beside the accumulators. */
+    public static final int WGMMA_REG_MARGIN = 32;
     /** Registers per thread the wgmma producer warpgroup lowers itself to (setmaxnreg). */
     public static final int WGMMA_PRODUCER_REGS = 24;
     /** Alignment of every wgmma/TMA tile in shared memory: the repeat of the 128-byte swizzle. */
@@ -157,7 +184,7 @@ public final class TileTable {
      * also the slack to align the tiles to {@link #SWIZZLE_ALIGN} and the mbarriers.
      */
     public static int forwardSharedBytes(KernelSpec spec, TileConfig t) {
-        int rowBytes = spec.headDim() * spec.elementType().bytes();
+        int rowBytes = spec.headDim() * (spec.precision().quantized() ? 1 : spec.elementType().bytes());
         int tiles = (t.blockM() + 2 * t.stages() * t.blockN()) * rowBytes;
         return t.engine() == TileConfig.Engine.WGMMA ? SWIZZLE_ALIGN + tiles + BARRIER_BYTES : tiles;
     }

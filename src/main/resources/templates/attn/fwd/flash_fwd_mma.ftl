@@ -102,7 +102,7 @@ ${entry}(const u16* __restrict__ q, const u16* __restrict__ k, const u16* __rest
         if ((j + 1) * BLOCK_N > first_masked_key) {
             sage_apply_mask<M_TILES, N_TILES>(acc_s, row0 + warp_row, j * BLOCK_N, nq, nk, lane);
         }
-        sage_online_softmax<M_TILES, N_TILES, D_TILES>(acc_s, acc_o, m_run, l_run, scale_log2);
+        sage_online_softmax<M_TILES, N_TILES, D_TILES>(acc_s, acc_o, m_run, l_run, scale_log2, 0.f);
 
         sage_cp_async_wait<1>();  // V[j] landed; K[j+1] may still be in flight
         __syncthreads();

@@ -22,7 +22,9 @@ class FwdKernelRenderTest {
         Path dump = Path.of("target", "rendered");
         Files.createDirectories(dump);
         for (Arch arch : java.util.List.of(Arch.SM90A, Arch.SM120A)) {
-            for (KernelSpec spec : KernelSpec.baselineFamily(arch)) {
+            var specs = new java.util.ArrayList<>(KernelSpec.baselineFamily(arch));
+            specs.addAll(KernelSpec.sage2Family(arch));
+            for (KernelSpec spec : specs) {
                 for (var tiles : TileTable.candidates(spec)) {
                     var plan = new FwdKernelPlan(spec, tiles);
                     String cu = renderer.render(plan.template(), plan.templateModel());
@@ -33,6 +35,25 @@ class FwdKernelRenderTest {
                     assertFalse(cu.contains("${") || cu.contains("<#"), "unrendered markup in " + plan.key());
                     assertFalse(cu.contains("#include"), "kernels must be header-free for NVRTC");
                 }
+            }
+        }
+    }
+
+    @Test
+    void quantizerModulesRender() throws Exception {
+        Path dump = Path.of("target", "rendered");
+        Files.createDirectories(dump);
+        for (var type : java.util.List.of(dev.sagejit.api.DType.BF16, dev.sagejit.api.DType.FP16)) {
+            for (int d : new int[] {64, 128}) {
+                var plan = new Sage2QuantPlan(Arch.SM90A, type, d);
+                var src = KernelLoader.source(renderer, plan);
+                Files.writeString(dump.resolve(plan.key() + ".cu"), src.code());
+                assertTrue(src.code().startsWith("// sagejit generated kernel: " + plan.key() + "\n"));
+                for (String entry : java.util.List.of(Sage2QuantPlan.KV_STATS, Sage2QuantPlan.QUANT_Q,
+                        Sage2QuantPlan.QUANT_K, Sage2QuantPlan.QUANT_V)) {
+                    assertTrue(src.code().contains(entry + "("), entry);
+                }
+                assertFalse(src.code().contains("${") || src.code().contains("<#"));
             }
         }
     }

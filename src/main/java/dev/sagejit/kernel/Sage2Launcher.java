@@ -1,0 +1,114 @@
+package dev.sagejit.kernel;
+
+import dev.sagejit.runtime.DeviceBuffer;
+import dev.sagejit.runtime.KernelArgs;
+import dev.sagejit.runtime.LaunchGeometry;
+import dev.sagejit.runtime.LoadedKernel;
+import dev.sagejit.runtime.Stream;
+import dev.sagejit.runtime.TensorMap;
+
+/**
+ * The int8-fp8 forward: quantize Q, K, V into the workspace (four kernels), then run the attention
+ * kernel on the quantized operands, all on one stream. {@link #quantize} alone is what the
+ * end-to-end benchmarks add to the kernel-only time, and what the quantizer tests read back.
+ */
+final class Sage2Launcher implements AutoCloseable {
+    private final KernelLoader loader;
+    private final Sage2Workspace workspace;
+
+    Sage2Launcher(KernelLoader loader) {
+        this.loader = loader;
+        this.workspace = new Sage2Workspace(loader.device());
+    }
+
+    /** Enqueues the four quantizers; returns the workspace views holding their output. */
+    Sage2Workspace.Views quantize(FwdProblem p, FwdKernelPlan plan, Stream stream) {
+        var qp = new Sage2QuantPlan(plan.spec().arch(), plan.spec().elementType(), p.q().headDim());
+        var w = workspace.views(p);
+        w.kSum().zeroAsync(stream);
+        w.vMax().zeroAsync(stream);
+        int nq = p.q().seq();
+        int nk = p.k().seq();
+        int hkv = p.k().heads();
+        var q = p.q();
+        var k = p.k();
+        var v = p.v();
+        if (nk > 0) {
+            launch(qp, Sage2QuantPlan.KV_STATS, blocks(nk), hkv, p.batch(), stream, KernelArgs.builder()
+                    .ptr(k.address()).ptr(v.address()).i64(k.batchStride()).i64(k.headStride()).i64(k.seqStride())
+                    .i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(nk).ptr(w.kSum()).ptr(w.vMax()));
+        }
+        if (nq > 0) {
+            launch(qp, Sage2QuantPlan.QUANT_Q, blocks(nq), p.heads(), p.batch(), stream, KernelArgs.builder()
+                    .ptr(q.address()).i64(q.batchStride()).i64(q.headStride()).i64(q.seqStride()).i32(nq)
+                    .i32(p.group()).i32(nk).ptr(w.kSum()).ptr(w.q8()).ptr(w.qScale()).ptr(w.qShift())
+                    .i32(Sage2QuantPlan.qGroups(nq)));
+        }
+        if (nk > 0) {
+            launch(qp, Sage2QuantPlan.QUANT_K, blocks(nk), hkv, p.batch(), stream, KernelArgs.builder()
+                    .ptr(k.address()).i64(k.batchStride()).i64(k.headStride()).i64(k.seqStride()).i32(nk)
+                    .ptr(w.kSum()).ptr(w.k8()).ptr(w.kScale()).i32(Sage2QuantPlan.kGroups(nk)));
+            launch(qp, Sage2QuantPlan.QUANT_V, blocks(nk), hkv, p.batch(), stream, KernelArgs.builder()
+                    .ptr(v.address()).i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(nk)
+                    .i32(Sage2QuantPlan.nkPad(nk)).ptr(w.vMax()).ptr(w.v8t()).ptr(w.vScale()));
+        }
+        return w;
+    }
+
+    /** Enqueues quantization and attention for a validated problem and its int8-fp8 plan. */
+    void launch(FwdProblem p, FwdKernelPlan plan, KernelLoader.Ready ready, float scaleLog2, Stream stream) {
+        attend(p, plan, ready, scaleLog2, stream, quantize(p, plan, stream));
+    }
+
+    /**
+     * Enqueues only the attention kernel over the workspace as the last {@link #quantize} of a
+     * problem of the same shape left it (kernel-only timing).
+     */
+    void attendOnly(FwdProblem p, FwdKernelPlan plan, KernelLoader.Ready ready, float scaleLog2, Stream stream) {
+        attend(p, plan, ready, scaleLog2, stream, workspace.views(p));
+    }
+
+    private void attend(FwdProblem p, FwdKernelPlan plan, KernelLoader.Ready ready, float scaleLog2, Stream stream,
+            Sage2Workspace.Views w) {
+        int nq = p.q().seq();
+        int nk = p.k().seq();
+        int d = p.q().headDim();
+        int hkv = p.k().heads();
+        var qkSwizzle = plan.qkRowBytes() == 128 ? TensorMap.Swizzle.B128 : TensorMap.Swizzle.B64;
+        var u8 = TensorMap.DataType.UINT8;
+        int b = p.batch();
+        var tmQ = TensorMap.encodeTiled(u8, w.q8().address(), new long[] {d, Math.max(1, nq), p.heads(), b},
+                new long[] {d, (long) d * Math.max(1, nq), (long) d * Math.max(1, nq) * p.heads()},
+                new int[] {d, plan.tiles().blockM(), 1, 1}, qkSwizzle);
+        var tmK = TensorMap.encodeTiled(u8, w.k8().address(), new long[] {d, Math.max(1, nk), hkv, b},
+                new long[] {d, (long) d * Math.max(1, nk), (long) d * Math.max(1, nk) * hkv},
+                new int[] {d, plan.tiles().blockN(), 1, 1}, qkSwizzle);
+        long pad = Math.max(Sage2QuantPlan.V_PAD, Sage2QuantPlan.nkPad(nk));
+        var tmV = TensorMap.encodeTiled(u8, w.v8t().address(), new long[] {pad, d, hkv, b},
+                new long[] {pad, pad * d, pad * d * hkv}, new int[] {plan.tiles().blockN(), d, 1, 1},
+                TensorMap.Swizzle.B128);
+        int[] grid = plan.grid(b, p.heads(), nq);
+        var geometry = new LaunchGeometry(grid[0], grid[1], grid[2], plan.threads(), 1, 1, plan.sharedBytes());
+        var args = KernelArgs.builder().blob(tmQ.bytes()).blob(tmK.bytes()).blob(tmV.bytes())
+                .ptr(p.o().address()).ptr(p.lseAddress())
+                .ptr(w.qScale()).ptr(w.kScale()).ptr(w.qShift()).ptr(w.vScale())
+                .i64(p.o().batchStride()).i64(p.o().headStride()).i64(p.o().seqStride())
+                .i32(nq).i32(nk).i32(p.group()).f32(scaleLog2)
+                .i32(Sage2QuantPlan.qGroups(nq)).i32(Sage2QuantPlan.kGroups(nk));
+        ready.kernel().launch(geometry, stream, args.build());
+    }
+
+    private static int blocks(int n) {
+        return (n + Sage2QuantPlan.TOKENS - 1) / Sage2QuantPlan.TOKENS;
+    }
+
+    private void launch(Sage2QuantPlan qp, String entry, int gx, int gy, int gz, Stream stream, KernelArgs.Builder args) {
+        LoadedKernel kernel = loader.auxKernel(qp.key(), () -> KernelLoader.source(loader.renderer(), qp), qp.arch(), entry);
+        kernel.launch(new LaunchGeometry(gx, gy, gz, Sage2QuantPlan.THREADS, 1, 1, 0), stream, args.build());
+    }
+
+    @Override
+    public void close() {
+        workspace.close();
+    }
+}

@@ -1,0 +1,591 @@
+package dev.sagejit.reference;
+
+import java.util.Arrays;
+import java.util.Objects;
+import java.util.stream.IntStream;
+
+/**
+ * CPU emulation of the INT8/FP8 ("SageAttention2") precision mode, as specified in
+ * {@code docs/int8-fp8-quantization.md}: K smoothing, the INT8 quantizers of Q and K with their
+ * per-thread groups, the per-channel FP8 E4M3 quantizer of V with its transposed and permuted
+ * layout, and the attention kernel over the quantized operands (online softmax per key block with
+ * P rounded to E4M3 and two-level accumulation). The quantizers produce the same codes and scales
+ * as the GPU kernels bit for bit; the attention emulation follows the same FP32 steps in the order
+ * the document gives them.
+ *
+ * <p>Conventions as in {@link CpuAttention}: query head h reads kv head h / (Hq / Hkv); the causal
+ * mask is bottom-right aligned (query i sees key j iff j <= i + Nk - Nq); a row that sees no key
+ * gets O = 0 and LSE = -infinity.
+ */
+public final class Sage2Reference {
+    /** Largest finite E4M3 value, 0x7E. */
+    public static final float E4M3_MAX = 448f;
+    /** The E4M3 code every NaN input encodes to (both 0x7F and 0xFF decode to NaN). */
+    public static final byte E4M3_NAN = 0x7F;
+    /** Largest INT8 code magnitude (the codes are symmetric, -128 is never produced). */
+    public static final int INT8_MAX = 127;
+    /** Order of tokens inside each 16-token slice of {@code v8t}: position p holds token PERM[p]. */
+    private static final int[] PERM = {0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15};
+    /** Inverse of {@link #PERM}: token r of a 16-token slice sits at position PERM_INV[r]. */
+    private static final int[] PERM_INV = new int[16];
+    /** Decoded value of every E4M3 code, indexed by {@code code & 0xFF}. */
+    private static final float[] E4M3_VALUES = new float[256];
+    /** log2(448) in FP32: the offset that maps the running row maximum to 448. */
+    private static final float LOG2_448 = (float) (Math.log(448.0) / Math.log(2.0));
+    private static final float LN2 = (float) Math.log(2.0);
+    private static final double LOG2_E = 1.0 / Math.log(2.0);
+    /** Query rows per parallel attention task. */
+    private static final int ROWS_PER_TASK = 16;
+
+    static {
+        for (int p = 0; p < 16; p++) {
+            PERM_INV[PERM[p]] = p;
+        }
+        for (int c = 0; c < 256; c++) {
+            E4M3_VALUES[c] = decode(c);
+        }
+    }
+
+    private Sage2Reference() {
+    }
+
+    /**
+     * The operands of the INT8/FP8 kernels and their scales, in the layouts of the document. All
+     * arrays are flat; indices below are row-major over the bracketed shape.
+     *
+     * @param batch   batch size B
+     * @param hq      query heads Hq
+     * @param hkv     key/value heads Hkv (a divisor of hq)
+     * @param nq      query length Nq
+     * @param nk      key/value length Nk
+     * @param headDim head dimension D
+     * @param q8      INT8 codes of Q, [B, Hq, Nq, D]
+     * @param qscale  Q group scales, [B, Hq, QG]; group (i, g) of a head at 8i + g
+     * @param qshift  per-row shift Q . kmean, [B, Hq, Nq]
+     * @param k8      INT8 codes of K - kmean, [B, Hkv, Nk, D]
+     * @param kscale  K group scales, [B, Hkv, KG]; group (j, t) of a head at 4j + t
+     * @param kmean   the K smoothing mean that was subtracted, [B, Hkv, D]
+     * @param v8t     E4M3 codes of V, transposed and permuted, [B, Hkv, D, NkPad], 0 past Nk
+     * @param vscale  V channel scales, [B, Hkv, D]
+     */
+    public record Quantized(int batch, int hq, int hkv, int nq, int nk, int headDim, byte[] q8, float[] qscale,
+            float[] qshift, byte[] k8, float[] kscale, float[] kmean, byte[] v8t, float[] vscale) {
+
+        public Quantized {
+            if (batch < 1 || hq < 1 || hkv < 1 || nq < 1 || nk < 1 || headDim < 1) {
+                throw new IllegalArgumentException("dimensions must be positive, got [B=" + batch + ", Hq=" + hq
+                        + ", Hkv=" + hkv + ", Nq=" + nq + ", Nk=" + nk + ", D=" + headDim + "]");
+            }
+            if (hq % hkv != 0) {
+                throw new IllegalArgumentException("query heads (" + hq
+                        + ") must be a multiple of key/value heads (" + hkv + ")");
+            }
+            long qRows = (long) batch * hq * nq;
+            long kRows = (long) batch * hkv * nk;
+            requireLength("q8", q8, qRows * headDim);
+            requireLength("qscale", qscale, (long) batch * hq * groups(nq, 16, 8));
+            requireLength("qshift", qshift, qRows);
+            requireLength("k8", k8, kRows * headDim);
+            requireLength("kscale", kscale, (long) batch * hkv * groups(nk, 64, 4));
+            requireLength("kmean", kmean, (long) batch * hkv * headDim);
+            requireLength("v8t", v8t, (long) batch * hkv * headDim * groups(nk, 16, 16));
+            requireLength("vscale", vscale, (long) batch * hkv * headDim);
+        }
+
+        /** NkPad = ceil(Nk / 16) * 16: the row pitch of {@link #v8t()}. */
+        public int nkPad() {
+            return groups(nk, 16, 16);
+        }
+
+        /** QG = ceil(Nq / 16) * 8: Q groups per (b, h). */
+        public int qGroups() {
+            return groups(nq, 16, 8);
+        }
+
+        /** KG = ceil(Nk / 64) * 4: K groups per (b, hk). */
+        public int kGroups() {
+            return groups(nk, 64, 4);
+        }
+
+        /** Query heads sharing one key/value head. */
+        public int groupSize() {
+            return hq / hkv;
+        }
+
+        /** Index into {@link #qscale()} of the group holding query row {@code n} of (b, h). */
+        public int qScaleIndex(int b, int h, int n) {
+            return (b * hq + h) * qGroups() + 8 * (n / 16) + n % 8;
+        }
+
+        /** Index into {@link #kscale()} of the group holding key token {@code n} of (b, hk). */
+        public int kScaleIndex(int b, int hk, int n) {
+            return (b * hkv + hk) * kGroups() + 4 * (n / 64) + (n % 8) / 2;
+        }
+
+        /** Index into {@link #v8t()} of the code of token {@code n}, channel {@code c} of (b, hk). */
+        public int v8tIndex(int b, int hk, int n, int c) {
+            return ((b * hkv + hk) * headDim + c) * nkPad() + vPosition(n);
+        }
+
+        private static void requireLength(String name, Object array, long expected) {
+            Objects.requireNonNull(array, name);
+            int length = java.lang.reflect.Array.getLength(array);
+            if (length != expected) {
+                throw new IllegalArgumentException(name + " has " + length + " elements but the shape needs "
+                        + expected);
+            }
+        }
+    }
+
+    /**
+     * Output of the emulated kernel.
+     *
+     * @param o   O in BHSD order, [B, Hq, Nq, D]
+     * @param lse natural-log LSE of the scaled scores, [B, Hq, Nq] (-infinity for rows that see no key)
+     */
+    public record Output(float[] o, float[] lse) {
+        public Output {
+            Objects.requireNonNull(o, "o");
+            Objects.requireNonNull(lse, "lse");
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Scalar conversions
+
+    /**
+     * Rounds to the nearest integer, halves away from zero, exactly for every float (the sum is
+     * formed in double, where |y| + 0.5 is exact). Values beyond the int range saturate; NaN gives 0.
+     */
+    public static int roundHalfAway(float y) {
+        double a = Math.floor(Math.abs((double) y) + 0.5);
+        return (int) (y < 0 ? -a : a);
+    }
+
+    /**
+     * FP32 to FP8 E4M3 (bias 7, no infinities, max finite 448 = 0x7E, subnormals down to 2^-9) with
+     * round to nearest even and saturation to the largest finite value, like PTX
+     * {@code cvt.rn.satfinite.e4m3x2.f32}: |x| > 448 and infinities give +-448 (0x7E / 0xFE), NaN of
+     * either sign gives 0x7F, and the sign is kept for results that round to zero (-0 gives 0x80).
+     */
+    public static byte e4m3(float x) {
+        if (Float.isNaN(x)) {
+            return E4M3_NAN;
+        }
+        int sign = (Float.floatToRawIntBits(x) >>> 24) & 0x80;
+        float a = Math.abs(x);
+        int magnitude;
+        if (a >= E4M3_MAX) {
+            magnitude = 0x7E;
+        } else if (a < 0x1p-6f) {
+            // Subnormal range: multiples of 2^-9; a rounding up to 8 * 2^-9 is code 0x08, the smallest normal.
+            magnitude = (int) Math.rint(a * 512.0);
+        } else {
+            // a in [2^e, 2^(e+1)), -6 <= e <= 8; steps of 2^(e-3). Code (e + 7) * 8 + (steps - 8), and
+            // steps == 16 carries into the next binade, which is the next code.
+            int e = Math.getExponent(a);
+            int steps = (int) Math.rint(Math.scalb((double) a, 3 - e));
+            magnitude = (e + 6) * 8 + steps;
+        }
+        return (byte) (sign | magnitude);
+    }
+
+    /** The value of an E4M3 code: NaN for 0x7F and 0xFF, signed zero for 0x00 and 0x80. */
+    public static float e4m3ToFloat(byte code) {
+        return E4M3_VALUES[code & 0xFF];
+    }
+
+    private static float decode(int code) {
+        int exponent = (code >>> 3) & 0xF;
+        int mantissa = code & 0x7;
+        float magnitude;
+        if (exponent == 0xF && mantissa == 0x7) {
+            magnitude = Float.NaN;
+        } else if (exponent == 0) {
+            magnitude = Math.scalb((float) mantissa, -9);
+        } else {
+            magnitude = Math.scalb((float) (8 + mantissa), exponent - 10);
+        }
+        return (code & 0x80) != 0 ? -magnitude : magnitude;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Quantization
+
+    /**
+     * The K smoothing mean: per (b, hk, c), the FP32 sum of K over tokens in token order divided by
+     * Nk as a float. Layout [B, Hkv, D].
+     */
+    public static float[] kMean(HostTensor k) {
+        Objects.requireNonNull(k, "k");
+        int d = k.headDim();
+        float[] mean = new float[k.batch() * k.heads() * d];
+        float count = k.seq();
+        float[] data = k.data();
+        for (int b = 0; b < k.batch(); b++) {
+            for (int h = 0; h < k.heads(); h++) {
+                int out = (b * k.heads() + h) * d;
+                float[] sum = new float[d];
+                for (int n = 0; n < k.seq(); n++) {
+                    int base = k.index(b, h, n, 0);
+                    for (int c = 0; c < d; c++) {
+                        sum[c] += data[base + c];
+                    }
+                }
+                for (int c = 0; c < d; c++) {
+                    mean[out + c] = sum[c] / count;
+                }
+            }
+        }
+        return mean;
+    }
+
+    /** Quantizes with K smoothing by {@link #kMean(HostTensor)}. */
+    public static Quantized quantize(HostTensor q, HostTensor k, HostTensor v) {
+        return quantize(q, k, v, kMean(k));
+    }
+
+    /**
+     * Quantizes Q, K and V as the document specifies, subtracting {@code kmean} ([B, Hkv, D]) from K;
+     * pass an all-zero array to disable smoothing. Inputs may be in either layout; they are read as
+     * their FP32 values (round them to BF16/FP16 first to match a GPU run).
+     */
+    public static Quantized quantize(HostTensor q, HostTensor k, HostTensor v, float[] kmean) {
+        Objects.requireNonNull(q, "q");
+        Objects.requireNonNull(k, "k");
+        Objects.requireNonNull(v, "v");
+        Objects.requireNonNull(kmean, "kmean");
+        int batch = q.batch();
+        int hq = q.heads();
+        int hkv = k.heads();
+        int nq = q.seq();
+        int nk = k.seq();
+        int d = q.headDim();
+        if (k.batch() != batch || v.batch() != batch || k.headDim() != d || v.headDim() != d) {
+            throw new IllegalArgumentException("Q " + q + ", K " + k + " and V " + v
+                    + " must agree on batch and head dimension");
+        }
+        if (v.heads() != hkv || v.seq() != nk) {
+            throw new IllegalArgumentException("K " + k + " and V " + v + " must have the same heads and length");
+        }
+        if (hq % hkv != 0) {
+            throw new IllegalArgumentException("query heads (" + hq + ") must be a multiple of key/value heads ("
+                    + hkv + ")");
+        }
+        if (kmean.length != batch * hkv * d) {
+            throw new IllegalArgumentException("kmean has " + kmean.length + " elements but [B=" + batch + ", Hkv="
+                    + hkv + ", D=" + d + "] needs " + batch * hkv * d);
+        }
+        int group = hq / hkv;
+        int qg = groups(nq, 16, 8);
+        int kg = groups(nk, 64, 4);
+        int nkPad = groups(nk, 16, 16);
+        byte[] q8 = new byte[batch * hq * nq * d];
+        float[] qscale = new float[batch * hq * qg];
+        float[] qshift = new float[batch * hq * nq];
+        byte[] k8 = new byte[batch * hkv * nk * d];
+        float[] kscale = new float[batch * hkv * kg];
+        byte[] v8t = new byte[batch * hkv * d * nkPad];
+        float[] vscale = new float[batch * hkv * d];
+        float[] kmeanCopy = kmean.clone();
+
+        IntStream.range(0, batch * hq).parallel().forEach(bh -> {
+            int b = bh / hq;
+            int h = bh % hq;
+            quantizeQHead(q, b, h, kmeanCopy, (b * hkv + h / group) * d, q8, bh * nq * d, qscale, bh * qg,
+                    qshift, bh * nq);
+        });
+        IntStream.range(0, batch * hkv).parallel().forEach(bh -> {
+            int b = bh / hkv;
+            int h = bh % hkv;
+            quantizeKHead(k, b, h, kmeanCopy, bh * d, k8, bh * nk * d, kscale, bh * kg);
+            quantizeVHead(v, b, h, v8t, bh * d * nkPad, nkPad, vscale, bh * d);
+        });
+        return new Quantized(batch, hq, hkv, nq, nk, d, q8, qscale, qshift, k8, kscale, kmeanCopy, v8t, vscale);
+    }
+
+    /** Q of one (b, h): groups (i, g) = rows {16i + g, 16i + g + 8}, plus the row shifts. */
+    private static void quantizeQHead(HostTensor q, int b, int h, float[] kmean, int meanAt, byte[] q8, int codeAt,
+            float[] qscale, int scaleAt, float[] qshift, int shiftAt) {
+        int nq = q.seq();
+        int d = q.headDim();
+        float[] data = q.data();
+        for (int i = 0; i * 16 < nq; i++) {
+            for (int g = 0; g < 8; g++) {
+                int first = 16 * i + g;
+                if (first >= nq) {
+                    continue; // no rows: the scale stays 0, as for an all-zero group
+                }
+                int[] rows = first + 8 < nq ? new int[] {first, first + 8} : new int[] {first};
+                int count = rows.length;
+                int[] bases = new int[count];
+                int[] outs = new int[count];
+                for (int r = 0; r < count; r++) {
+                    bases[r] = q.index(b, h, rows[r], 0);
+                    outs[r] = codeAt + rows[r] * d;
+                }
+                qscale[scaleAt + 8 * i + g] = quantizeInt8Group(data, bases, null, 0, d, q8, outs);
+            }
+        }
+        for (int n = 0; n < nq; n++) {
+            int base = q.index(b, h, n, 0);
+            float shift = 0f;
+            for (int c = 0; c < d; c++) {
+                shift += data[base + c] * kmean[meanAt + c];
+            }
+            qshift[shiftAt + n] = shift;
+        }
+    }
+
+    /** K of one (b, hk): groups (j, t) = tokens of 64-block j with n % 8 in {2t, 2t + 1}, smoothed. */
+    private static void quantizeKHead(HostTensor k, int b, int h, float[] kmean, int meanAt, byte[] k8, int codeAt,
+            float[] kscale, int scaleAt) {
+        int nk = k.seq();
+        int d = k.headDim();
+        float[] data = k.data();
+        for (int j = 0; j * 64 < nk; j++) {
+            for (int t = 0; t < 4; t++) {
+                int count = 0;
+                int[] tokens = new int[16];
+                for (int n = 64 * j; n < Math.min(nk, 64 * (j + 1)); n++) {
+                    if ((n % 8) / 2 == t) {
+                        tokens[count++] = n;
+                    }
+                }
+                int[] bases = new int[count];
+                int[] outs = new int[count];
+                for (int r = 0; r < count; r++) {
+                    bases[r] = k.index(b, h, tokens[r], 0);
+                    outs[r] = codeAt + tokens[r] * d;
+                }
+                kscale[scaleAt + 4 * j + t] = quantizeInt8Group(data, bases, kmean, meanAt, d, k8, outs);
+            }
+        }
+    }
+
+    /**
+     * The INT8 quantizer over the rows at {@code bases} (D channels each), optionally minus
+     * {@code mean[meanAt + c]}: writes codes at {@code outs} and returns the scale.
+     */
+    private static float quantizeInt8Group(float[] data, int[] bases, float[] mean, int meanAt, int d, byte[] codes,
+            int[] outs) {
+        float amax = 0f;
+        for (int base : bases) {
+            for (int c = 0; c < d; c++) {
+                float x = mean == null ? data[base + c] : data[base + c] - mean[meanAt + c];
+                amax = Math.max(amax, Math.abs(x)); // NaN propagates through Math.max
+            }
+        }
+        if (!Float.isFinite(amax) || amax == 0f) {
+            for (int out : outs) {
+                Arrays.fill(codes, out, out + d, (byte) 0);
+            }
+            return amax == 0f ? 0f : Float.NaN;
+        }
+        float inv = INT8_MAX / amax;
+        for (int r = 0; r < bases.length; r++) {
+            int base = bases[r];
+            int out = outs[r];
+            for (int c = 0; c < d; c++) {
+                float x = mean == null ? data[base + c] : data[base + c] - mean[meanAt + c];
+                int code = roundHalfAway(x * inv);
+                codes[out + c] = (byte) Math.max(-INT8_MAX, Math.min(INT8_MAX, code));
+            }
+        }
+        return amax / INT8_MAX;
+    }
+
+    /** V of one (b, hk): per-channel E4M3 codes, transposed to [D, NkPad] with tokens permuted. */
+    private static void quantizeVHead(HostTensor v, int b, int h, byte[] v8t, int codeAt, int nkPad, float[] vscale,
+            int scaleAt) {
+        int nk = v.seq();
+        int d = v.headDim();
+        float[] data = v.data();
+        float[] amax = new float[d];
+        for (int n = 0; n < nk; n++) {
+            int base = v.index(b, h, n, 0);
+            for (int c = 0; c < d; c++) {
+                amax[c] = Math.max(amax[c], Math.abs(data[base + c]));
+            }
+        }
+        float[] inv = new float[d];
+        for (int c = 0; c < d; c++) {
+            boolean usable = Float.isFinite(amax[c]) && amax[c] > 0f;
+            vscale[scaleAt + c] = amax[c] == 0f ? 0f : usable ? amax[c] / E4M3_MAX : Float.NaN;
+            inv[c] = usable ? E4M3_MAX / amax[c] : Float.NaN;
+        }
+        // Codes past Nk (and of unusable channels) stay 0 from the array's allocation.
+        for (int n = 0; n < nk; n++) {
+            int base = v.index(b, h, n, 0);
+            int position = vPosition(n);
+            for (int c = 0; c < d; c++) {
+                if (!Float.isNaN(inv[c])) {
+                    v8t[codeAt + c * nkPad + position] = e4m3(data[base + c] * inv[c]);
+                }
+            }
+        }
+    }
+
+    /** Position in a {@code v8t} row of token {@code n}: the p with 16 * (p / 16) + PERM[p % 16] == n. */
+    public static int vPosition(int n) {
+        return 16 * (n / 16) + PERM_INV[n % 16];
+    }
+
+    /** Token stored at position {@code p} of a {@code v8t} row (it may be >= Nk: padding). */
+    public static int vToken(int p) {
+        return 16 * (p / 16) + PERM[p % 16];
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Attention
+
+    /**
+     * The emulated INT8/FP8 kernel over {@code z}: per query row, key blocks of {@code blockN} tokens
+     * in order with the online softmax of the document. {@code scale} is the softmax scale (NaN means
+     * 1/sqrt(D), as in {@link AttentionProblem}).
+     */
+    public static Output attention(Quantized z, double scale, boolean causal, int blockN) {
+        Objects.requireNonNull(z, "z");
+        if (blockN < 1) {
+            throw new IllegalArgumentException("blockN must be at least 1, got " + blockN);
+        }
+        if (Double.isInfinite(scale) || scale == 0.0) {
+            throw new IllegalArgumentException("scale must be finite and non-zero (or NaN for 1/sqrt(D)), got "
+                    + scale);
+        }
+        double effectiveScale = Double.isNaN(scale) ? 1.0 / Math.sqrt(z.headDim()) : scale;
+        int d = z.headDim();
+        int nk = z.nk();
+        int nkPad = z.nkPad();
+        int kg = z.kGroups();
+        // Per kv head: decoded V codes token-major ([Nk, D]) and the scale of each token's K group.
+        float[][] vTokens = new float[z.batch() * z.hkv()][];
+        float[][] kTokenScale = new float[z.batch() * z.hkv()][];
+        IntStream.range(0, z.batch() * z.hkv()).parallel().forEach(bh -> {
+            float[] values = new float[nk * d];
+            int rowBase = bh * d * nkPad;
+            for (int c = 0; c < d; c++) {
+                for (int n = 0; n < nk; n++) {
+                    values[n * d + c] = e4m3ToFloat(z.v8t()[rowBase + c * nkPad + vPosition(n)]);
+                }
+            }
+            vTokens[bh] = values;
+            float[] ks = new float[nk];
+            for (int n = 0; n < nk; n++) {
+                ks[n] = z.kscale()[bh * kg + 4 * (n / 64) + (n % 8) / 2];
+            }
+            kTokenScale[bh] = ks;
+        });
+        float[] o = new float[z.batch() * z.hq() * z.nq() * d];
+        float[] lse = new float[z.batch() * z.hq() * z.nq()];
+        float sl = (float) (effectiveScale * LOG2_E);
+        float lseScale = (float) effectiveScale;
+        int chunks = (z.nq() + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
+        IntStream.range(0, z.batch() * z.hq() * chunks).parallel().forEach(task -> {
+            int bh = task / chunks;
+            int chunk = task % chunks;
+            int b = bh / z.hq();
+            int h = bh % z.hq();
+            int kvh = b * z.hkv() + h / z.groupSize();
+            RowState state = new RowState(d, Math.min(blockN, nk));
+            int end = Math.min(z.nq(), (chunk + 1) * ROWS_PER_TASK);
+            for (int i = chunk * ROWS_PER_TASK; i < end; i++) {
+                attentionRow(z, b, h, kvh, i, causal, blockN, sl, lseScale, vTokens[kvh], kTokenScale[kvh], state,
+                        o, lse);
+            }
+        });
+        return new Output(o, lse);
+    }
+
+    /** Scratch of one worker: the query row widened to int, the block's scores, pv and O. */
+    private static final class RowState {
+        final int[] q;
+        final float[] t;
+        final float[] pv;
+        final float[] acc;
+
+        RowState(int d, int block) {
+            q = new int[d];
+            t = new float[block];
+            pv = new float[d];
+            acc = new float[d];
+        }
+    }
+
+    private static void attentionRow(Quantized z, int b, int h, int kvh, int i, boolean causal, int blockN, float sl,
+            float lseScale, float[] vTokens, float[] kTokenScale, RowState st, float[] o, float[] lse) {
+        int d = z.headDim();
+        int nk = z.nk();
+        int row = (b * z.hq() + h) * z.nq() + i;
+        int outBase = row * d;
+        int visible = causal ? (int) Math.max(0, Math.min(nk, (long) i + nk - z.nq() + 1)) : nk;
+        if (visible == 0) {
+            Arrays.fill(o, outBase, outBase + d, 0f);
+            lse[row] = Float.NEGATIVE_INFINITY;
+            return;
+        }
+        byte[] q8 = z.q8();
+        byte[] k8 = z.k8();
+        for (int c = 0; c < d; c++) {
+            st.q[c] = q8[outBase + c];
+        }
+        float qs = z.qscale()[z.qScaleIndex(b, h, i)];
+        int kBase = kvh * nk * d;
+        float m = Float.NEGATIVE_INFINITY;
+        float l = 0f;
+        float[] acc = st.acc;
+        float[] pv = st.pv;
+        float[] t = st.t;
+        Arrays.fill(acc, 0f);
+        for (int start = 0; start < visible; start += blockN) {
+            int stop = Math.min(visible, start + blockN);
+            float blockMax = Float.NEGATIVE_INFINITY;
+            for (int j = start; j < stop; j++) {
+                int kr = kBase + j * d;
+                int dot = 0;
+                for (int c = 0; c < d; c++) {
+                    dot += st.q[c] * k8[kr + c];
+                }
+                float s = (float) dot * (qs * kTokenScale[j]);
+                float x = s * sl;
+                t[j - start] = x;
+                blockMax = Math.max(blockMax, x); // NaN propagates
+            }
+            float mNew = Math.max(m, blockMax);
+            float alpha = exp2(m - mNew); // 0 on the first block (m = -inf)
+            Arrays.fill(pv, 0f);
+            float rowSum = 0f;
+            for (int j = start; j < stop; j++) {
+                float p = exp2(t[j - start] - mNew + LOG2_448);
+                rowSum += p;
+                float p8 = e4m3ToFloat(e4m3(p));
+                int vr = j * d;
+                for (int c = 0; c < d; c++) {
+                    pv[c] += p8 * vTokens[vr + c];
+                }
+            }
+            l = l * alpha + rowSum;
+            for (int c = 0; c < d; c++) {
+                acc[c] = acc[c] * alpha + pv[c];
+            }
+            m = mNew;
+        }
+        float[] vscale = z.vscale();
+        int vsBase = kvh * d;
+        for (int c = 0; c < d; c++) {
+            o[outBase + c] = acc[c] * vscale[vsBase + c] / l;
+        }
+        float log2l = (float) (Math.log(l) * LOG2_E);
+        lse[row] = (m + log2l - LOG2_448) * LN2 + z.qshift()[row] * lseScale;
+    }
+
+    /** 2^x in FP32 (evaluated in double and rounded once). */
+    private static float exp2(float x) {
+        return (float) Math.pow(2.0, x);
+    }
+
+    /** ceil(n / per) * each. */
+    private static int groups(int n, int per, int each) {
+        return (int) (((long) n + per - 1) / per * each);
+    }
+}

@@ -1,0 +1,174 @@
+<#include "../../common/header.ftl">
+<#-- SageAttention2 forward on Hopper (sm_90a): INT8 Q K^T and FP8 P V with wgmma, operands
+     quantized beforehand as docs/int8-fp8-quantization.md describes (K smoothed; per-thread INT8
+     scales for Q and K; V as per-channel FP8 V^T with tokens permuted inside each 16). The TMA
+     pipeline is the BF16 kernel's (wgmma_pipeline.ftl). Per key block: S = (Q8 K8^T) * qscale *
+     kscale, online softmax with P~ = exp2(S*sl - m + log2 448) packed to FP8 in registers, and
+     P~ V^T into a fresh FP32 accumulator that is added to O (two-level accumulation). -->
+<#include "../../common/types.ftl">
+<#include "../../common/ptx.ftl">
+<#include "../../common/fp8.ftl">
+<#include "../../common/tma.ftl">
+<#include "../../common/wgmma.ftl">
+<#include "../../common/smem_tile.ftl">
+<#include "../../common/online_softmax.ftl">
+<#include "../../common/mask.ftl">
+<#include "epilogue_fwd.ftl">
+
+constexpr int BLOCK_M = ${blockM};
+constexpr int BLOCK_N = ${blockN};
+constexpr int HEAD_DIM = ${headDim};
+<#include "wgmma_pipeline.ftl">
+constexpr int N_TILES = ${keyTiles};
+constexpr int D_TILES = ${headDimTiles};
+constexpr int QK_STEPS = ${qkSteps};
+constexpr int PV_STEPS = ${pvSteps};
+constexpr u32 STEP_BYTES = ${stepBytes};
+constexpr u32 QK_GROUP_BYTES = 8 * QK_ROW_BYTES;
+constexpr u32 V_ROW_BYTES = ${vRowBytes};
+constexpr int K_SCALE_BLOCK = 64;      // tokens per K scale block (4 per-thread groups each)
+constexpr int K_SCALE_BLOCKS = BLOCK_N / K_SCALE_BLOCK;
+constexpr float LOG2_FP8_MAX = ${log2Fp8Max}f;
+constexpr bool CAUSAL = ${causal?c};
+constexpr bool WRITE_LSE = ${lse?c};
+
+extern "C" __global__ void __launch_bounds__(${threads}, 1)
+${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ SageTensorMap tm_k,
+         const __grid_constant__ SageTensorMap tm_v, u16* __restrict__ o, float* __restrict__ lse,
+         const float* __restrict__ q_scale, const float* __restrict__ k_scale,
+         const float* __restrict__ q_shift, const float* __restrict__ v_scale,
+         i64 o_sb, i64 o_sh, i64 o_sn, int nq, int nk, int group, float scale_log2, int q_groups, int k_groups) {
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    const u32 base = sage_aligned_smem_base(smem_raw);
+    unsigned char* smem = smem_raw + (base - sage_smem_addr(smem_raw));
+    const SagePipeline pl = sage_pipeline_init(base);
+
+    const int tid = threadIdx.x;
+    const int warpgroup = tid / 128;
+    const int warp = (tid / 32) & 3;
+    const int lane = tid & 31;
+    const int m_block = CAUSAL ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x;
+    const int head = blockIdx.y;
+    const int batch = blockIdx.z;
+    const int kv_head = head / group;
+    const int row0 = m_block * BLOCK_M;
+    const int n_end = CAUSAL ? min(nk, row0 + BLOCK_M + nk - nq) : nk;
+    const int n_blocks = n_end > 0 ? (n_end + BLOCK_N - 1) / BLOCK_N : 0;
+
+    if (warpgroup == 0) {
+<#if setMaxRegisters>
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 ${producerRegisters};\n");
+</#if>
+        if (tid == 0) sage_produce(pl, &tm_q, &tm_k, &tm_v, row0, head, kv_head, batch, n_blocks);
+        return;
+    }
+<#if setMaxRegisters>
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 ${consumerRegisters};\n");
+</#if>
+    const int consumer = warpgroup - 1;
+    const int warp_row = consumer * 64 + warp * 16;
+    const int g = lane >> 2, t = lane & 3;
+    const u32 sQ_rows = pl.q + consumer * 64 * QK_ROW_BYTES;
+    const int first_masked_key = CAUSAL ? min(nk, row0 + nk - nq + 1) : nk;
+    // This thread's rows g and g+8 of its warp's 16 share one Q scale (group 8i + g).
+    const float qs = row0 + warp_row < nq ? q_scale[((i64)batch * gridDim.y + head) * q_groups + (row0 + warp_row) / 16 * 8 + g] : 0.f;
+    const float* ks_ptr = k_scale + ((i64)batch * (gridDim.y / group) + kv_head) * k_groups + t;
+
+    float acc_o[1][D_TILES][4];
+    float m_run[1][2] = {{SAGE_NEG_INF, SAGE_NEG_INF}};
+    float l_run[1][2] = {{0.f, 0.f}};
+    #pragma unroll
+    for (int dt = 0; dt < D_TILES; ++dt) {
+        acc_o[0][dt][0] = acc_o[0][dt][1] = acc_o[0][dt][2] = acc_o[0][dt][3] = 0.f;
+    }
+    sage_mbar_wait(pl.bar_q(), 0);
+
+    for (int j = 0; j < n_blocks; ++j) {
+        const int s = j % STAGES;
+        const u32 parity = (j / STAGES) & 1;
+        // This thread's key columns in each 64-token scale block form one group (4 per block).
+        float deq[K_SCALE_BLOCKS];
+        #pragma unroll
+        for (int b = 0; b < K_SCALE_BLOCKS; ++b) {
+            const int kb = j * K_SCALE_BLOCKS + b;
+            deq[b] = kb * K_SCALE_BLOCK < nk ? qs * ks_ptr[4 * kb] : 0.f;
+        }
+
+        int acc_i[1][N_TILES][4];
+        sage_mbar_wait(pl.full_k(s), parity);
+        sage_wgmma_fence();
+        #pragma unroll
+        for (int kk = 0; kk < QK_STEPS; ++kk) {
+            const u64 da = sage_wgmma_desc<QK_ROW_BYTES>(sQ_rows + kk * STEP_BYTES, 16, QK_GROUP_BYTES);
+            const u64 db = sage_wgmma_desc<QK_ROW_BYTES>(pl.k_stage(s) + kk * STEP_BYTES, 16, QK_GROUP_BYTES);
+            ${qkWgmma}(acc_i[0], da, db, kk > 0);
+        }
+        sage_wgmma_commit();
+        sage_wgmma_wait<0>();
+        sage_wgmma_touch(acc_i[0]);
+        if (lane == 0) sage_mbar_arrive(pl.empty_k(s));
+
+        float acc_s[1][N_TILES][4];
+        #pragma unroll
+        for (int nt = 0; nt < N_TILES; ++nt) {
+            const float f = deq[nt * 8 / K_SCALE_BLOCK];
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) acc_s[0][nt][e] = (float)acc_i[0][nt][e] * f;
+        }
+        if ((j + 1) * BLOCK_N > first_masked_key) {
+            sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, j * BLOCK_N, nq, nk, lane);
+        }
+        sage_online_softmax<1, N_TILES, D_TILES>(acc_s, acc_o, m_run, l_run, scale_log2, LOG2_FP8_MAX);
+        // P~ to FP8 A fragments, 32 keys per step: a thread's columns {2t, 2t+1, 8+2t, 9+2t} of each
+        // 16 fill one register; V's tokens are stored in that order (PERM), so no shuffles are needed.
+        u32 p[PV_STEPS][4];
+        #pragma unroll
+        for (int kk = 0; kk < PV_STEPS; ++kk) {
+            #pragma unroll
+            for (int half = 0; half < 2; ++half) {
+                const int nt = 4 * kk + 2 * half;
+                p[kk][2 * half] = sage_fp8x4(acc_s[0][nt][0], acc_s[0][nt][1], acc_s[0][nt + 1][0], acc_s[0][nt + 1][1]);
+                p[kk][2 * half + 1] = sage_fp8x4(acc_s[0][nt][2], acc_s[0][nt][3], acc_s[0][nt + 1][2], acc_s[0][nt + 1][3]);
+            }
+        }
+
+        float acc_pv[1][D_TILES][4];
+        sage_mbar_wait(pl.full_v(s), parity);
+        sage_wgmma_fence();
+        #pragma unroll
+        for (int kk = 0; kk < PV_STEPS; ++kk) {
+            // V^T is [head dim][keys], K-major for this product: 32 keys = 32 bytes per step.
+            const u64 db = sage_wgmma_desc<V_ROW_BYTES>(pl.v_stage(s) + kk * STEP_BYTES, 16, 8 * V_ROW_BYTES);
+            ${pvWgmma}(acc_pv[0], p[kk], db, kk > 0);
+        }
+        sage_wgmma_commit();
+        sage_wgmma_wait<0>();
+        sage_wgmma_touch(acc_pv[0]);
+        if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
+        #pragma unroll
+        for (int dt = 0; dt < D_TILES; ++dt) {
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) acc_o[0][dt][e] += acc_pv[0][dt][e];
+        }
+    }
+
+    // V's per-channel scales; the LSE gets back the row shift K smoothing removed and loses log2 448.
+    const float* vs = v_scale + ((i64)batch * (gridDim.y / group) + kv_head) * HEAD_DIM + 2 * t;
+    #pragma unroll
+    for (int dt = 0; dt < D_TILES; ++dt) {
+        const float2 sc = *reinterpret_cast<const float2*>(vs + 8 * dt);
+        acc_o[0][dt][0] *= sc.x; acc_o[0][dt][1] *= sc.y;
+        acc_o[0][dt][2] *= sc.x; acc_o[0][dt][3] *= sc.y;
+    }
+    #pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const int row = row0 + warp_row + g + 8 * h;
+        const float shift = row < nq ? q_shift[((i64)batch * gridDim.y + head) * nq + row] : 0.f;
+        m_run[0][h] += shift * scale_log2 - LOG2_FP8_MAX;
+    }
+
+    sage_consumers_sync();
+    u16* o_ptr = o + batch * o_sb + head * o_sh;
+    float* lse_ptr = lse + ((i64)batch * gridDim.y + head) * nq + row0;
+    sage_store_o<1, D_TILES>(acc_o, m_run, l_run, smem, o_ptr, o_sn, lse_ptr, row0, warp_row, nq, lane, WRITE_LSE);
+}

@@ -1,0 +1,251 @@
+<#include "../common/header.ftl">
+<#-- Quantizers of the int8-fp8 mode, exactly as docs/int8-fp8-quantization.md specifies: one
+     module with four kernels, for one input type (${elemPtx}) and head dim (${headDim}). Inputs
+     are [B, H, N, D] with any element strides (D contiguous); every kernel handles TOKENS tokens
+     of one (head, batch) per block of THREADS threads, each thread 16-byte chunks of 8 elements.
+       1. sage2_kv_stats: per-channel sums of K (-> kmean) and abs-max of V, by atomics.
+       2. sage2_quant_q: INT8 Q, scales per (16-row slice, row % 8), and qshift = Q . kmean.
+       3. sage2_quant_k: INT8 (K - kmean), scales per (64-token block, (token % 8) / 2).
+       4. sage2_quant_v: FP8 V^T per channel, tokens permuted inside each 16. -->
+<#include "../common/types.ftl">
+<#include "../common/ptx.ftl">
+<#include "../common/fp8.ftl">
+
+constexpr int HEAD_DIM = ${headDim};
+constexpr int THREADS = ${threads};
+constexpr int TOKENS = ${tokens};
+constexpr int CHUNKS_PER_ROW = HEAD_DIM / 8;
+constexpr int CHUNKS_PER_THREAD = TOKENS * CHUNKS_PER_ROW / THREADS;
+constexpr int K_GROUPS_PER_BLOCK = 4;   // (token % 8) / 2
+constexpr int Q_GROUPS_PER_BLOCK = TOKENS / 16 * 8;
+
+// Loads chunk `c` (row c / CHUNKS_PER_ROW, columns 8 * (c % CHUNKS_PER_ROW)..) as 8 floats; rows
+// at or past n read as zeros.
+__device__ __forceinline__ void sage_load_chunk(float (&x)[8], const u16* __restrict__ src, i64 sn, int row0,
+                                                int n, int c) {
+    const int r = c / CHUNKS_PER_ROW;
+    if (row0 + r >= n) {
+        #pragma unroll
+        for (int e = 0; e < 8; ++e) x[e] = 0.f;
+        return;
+    }
+    const u32x4 v = *reinterpret_cast<const u32x4*>(src + (i64)(row0 + r) * sn + (c % CHUNKS_PER_ROW) * 8);
+    const u32 w[4] = {v.x, v.y, v.z, v.w};
+    #pragma unroll
+    for (int e = 0; e < 4; ++e) {
+        x[2 * e] = sage_to_float((u16)(w[e] & 0xffffu));
+        x[2 * e + 1] = sage_to_float((u16)(w[e] >> 16));
+    }
+}
+
+// |x| as ordered int bits: atomicMax over them is a float max where NaN and Inf win.
+__device__ __forceinline__ int sage_abs_bits(float x) { return __float_as_int(fabsf(x)); }
+
+// scale and 1/scale of an INT8 group from its abs-max bits (doc: zero -> 0/0, non-finite -> NaN/0).
+__device__ __forceinline__ void sage_int8_scale(int amax_bits, float& scale, float& inv) {
+    const float amax = __int_as_float(amax_bits);
+    if (amax_bits >= 0x7f800000) { scale = __int_as_float(0x7fc00000); inv = 0.f; }
+    else if (amax_bits == 0) { scale = 0.f; inv = 0.f; }
+    else { scale = __fdiv_rn(amax, 127.f); inv = __fdiv_rn(127.f, amax); }
+}
+
+__device__ __forceinline__ u32 sage_int8x4(const float (&x)[8], int off, float inv) {
+    u32 r = 0;
+    #pragma unroll
+    for (int e = 0; e < 4; ++e) {
+        float q = roundf(__fmul_rn(x[off + e], inv));
+        q = fminf(fmaxf(q, -127.f), 127.f);
+        r |= ((u32)(int)q & 0xffu) << (8 * e);
+    }
+    return r;
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+sage2_kv_stats(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb, i64 k_sh, i64 k_sn,
+               i64 v_sb, i64 v_sh, i64 v_sn, int nk, float* __restrict__ ksum, int* __restrict__ vmax_bits) {
+    __shared__ float s_sum[HEAD_DIM];
+    __shared__ int s_max[HEAD_DIM];
+    const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
+    for (int c = threadIdx.x; c < HEAD_DIM; c += THREADS) { s_sum[c] = 0.f; s_max[c] = 0; }
+    __syncthreads();
+    const u16* kp = k + batch * k_sb + head * k_sh;
+    const u16* vp = v + batch * v_sb + head * v_sh;
+    float sum[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    int mx[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    // THREADS is a multiple of CHUNKS_PER_ROW, so every chunk a thread visits has the same columns.
+    #pragma unroll
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
+        const int c = threadIdx.x + i * THREADS;
+        float x[8];
+        sage_load_chunk(x, kp, k_sn, row0, nk, c);
+        #pragma unroll
+        for (int e = 0; e < 8; ++e) sum[e] += x[e];
+        sage_load_chunk(x, vp, v_sn, row0, nk, c);
+        #pragma unroll
+        for (int e = 0; e < 8; ++e) mx[e] = max(mx[e], sage_abs_bits(x[e]));
+    }
+    const int col = (threadIdx.x % CHUNKS_PER_ROW) * 8;
+    #pragma unroll
+    for (int e = 0; e < 8; ++e) { atomicAdd(&s_sum[col + e], sum[e]); atomicMax(&s_max[col + e], mx[e]); }
+    __syncthreads();
+    const i64 hd = ((i64)batch * gridDim.y + head) * HEAD_DIM;
+    for (int c = threadIdx.x; c < HEAD_DIM; c += THREADS) {
+        atomicAdd(&ksum[hd + c], s_sum[c]);
+        atomicMax(&vmax_bits[hd + c], s_max[c]);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, int group, int nk,
+              const float* __restrict__ ksum, signed char* __restrict__ q8, float* __restrict__ q_scale,
+              float* __restrict__ q_shift, int q_groups) {
+    __shared__ int s_max[Q_GROUPS_PER_BLOCK];
+    const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
+    for (int i = threadIdx.x; i < Q_GROUPS_PER_BLOCK; i += THREADS) s_max[i] = 0;
+    __syncthreads();
+    const u16* qp = q + batch * q_sb + head * q_sh;
+    const float* ks = ksum + ((i64)batch * (gridDim.y / group) + head / group) * HEAD_DIM;
+    float x[CHUNKS_PER_THREAD][8];
+    const int col = (threadIdx.x % CHUNKS_PER_ROW) * 8;
+    float kmean[8];
+    #pragma unroll
+    for (int e = 0; e < 8; ++e) kmean[e] = nk > 0 ? __fdiv_rn(ks[col + e], (float)nk) : 0.f;
+    #pragma unroll
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
+        const int c = threadIdx.x + i * THREADS;
+        const int r = c / CHUNKS_PER_ROW;
+        sage_load_chunk(x[i], qp, q_sn, row0, nq, c);
+        int mx = 0;
+        float dot = 0.f;
+        #pragma unroll
+        for (int e = 0; e < 8; ++e) { mx = max(mx, sage_abs_bits(x[i][e])); dot = fmaf(x[i][e], kmean[e], dot); }
+        // The CHUNKS_PER_ROW threads of one row are consecutive lanes: reduce the row's dot product.
+        #pragma unroll
+        for (int off = CHUNKS_PER_ROW / 2; off > 0; off /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, off);
+        if (threadIdx.x % CHUNKS_PER_ROW == 0 && row0 + r < nq) {
+            q_shift[((i64)batch * gridDim.y + head) * nq + row0 + r] = dot;
+        }
+        atomicMax(&s_max[r / 16 * 8 + r % 8], mx);
+    }
+    __syncthreads();
+    // Scales of every group whose 16-row slice starts before nq (a group with no rows gets 0).
+    const i64 gbase = ((i64)batch * gridDim.y + head) * q_groups + row0 / 16 * 8;
+    for (int i = threadIdx.x; i < Q_GROUPS_PER_BLOCK; i += THREADS) {
+        if (row0 + i / 8 * 16 < nq) {
+            float scale, inv;
+            sage_int8_scale(s_max[i], scale, inv);
+            q_scale[gbase + i] = scale;
+        }
+    }
+    #pragma unroll
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
+        const int c = threadIdx.x + i * THREADS;
+        const int r = c / CHUNKS_PER_ROW;
+        if (row0 + r >= nq) continue;
+        float scale, inv;
+        sage_int8_scale(s_max[r / 16 * 8 + r % 8], scale, inv);
+        signed char* dst = q8 + (((i64)batch * gridDim.y + head) * nq + row0 + r) * HEAD_DIM + col;
+        *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x[i], 0, inv), sage_int8x4(x[i], 4, inv));
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, const float* __restrict__ ksum,
+              signed char* __restrict__ k8, float* __restrict__ k_scale, int k_groups) {
+    __shared__ int s_max[TOKENS / 64 * K_GROUPS_PER_BLOCK];
+    const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
+    for (int i = threadIdx.x; i < TOKENS / 64 * K_GROUPS_PER_BLOCK; i += THREADS) s_max[i] = 0;
+    __syncthreads();
+    const u16* kp = k + batch * k_sb + head * k_sh;
+    const i64 hd = ((i64)batch * gridDim.y + head);
+    const int col = (threadIdx.x % CHUNKS_PER_ROW) * 8;
+    float kmean[8];
+    #pragma unroll
+    for (int e = 0; e < 8; ++e) kmean[e] = nk > 0 ? __fdiv_rn(ksum[hd * HEAD_DIM + col + e], (float)nk) : 0.f;
+    float x[CHUNKS_PER_THREAD][8];
+    #pragma unroll
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
+        const int c = threadIdx.x + i * THREADS;
+        const int r = c / CHUNKS_PER_ROW;
+        sage_load_chunk(x[i], kp, k_sn, row0, nk, c);
+        int mx = 0;
+        #pragma unroll
+        for (int e = 0; e < 8; ++e) {
+            x[i][e] = row0 + r < nk ? __fsub_rn(x[i][e], kmean[e]) : 0.f;
+            mx = max(mx, sage_abs_bits(x[i][e]));
+        }
+        atomicMax(&s_max[r / 64 * K_GROUPS_PER_BLOCK + (r % 8) / 2], mx);
+    }
+    __syncthreads();
+    // Scales of every group whose 64-token block starts before nk (a group with no tokens gets 0).
+    for (int i = threadIdx.x; i < TOKENS / 64 * K_GROUPS_PER_BLOCK; i += THREADS) {
+        if (row0 + i / K_GROUPS_PER_BLOCK * 64 < nk) {
+            float scale, inv;
+            sage_int8_scale(s_max[i], scale, inv);
+            k_scale[hd * k_groups + row0 / 64 * K_GROUPS_PER_BLOCK + i] = scale;
+        }
+    }
+    #pragma unroll
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
+        const int c = threadIdx.x + i * THREADS;
+        const int r = c / CHUNKS_PER_ROW;
+        if (row0 + r >= nk) continue;
+        const int grp = r / 64 * K_GROUPS_PER_BLOCK + (r % 8) / 2;
+        float scale, inv;
+        sage_int8_scale(s_max[grp], scale, inv);
+        signed char* dst = k8 + (hd * nk + row0 + r) * HEAD_DIM + col;
+        *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x[i], 0, inv), sage_int8x4(x[i], 4, inv));
+    }
+}
+
+// Token order inside every 16 of V^T (doc: PERM); INV_PERM[n] is the position of token n.
+__device__ __constant__ int SAGE_V_INV_PERM[16] = {0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15};
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, int nk_pad,
+              const int* __restrict__ vmax_bits, unsigned char* __restrict__ v8t, float* __restrict__ v_scale) {
+    __shared__ __align__(16) unsigned char s_t[HEAD_DIM][TOKENS];
+    const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
+    const i64 hd = ((i64)batch * gridDim.y + head);
+    const u16* vp = v + batch * v_sb + head * v_sh;
+    const int col = (threadIdx.x % CHUNKS_PER_ROW) * 8;
+    float inv[8];
+    #pragma unroll
+    for (int e = 0; e < 8; ++e) {
+        const int bits = vmax_bits[hd * HEAD_DIM + col + e];
+        const float amax = __int_as_float(bits);
+        const bool finite = bits < 0x7f800000;
+        inv[e] = finite && bits != 0 ? __fdiv_rn(448.f, amax) : 0.f;
+        if (blockIdx.x == 0 && threadIdx.x < CHUNKS_PER_ROW) {
+            v_scale[hd * HEAD_DIM + col + e] = finite ? __fdiv_rn(amax, 448.f) : __int_as_float(0x7fc00000);
+        }
+    }
+    #pragma unroll
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
+        const int c = threadIdx.x + i * THREADS;
+        const int r = c / CHUNKS_PER_ROW;
+        float x[8];
+        sage_load_chunk(x, vp, v_sn, row0, nk, c);
+        const u32 lo = sage_fp8x4(__fmul_rn(x[0], inv[0]), __fmul_rn(x[1], inv[1]), __fmul_rn(x[2], inv[2]),
+                                  __fmul_rn(x[3], inv[3]));
+        const u32 hi = sage_fp8x4(__fmul_rn(x[4], inv[4]), __fmul_rn(x[5], inv[5]), __fmul_rn(x[6], inv[6]),
+                                  __fmul_rn(x[7], inv[7]));
+        const int pos = r / 16 * 16 + SAGE_V_INV_PERM[r % 16];
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            s_t[col + e][pos] = (unsigned char)(lo >> (8 * e));
+            s_t[col + 4 + e][pos] = (unsigned char)(hi >> (8 * e));
+        }
+    }
+    __syncthreads();
+    // Each channel's TOKENS bytes go out as 16-byte pieces, clipped at the padded length.
+    constexpr int PIECES = TOKENS / 16;
+    for (int idx = threadIdx.x; idx < HEAD_DIM * PIECES; idx += THREADS) {
+        const int ch = idx / PIECES, piece = idx % PIECES;
+        const int p0 = row0 + piece * 16;
+        if (p0 < nk_pad) {
+            *reinterpret_cast<u32x4*>(v8t + (hd * HEAD_DIM + ch) * nk_pad + p0) =
+                *reinterpret_cast<const u32x4*>(&s_t[ch][piece * 16]);
+        }
+    }
+}

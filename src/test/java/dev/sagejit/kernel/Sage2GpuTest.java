@@ -1,0 +1,168 @@
+package dev.sagejit.kernel;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sagejit.api.AttentionOptions;
+import dev.sagejit.api.DType;
+import dev.sagejit.api.DeviceTensor;
+import dev.sagejit.api.Layout;
+import dev.sagejit.api.Precision;
+import dev.sagejit.api.SageAttention;
+import dev.sagejit.bench.Accuracy;
+import dev.sagejit.reference.AttentionProblem;
+import dev.sagejit.reference.HostTensor;
+import dev.sagejit.reference.Inputs;
+import dev.sagejit.reference.Sage2Reference;
+import dev.sagejit.runtime.DeviceBuffer;
+import dev.sagejit.util.Half;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The int8-fp8 (SageAttention2) mode on a real GPU: the quantizers bit for bit against the CPU
+ * emulation (Sage2Reference), and the attention output against FP64 with issue 3's bars over the
+ * option matrix. Runs only where a GPU is (scripts/gpu-suite.sh).
+ */
+@Tag("gpu")
+class Sage2GpuTest {
+    static SageAttention sage;
+
+    @BeforeAll
+    static void open() {
+        sage = SageAttention.open();
+    }
+
+    @AfterAll
+    static void close() {
+        if (sage != null) {
+            sage.close();
+        }
+    }
+
+    record Case(String name, Precision precision, int b, int hq, int hkv, int nq, int nk, int d, boolean causal,
+            Layout layout, String family) {
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    static Case c(Precision p, int b, int hq, int hkv, int nq, int nk, int d, boolean causal, Layout layout,
+            String family) {
+        String name = p.id() + " " + b + "x" + hq + "/" + hkv + "x" + nq + "/" + nk + "xd" + d + (causal ? " causal" : "")
+                + " " + layout + " " + family;
+        return new Case(name, p, b, hq, hkv, nq, nk, d, causal, layout, family);
+    }
+
+    static Stream<Arguments> quantizerCases() {
+        return Stream.of(c(Precision.INT8_FP8, 1, 4, 2, 333, 200, 128, false, Layout.BHSD, Inputs.K_CHANNEL_OFFSET),
+                c(Precision.INT8_FP8_FP16, 2, 2, 2, 100, 77, 64, false, Layout.BSHD, Inputs.HEAVY_TAIL),
+                c(Precision.INT8_FP8, 1, 2, 1, 16, 1, 64, false, Layout.BHSD, Inputs.GAUSSIAN))
+                .map(Arguments::of);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("quantizerCases")
+    void quantizersMatchTheCpuEmulationBitForBit(Case c) {
+        var p = new AttentionProblem(c.b(), c.hq(), c.hkv(), c.nq(), c.nk(), c.d(), false);
+        DType t = c.precision().inputType();
+        var raw = Inputs.generate(c.family(), p, c.layout(), 7);
+        HostTensor q = raw.q().roundTo(t), k = raw.k().roundTo(t), v = raw.v().roundTo(t);
+        var device = sage.device();
+        try (DeviceBuffer dq = upload(q, t); DeviceBuffer dk = upload(k, t); DeviceBuffer dv = upload(v, t);
+                DeviceBuffer dout = device.allocate(2L * q.data().length)) {
+            var opts = AttentionOptions.builder().precision(c.precision()).build();
+            var problem = new FwdProblem(opts, tensor(dq, t, q), tensor(dk, t, k), tensor(dv, t, v), tensor(dout, t, q), 0L);
+            var w = sage.launcher().quantizeInto(problem, device.defaultStream());
+            device.synchronize();
+            int bhk = c.b() * c.hkv();
+            float[] ksum = floats(w.kSum(), bhk * c.d());
+            float[] kmean = new float[ksum.length];
+            for (int i = 0; i < ksum.length; i++) {
+                kmean[i] = ksum[i] / (float) c.nk();
+            }
+            var ref = Sage2Reference.quantize(q, k, v, kmean);
+            assertArrayEquals(ref.q8(), bytes(w.q8(), ref.q8().length), "q8");
+            assertArrayEquals(ref.qscale(), floats(w.qScale(), ref.qscale().length), "qscale");
+            assertArrayEquals(ref.k8(), bytes(w.k8(), ref.k8().length), "k8");
+            assertArrayEquals(ref.kscale(), floats(w.kScale(), ref.kscale().length), "kscale");
+            assertArrayEquals(ref.v8t(), bytes(w.v8t(), ref.v8t().length), "v8t");
+            assertArrayEquals(ref.vscale(), floats(w.vScale(), ref.vscale().length), "vscale");
+            float[] shift = floats(w.qShift(), ref.qshift().length);
+            for (int i = 0; i < shift.length; i++) {
+                assertEquals(ref.qshift()[i], shift[i], 1e-4 * (1 + Math.abs(ref.qshift()[i])), "qshift[" + i + "]");
+            }
+            System.out.println(c + ": quantizers identical to the CPU emulation");
+        }
+    }
+
+    static Stream<Arguments> accuracyCases() {
+        var out = new ArrayList<Case>();
+        for (Precision p : List.of(Precision.INT8_FP8, Precision.INT8_FP8_FP16)) {
+            for (int d : new int[] {64, 128}) {
+                for (boolean causal : new boolean[] {false, true}) {
+                    out.add(c(p, 2, 4, 4, 1024, 1024, d, causal, Layout.BHSD, Inputs.GAUSSIAN));
+                    out.add(c(p, 1, 4, 2, 333, 777, d, causal, Layout.BSHD, Inputs.K_CHANNEL_OFFSET));
+                }
+            }
+        }
+        for (String family : List.of(Inputs.GAUSSIAN, Inputs.K_CHANNEL_OFFSET, Inputs.HEAVY_TAIL)) {
+            for (boolean causal : new boolean[] {false, true}) {
+                out.add(c(Precision.INT8_FP8, 1, 4, 4, 4096, 4096, 128, causal, Layout.BHSD, family));
+            }
+        }
+        out.add(c(Precision.INT8_FP8, 1, 32, 8, 512, 512, 128, true, Layout.BHSD, Inputs.GAUSSIAN));
+        out.add(c(Precision.INT8_FP8, 1, 8, 1, 300, 300, 64, false, Layout.BSHD, Inputs.GAUSSIAN));
+        out.add(c(Precision.INT8_FP8, 1, 2, 2, 777, 300, 128, true, Layout.BHSD, Inputs.GAUSSIAN));
+        out.add(c(Precision.INT8_FP8, 1, 2, 2, 17, 5, 64, false, Layout.BHSD, Inputs.GAUSSIAN));
+        out.add(c(Precision.INT8_FP8, 1, 2, 2, 16384, 16384, 128, true, Layout.BHSD, Inputs.GAUSSIAN));
+        out.add(c(Precision.INT8_FP8, 1, 2, 2, 32768, 32768, 64, false, Layout.BHSD, Inputs.K_CHANNEL_OFFSET));
+        return out.stream().map(Arguments::of);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("accuracyCases")
+    void matchesFp64WithinTheIssueBars(Case c) {
+        var p = new AttentionProblem(c.b(), c.hq(), c.hkv(), c.nq(), c.nk(), c.d(), c.causal());
+        var opts = AttentionOptions.builder().precision(c.precision()).causal(c.causal()).lse(true).build();
+        var outcome = Accuracy.check(sage, opts, p, c.family(), c.layout(), 11);
+        var bar = Accuracy.quantizedBar(c.family());
+        System.out.println(c + ": O " + outcome.o().summary() + "; LSE max abs " + outcome.lse().maxAbs());
+        assertTrue(outcome.o().finite(), "non-finite output: " + outcome.o().summary());
+        assertTrue(bar.passes(outcome.o()), c + ": " + outcome.o().summary() + " misses " + bar);
+        double lseTol = Inputs.HEAVY_TAIL.equals(c.family()) ? 2.0 : 0.05;
+        assertTrue(outcome.lse().maxAbs() < lseTol, c + ": LSE max abs error " + outcome.lse().maxAbs());
+    }
+
+    private static DeviceBuffer upload(HostTensor x, DType t) {
+        DeviceBuffer b = sage.device().allocate(Math.max(16, 2L * x.data().length));
+        b.copyFromHost(Half.toBits(x.data(), t));
+        return b;
+    }
+
+    private static DeviceTensor tensor(DeviceBuffer b, DType t, HostTensor like) {
+        return DeviceTensor.contiguous(b.address(), t, like.layout(), like.batch(), like.heads(), like.seq(),
+                like.headDim());
+    }
+
+    private static byte[] bytes(DeviceBuffer b, int n) {
+        byte[] out = new byte[n];
+        b.copyToHost(out, 0, n, 0);
+        return out;
+    }
+
+    private static float[] floats(DeviceBuffer b, int n) {
+        float[] out = new float[n];
+        b.copyToHost(out, 0, n, 0);
+        return out;
+    }
+}
