@@ -4,7 +4,9 @@
 # results folder.
 #   scripts/gpu-suite.sh OUT_DIR [smoke|tune|full]
 #     probe: one checked call per default kernel (a hang or wrong answer shows in seconds);
-#     smoke: + GPU tests; tune: + tile sweep at N 4096 and peers there; full: + every shape.
+#     smoke: + GPU tests; tune: + BF16 tile sweep at N 4096 and peers there; full: + every shape (BF16);
+#     sage2-tune: smoke + int8-fp8 tile sweep at N 4096, SASS and peers there;
+#     sage2: int8-fp8 SASS, int8-fp8 and BF16 against SDPA on every shape, accuracy on identical inputs.
 # Every step runs under a timeout, so a kernel that hangs costs minutes, not the whole device call.
 # Needs bundle/ from scripts/make-bundle.sh (carried to the host) and python3 with torch there.
 set -uo pipefail
@@ -35,19 +37,65 @@ for args in "--shape 2x4x1000x128" "--shape 2x4x1000x128 --causal" "--shape 1x4x
 done
 [[ "$MODE" == probe ]] && exit $status
 
+if [[ "$MODE" != sage2 ]]; then
 step "GPU tests"
 timeout 600 "$JAVA" $JAVA_OPTS -jar "$SAGEJIT_BUNDLE/test-lib/junit-platform-console-standalone.jar" execute \
     --class-path "$TEST_CP" --include-tag gpu --scan-class-path "$TEST_CLASSES" --disable-banner --details=tree \
     > "$OUT_DIR/gpu-tests.txt" 2>&1 || status=1
 grep -E "tests (successful|failed|skipped|found)" "$OUT_DIR/gpu-tests.txt" >&2
 grep -E "✘|MethodSource|Exception" "$OUT_DIR/gpu-tests.txt" | head -40 >&2
+fi
 [[ "$MODE" == smoke ]] && exit $status
 
 bench() { timeout 420 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --out "$RESULTS" --run "$RUN" \
     --commit "$COMMIT" "$@"; }
 peers() { timeout 300 python3 benchmarks/peers.py --out "$RESULTS" --run "$RUN" --commit "$COMMIT" "$@"; }
 
-if [[ "$MODE" == tune ]]; then
+sass() {  # SASS of the default int8-fp8 kernels: wgmma shows as IGMMA (INT8) and QGMMA (FP8)
+    step "SASS of the int8-fp8 kernels"
+    mkdir -p "$OUT_DIR/sass"
+    for d in 64 128; do
+        "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main compile --precision int8-fp8 --head-dim "$d" --arch sm_90a \
+            --backend ffm --emit-dir "$OUT_DIR/sass" >&2 || status=1
+    done
+    for f in "$OUT_DIR"/sass/*.cubin; do
+        cuobjdump -sass "$f" > "${f%.cubin}.sass.txt" 2>&1 || status=1
+        echo "$(basename "$f"): $(grep -c IGMMA "${f%.cubin}.sass.txt") IGMMA, $(grep -c QGMMA "${f%.cubin}.sass.txt") QGMMA,"\
+            "$(grep -c HGMMA "${f%.cubin}.sass.txt") HGMMA, $(grep -cE '\b[IH]MMA\b' "${f%.cubin}.sass.txt") IMMA/HMMA" \
+            | tee -a "$OUT_DIR/sass-summary.txt" >&2
+    done
+    rm -f "$OUT_DIR"/sass/*.cubin
+}
+
+if [[ "$MODE" == sage2-tune ]]; then
+    sass
+    step "int8-fp8 tile sweep"
+    bench --tiles all --causal both --precision int8-fp8 --min-ms 150 --shapes 4x32x4096x128,4x32x4096x64 || status=1
+    step "peers"
+    peers --shapes 4x32x4096x128,4x32x4096x64 --causal both --backends flash,cudnn || status=1
+elif [[ "$MODE" == sage2 ]]; then
+    sass
+    SHAPES="4x32x1024x128,4x32x2048x128,4x32x4096x128,4x32x8192x128,4x32x16384x128,4x32x32768x128"
+    SHAPES="$SHAPES,${SHAPES//x128/x64}"
+    step "sagejit int8-fp8 (kernel and end-to-end) and bf16"
+    bench --tiles default --causal both --precision int8-fp8,bf16 --min-ms 200 --shapes "$SHAPES" || status=1
+    step "peers"
+    peers --shapes "$SHAPES" --causal both --dtype bf16 --backends flash,cudnn || status=1
+    step "accuracy against FP64 on identical inputs: SDPA (torch FP64 reference) and sagejit (CPU FP64, 512 rows)"
+    rm -rf /tmp/sagejit-acc
+    peers --no-forward --accuracy --save-inputs /tmp/sagejit-acc --shapes 1x4x4096x128,1x4x4096x64 \
+        --inputs gaussian,k-channel-offset,heavy-tail --causal both --dtype bf16 --backends flash,cudnn || status=1
+    for d in /tmp/sagejit-acc/*/; do
+        family="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['family'])" "$d/meta.json")"
+        for causal in "" --causal; do
+            for prec in int8-fp8 bf16; do
+                "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --q "$d/q.npy" --k "$d/k.npy" --v "$d/v.npy" \
+                    --precision "$prec" $causal --check-rows 512 --results "$RESULTS" --run "$RUN" --label "$family" \
+                    | grep -E "PASS|FAIL" | sed "s|^|$(basename "$d") ${causal:-full} $prec |" || status=1
+            done
+        done
+    done
+elif [[ "$MODE" == tune ]]; then
     step "tile sweep"
     bench --tiles all --causal both --precision bf16 --min-ms 150 --shapes 4x32x4096x128,4x32x4096x64 || status=1
     step "peers"

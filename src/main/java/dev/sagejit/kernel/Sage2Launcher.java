@@ -86,7 +86,7 @@ final class Sage2Launcher implements AutoCloseable {
         long pad = Math.max(Sage2QuantPlan.V_PAD, Sage2QuantPlan.nkPad(nk));
         var tmV = TensorMap.encodeTiled(u8, w.v8t().address(), new long[] {pad, d, hkv, b},
                 new long[] {pad, pad * d, pad * d * hkv}, new int[] {plan.tiles().blockN(), d, 1, 1},
-                TensorMap.Swizzle.B128);
+                plan.tiles().blockN() == 128 ? TensorMap.Swizzle.B128 : TensorMap.Swizzle.B64);
         int[] grid = plan.grid(b, p.heads(), nq);
         var geometry = new LaunchGeometry(grid[0], grid[1], grid[2], plan.threads(), 1, 1, plan.sharedBytes());
         var args = KernelArgs.builder().blob(tmQ.bytes()).blob(tmK.bytes()).blob(tmV.bytes())

@@ -23,9 +23,12 @@ public final class TileTable {
     /** The default tile config for a spec. */
     public static Choice choose(KernelSpec spec) {
         if (spec.precision().quantized()) {
-            return new Choice(TileConfig.wgmma(128, 128, FWD_STAGES),
-                    "int8-fp8 on sm_90a: the BF16 kernel's pipeline with 8-bit tiles; BLOCK_N 128 makes each"
-                            + " V^T row one 128-byte swizzled TMA box; 2 consumer warpgroups, 2 stages (not yet tuned)");
+            int blockN = spec.headDim() == 128 ? 64 : 128;
+            return new Choice(TileConfig.wgmma(128, blockN, FWD_STAGES),
+                    "int8-fp8 on sm_90a: the BF16 kernel's TMA pipeline with 8-bit tiles, 2 consumer warpgroups"
+                            + " running one key block ahead (Q K^T and softmax of block j+1 overlap P V of block j);"
+                            + " BLOCK_N " + blockN + " is the widest whose S, next S, O, PV and two P sets fit in"
+                            + " registers without spills (ptxas: d128 n128 spills ~700 B). Not yet tuned");
         }
         if (spec.arch().has(MmaKind.WGMMA)) {
             String common = "sm_90a: wgmma with TMA loads; 2 consumer warpgroups of 64 query rows share each K/V"
@@ -72,10 +75,12 @@ public final class TileTable {
         out.add(choose(spec).tiles());
         if (spec.precision().quantized()) {
             for (int blockM : new int[] {64, 128}) {
-                for (int stages : new int[] {2, 3}) {
-                    var t = TileConfig.wgmma(blockM, 128, stages);
-                    if (!out.contains(t) && whyInvalid(spec, t).isEmpty()) {
-                        out.add(t);
+                for (int blockN : new int[] {64, 128}) {
+                    for (int stages : new int[] {2, 3}) {
+                        var t = TileConfig.wgmma(blockM, blockN, stages);
+                        if (!out.contains(t) && whyInvalid(spec, t).isEmpty()) {
+                            out.add(t);
+                        }
                     }
                 }
             }
@@ -118,8 +123,8 @@ public final class TileTable {
         if (spec.precision().quantized() && t.engine() != TileConfig.Engine.WGMMA) {
             return Optional.of(spec.precision().id() + " runs on the wgmma kernel only (tile keys wg...)");
         }
-        if (spec.precision().quantized() && t.blockN() != 128) {
-            return Optional.of(spec.precision().id() + " needs BLOCK_N 128 (one 128-byte V^T row per TMA box), not "
+        if (spec.precision().quantized() && t.blockN() < 64) {
+            return Optional.of(spec.precision().id() + " needs BLOCK_N 64 or 128 (V^T rows of one swizzled TMA box), not "
                     + t.blockN());
         }
         if (t.engine() == TileConfig.Engine.WGMMA) {
@@ -160,7 +165,8 @@ public final class TileTable {
         // Accumulators of S (64 x blockN) and O (64 x headDim) plus the P fragments, over 128 threads;
         // int8-fp8 also holds each block's PV in a second FP32 accumulator (two-level accumulation).
         boolean q8 = spec.precision().quantized();
-        int regs = t.blockN() / 2 + spec.headDim() / 2 + (q8 ? spec.headDim() / 2 + t.blockN() / 8 : t.blockN() / 4);
+        // The pipelined int8-fp8 kernel also holds the next block's P while this block's P V runs.
+        int regs = t.blockN() / 2 + spec.headDim() / 2 + (q8 ? spec.headDim() / 2 + t.blockN() / 4 : t.blockN() / 4);
         if (regs > WGMMA_CONSUMER_REGS - WGMMA_REG_MARGIN) {
             return Optional.of("S, O and P need " + regs + " registers per consumer thread (limit "
                     + (WGMMA_CONSUMER_REGS - WGMMA_REG_MARGIN) + " of " + WGMMA_CONSUMER_REGS + ")");

@@ -4,7 +4,8 @@
      scales for Q and K; V as per-channel FP8 V^T with tokens permuted inside each 16). The TMA
      pipeline is the BF16 kernel's (wgmma_pipeline.ftl). Per key block: S = (Q8 K8^T) * qscale *
      kscale, online softmax with P~ = exp2(S*sl - m + log2 448) packed to FP8 in registers, and
-     P~ V^T into a fresh FP32 accumulator that is added to O (two-level accumulation). -->
+     P~ V^T into a fresh FP32 accumulator that is added to O (two-level accumulation). Consumers
+     run one block ahead: block j+1's Q K^T and softmax overlap block j's P~ V. -->
 <#include "../../common/types.ftl">
 <#include "../../common/ptx.ftl">
 <#include "../../common/fp8.ftl">
@@ -31,6 +32,92 @@ constexpr int K_SCALE_BLOCKS = BLOCK_N / K_SCALE_BLOCK;
 constexpr float LOG2_FP8_MAX = ${log2Fp8Max}f;
 constexpr bool CAUSAL = ${causal?c};
 constexpr bool WRITE_LSE = ${lse?c};
+
+// S = Q K^T of one block into `acc` (issued and committed, not waited).
+__device__ __forceinline__ void sage2_issue_qk(int (&acc)[1][N_TILES][4], u32 sQ_rows, u32 sK) {
+    sage_wgmma_fence();
+    #pragma unroll
+    for (int kk = 0; kk < QK_STEPS; ++kk) {
+        const u64 da = sage_wgmma_desc<QK_ROW_BYTES>(sQ_rows + kk * STEP_BYTES, 16, QK_GROUP_BYTES);
+        const u64 db = sage_wgmma_desc<QK_ROW_BYTES>(sK + kk * STEP_BYTES, 16, QK_GROUP_BYTES);
+        ${qkWgmma}(acc[0], da, db, kk > 0);
+    }
+    sage_wgmma_commit();
+}
+
+// P~ V^T of one block into a fresh `acc` (issued and committed, not waited). V^T is
+// [head dim][keys], K-major for this product: 32 keys = 32 bytes per step.
+__device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][D_TILES][4], const u32 (&p)[PV_STEPS][4], u32 sV) {
+    sage_wgmma_fence();
+    #pragma unroll
+    for (int kk = 0; kk < PV_STEPS; ++kk) {
+        const u64 db = sage_wgmma_desc<V_ROW_BYTES>(sV + kk * STEP_BYTES, 16, 8 * V_ROW_BYTES);
+        ${pvWgmma}(acc[0], p[kk], db, kk > 0);
+    }
+    sage_wgmma_commit();
+}
+
+// Dequantized scores of block j: the exact INT32 dot (|dot| <= 127^2 * 128 < 2^22, so adding it to
+// the bits of 2^23 + 2^22 converts it exactly with one integer add) times qscale * kscale. This
+// thread's key columns in each 64-token scale block form one group (4 per block).
+__device__ __forceinline__ void sage2_scores(float (&s)[1][N_TILES][4], const int (&acc)[1][N_TILES][4], float qs,
+                                             const float* __restrict__ ks_ptr, int j, int nk) {
+    constexpr int MAGIC_BITS = 0x4B400000;
+    constexpr float MAGIC = 12582912.f;
+    float deq[K_SCALE_BLOCKS];
+    #pragma unroll
+    for (int b = 0; b < K_SCALE_BLOCKS; ++b) {
+        const int kb = j * K_SCALE_BLOCKS + b;
+        deq[b] = kb * K_SCALE_BLOCK < nk ? qs * ks_ptr[4 * kb] : 0.f;
+    }
+    #pragma unroll
+    for (int nt = 0; nt < N_TILES; ++nt) {
+        const float f = deq[nt * 8 / K_SCALE_BLOCK];
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) s[0][nt][e] = (__int_as_float(acc[0][nt][e] + MAGIC_BITS) - MAGIC) * f;
+    }
+}
+
+// P~ to FP8 A fragments, 32 keys per step: a thread's columns {2t, 2t+1, 8+2t, 9+2t} of each 16
+// fill one register; V's tokens are stored in that order (PERM), so no shuffles are needed.
+__device__ __forceinline__ void sage2_pack_p(u32 (&p)[PV_STEPS][4], const float (&s)[1][N_TILES][4]) {
+    #pragma unroll
+    for (int kk = 0; kk < PV_STEPS; ++kk) {
+        #pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            const int nt = 4 * kk + 2 * half;
+            p[kk][2 * half] = sage_fp8x4(s[0][nt][0], s[0][nt][1], s[0][nt + 1][0], s[0][nt + 1][1]);
+            p[kk][2 * half + 1] = sage_fp8x4(s[0][nt][2], s[0][nt][3], s[0][nt + 1][2], s[0][nt + 1][3]);
+        }
+    }
+}
+
+// O times V's per-channel scales; the LSE gets back the row shift K smoothing removed and loses
+// log2 448; then the shared epilogue normalises by l and writes O (and LSE).
+__device__ __forceinline__ void sage2_epilogue(float (&acc_o)[1][D_TILES][4], float (&m_run)[1][2],
+                                               float (&l_run)[1][2], unsigned char* smem, u16* __restrict__ o,
+                                               float* __restrict__ lse, const float* __restrict__ q_shift,
+                                               const float* __restrict__ v_scale, i64 o_sb, i64 o_sh, i64 o_sn,
+                                               int nq, float scale_log2, int group, int head, int kv_head,
+                                               int batch, int row0, int warp_row, int lane) {
+    const int g = lane >> 2, t = lane & 3;
+    const float* vs = v_scale + ((i64)batch * (gridDim.y / group) + kv_head) * HEAD_DIM + 2 * t;
+    #pragma unroll
+    for (int dt = 0; dt < D_TILES; ++dt) {
+        const float2 sc = *reinterpret_cast<const float2*>(vs + 8 * dt);
+        acc_o[0][dt][0] *= sc.x; acc_o[0][dt][1] *= sc.y;
+        acc_o[0][dt][2] *= sc.x; acc_o[0][dt][3] *= sc.y;
+    }
+    #pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const int row = row0 + warp_row + g + 8 * h;
+        const float shift = row < nq ? q_shift[((i64)batch * gridDim.y + head) * nq + row] : 0.f;
+        m_run[0][h] += shift * scale_log2 - LOG2_FP8_MAX;
+    }
+    u16* o_ptr = o + batch * o_sb + head * o_sh;
+    float* lse_ptr = lse + ((i64)batch * gridDim.y + head) * nq + row0;
+    sage_store_o<1, D_TILES>(acc_o, m_run, l_run, smem, o_ptr, o_sn, lse_ptr, row0, warp_row, nq, lane, WRITE_LSE);
+}
 
 extern "C" __global__ void __launch_bounds__(${threads}, 1)
 ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ SageTensorMap tm_k,
@@ -82,93 +169,73 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
         acc_o[0][dt][0] = acc_o[0][dt][1] = acc_o[0][dt][2] = acc_o[0][dt][3] = 0.f;
     }
     sage_mbar_wait(pl.bar_q(), 0);
+    if (n_blocks == 0) {
+        sage_consumers_sync();
+        sage2_epilogue(acc_o, m_run, l_run, smem, o, lse, q_shift, v_scale, o_sb, o_sh, o_sn, nq, scale_log2, group,
+                       head, kv_head, batch, row0, warp_row, lane);
+        return;
+    }
+
+    // Software pipeline: while block j's P~ V runs on the tensor cores, block j+1's Q K^T has been
+    // issued ahead and its softmax runs on the CUDA cores.
+    int acc_i[1][N_TILES][4];
+    float acc_s[1][N_TILES][4];
+    float acc_pv[1][D_TILES][4];
+    float alpha[1][2];
+    u32 p_cur[PV_STEPS][4], p_next[PV_STEPS][4];
+
+    sage_mbar_wait(pl.full_k(0), 0);
+    sage2_issue_qk(acc_i, sQ_rows, pl.k_stage(0));
+    sage_wgmma_wait<0>();
+    sage_wgmma_touch(acc_i[0]);
+    if (lane == 0) sage_mbar_arrive(pl.empty_k(0));
+    sage2_scores(acc_s, acc_i, qs, ks_ptr, 0, nk);
+    if (BLOCK_N > first_masked_key) sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, 0, nq, nk, lane);
+    sage_softmax_step<1, N_TILES>(acc_s, m_run, l_run, alpha, scale_log2, LOG2_FP8_MAX);
+    sage2_pack_p(p_cur, acc_s);
 
     for (int j = 0; j < n_blocks; ++j) {
         const int s = j % STAGES;
-        const u32 parity = (j / STAGES) & 1;
-        // This thread's key columns in each 64-token scale block form one group (4 per block).
-        float deq[K_SCALE_BLOCKS];
-        #pragma unroll
-        for (int b = 0; b < K_SCALE_BLOCKS; ++b) {
-            const int kb = j * K_SCALE_BLOCKS + b;
-            deq[b] = kb * K_SCALE_BLOCK < nk ? qs * ks_ptr[4 * kb] : 0.f;
+        const bool has_next = j + 1 < n_blocks;
+        const int s1 = (j + 1) % STAGES;
+        if (has_next) {
+            sage_mbar_wait(pl.full_k(s1), ((j + 1) / STAGES) & 1);
+            sage2_issue_qk(acc_i, sQ_rows, pl.k_stage(s1));
         }
-
-        int acc_i[1][N_TILES][4];
-        sage_mbar_wait(pl.full_k(s), parity);
-        sage_wgmma_fence();
-        #pragma unroll
-        for (int kk = 0; kk < QK_STEPS; ++kk) {
-            const u64 da = sage_wgmma_desc<QK_ROW_BYTES>(sQ_rows + kk * STEP_BYTES, 16, QK_GROUP_BYTES);
-            const u64 db = sage_wgmma_desc<QK_ROW_BYTES>(pl.k_stage(s) + kk * STEP_BYTES, 16, QK_GROUP_BYTES);
-            ${qkWgmma}(acc_i[0], da, db, kk > 0);
-        }
-        sage_wgmma_commit();
-        sage_wgmma_wait<0>();
-        sage_wgmma_touch(acc_i[0]);
-        if (lane == 0) sage_mbar_arrive(pl.empty_k(s));
-
-        float acc_s[1][N_TILES][4];
-        #pragma unroll
-        for (int nt = 0; nt < N_TILES; ++nt) {
-            const float f = deq[nt * 8 / K_SCALE_BLOCK];
-            #pragma unroll
-            for (int e = 0; e < 4; ++e) acc_s[0][nt][e] = (float)acc_i[0][nt][e] * f;
-        }
-        if ((j + 1) * BLOCK_N > first_masked_key) {
-            sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, j * BLOCK_N, nq, nk, lane);
-        }
-        sage_online_softmax<1, N_TILES, D_TILES>(acc_s, acc_o, m_run, l_run, scale_log2, LOG2_FP8_MAX);
-        // P~ to FP8 A fragments, 32 keys per step: a thread's columns {2t, 2t+1, 8+2t, 9+2t} of each
-        // 16 fill one register; V's tokens are stored in that order (PERM), so no shuffles are needed.
-        u32 p[PV_STEPS][4];
-        #pragma unroll
-        for (int kk = 0; kk < PV_STEPS; ++kk) {
-            #pragma unroll
-            for (int half = 0; half < 2; ++half) {
-                const int nt = 4 * kk + 2 * half;
-                p[kk][2 * half] = sage_fp8x4(acc_s[0][nt][0], acc_s[0][nt][1], acc_s[0][nt + 1][0], acc_s[0][nt + 1][1]);
-                p[kk][2 * half + 1] = sage_fp8x4(acc_s[0][nt][2], acc_s[0][nt][3], acc_s[0][nt + 1][2], acc_s[0][nt + 1][3]);
+        sage_mbar_wait(pl.full_v(s), (j / STAGES) & 1);
+        sage2_issue_pv(acc_pv, p_cur, pl.v_stage(s));
+        if (has_next) {
+            sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
+            sage_wgmma_touch(acc_i[0]);
+            if (lane == 0) sage_mbar_arrive(pl.empty_k(s1));
+            sage2_scores(acc_s, acc_i, qs, ks_ptr, j + 1, nk);
+            if ((j + 2) * BLOCK_N > first_masked_key) {
+                sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, (j + 1) * BLOCK_N, nq, nk, lane);
             }
+            sage_softmax_step<1, N_TILES>(acc_s, m_run, l_run, alpha, scale_log2, LOG2_FP8_MAX);
+            sage2_pack_p(p_next, acc_s);
         }
-
-        float acc_pv[1][D_TILES][4];
-        sage_mbar_wait(pl.full_v(s), parity);
-        sage_wgmma_fence();
-        #pragma unroll
-        for (int kk = 0; kk < PV_STEPS; ++kk) {
-            // V^T is [head dim][keys], K-major for this product: 32 keys = 32 bytes per step.
-            const u64 db = sage_wgmma_desc<V_ROW_BYTES>(pl.v_stage(s) + kk * STEP_BYTES, 16, 8 * V_ROW_BYTES);
-            ${pvWgmma}(acc_pv[0], p[kk], db, kk > 0);
-        }
-        sage_wgmma_commit();
         sage_wgmma_wait<0>();
         sage_wgmma_touch(acc_pv[0]);
         if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
+        // Two-level accumulation: the block's FP8-MMA sum joins the FP32 O, which then takes block
+        // j+1's rescale (P~ of block j+1 is relative to the new maximum).
         #pragma unroll
         for (int dt = 0; dt < D_TILES; ++dt) {
             #pragma unroll
             for (int e = 0; e < 4; ++e) acc_o[0][dt][e] += acc_pv[0][dt][e];
         }
-    }
-
-    // V's per-channel scales; the LSE gets back the row shift K smoothing removed and loses log2 448.
-    const float* vs = v_scale + ((i64)batch * (gridDim.y / group) + kv_head) * HEAD_DIM + 2 * t;
-    #pragma unroll
-    for (int dt = 0; dt < D_TILES; ++dt) {
-        const float2 sc = *reinterpret_cast<const float2*>(vs + 8 * dt);
-        acc_o[0][dt][0] *= sc.x; acc_o[0][dt][1] *= sc.y;
-        acc_o[0][dt][2] *= sc.x; acc_o[0][dt][3] *= sc.y;
-    }
-    #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const int row = row0 + warp_row + g + 8 * h;
-        const float shift = row < nq ? q_shift[((i64)batch * gridDim.y + head) * nq + row] : 0.f;
-        m_run[0][h] += shift * scale_log2 - LOG2_FP8_MAX;
+        if (has_next) {
+            sage_rescale_o<1, D_TILES>(acc_o, alpha);
+            #pragma unroll
+            for (int kk = 0; kk < PV_STEPS; ++kk) {
+                p_cur[kk][0] = p_next[kk][0]; p_cur[kk][1] = p_next[kk][1];
+                p_cur[kk][2] = p_next[kk][2]; p_cur[kk][3] = p_next[kk][3];
+            }
+        }
     }
 
     sage_consumers_sync();
-    u16* o_ptr = o + batch * o_sb + head * o_sh;
-    float* lse_ptr = lse + ((i64)batch * gridDim.y + head) * nq + row0;
-    sage_store_o<1, D_TILES>(acc_o, m_run, l_run, smem, o_ptr, o_sn, lse_ptr, row0, warp_row, nq, lane, WRITE_LSE);
+    sage2_epilogue(acc_o, m_run, l_run, smem, o, lse, q_shift, v_scale, o_sb, o_sh, o_sn, nq, scale_log2, group,
+                   head, kv_head, batch, row0, warp_row, lane);
 }

