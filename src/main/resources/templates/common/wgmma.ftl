@@ -25,6 +25,15 @@ __device__ __forceinline__ void sage_wgmma_touch(float (&d)[T][4]) {
         asm volatile("" : "+f"(d[i][0]), "+f"(d[i][1]), "+f"(d[i][2]), "+f"(d[i][3]) :: "memory");
     }
 }
+// The A registers of a wgmma stay in use until its group is waited for: touching them after the
+// wait keeps the compiler from reusing them for new values while the MMA still reads them.
+template <int T>
+__device__ __forceinline__ void sage_wgmma_touch(u32 (&a)[T][4]) {
+    #pragma unroll
+    for (int i = 0; i < T; ++i) {
+        asm volatile("" : "+r"(a[i][0]), "+r"(a[i][1]), "+r"(a[i][2]), "+r"(a[i][3]) :: "memory");
+    }
+}
 template <int T>
 __device__ __forceinline__ void sage_wgmma_touch(int (&d)[T][4]) {
     #pragma unroll

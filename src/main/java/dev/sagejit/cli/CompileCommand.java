@@ -9,6 +9,7 @@ import dev.sagejit.compile.KernelCache;
 import dev.sagejit.compile.KernelCompiler;
 import dev.sagejit.compile.KernelSource;
 import dev.sagejit.compile.Nvrtc;
+import dev.sagejit.compile.PtxasReport;
 import dev.sagejit.kernel.FwdKernelPlan;
 import dev.sagejit.kernel.KernelLoader;
 import dev.sagejit.kernel.Sage2QuantPlan;
@@ -197,6 +198,11 @@ final class CompileCommand implements Callable<Integer> {
         CompiledKernel k = new KernelCompiler(main.knobs(), v.nvrtc(), cache).compile(source, options);
         if (emitDir != null) {
             emit(v, source, k);
+        }
+        var serialized = PtxasReport.wgmmaSerialization(k.log());
+        if (serialized.isPresent()) {
+            throw new IllegalStateException("ptxas serialized its wgmma instructions (the kernel would run but lose"
+                    + " its tensor-core pipeline): " + serialized.get());
         }
         var r = k.report();
         String resources = ptx ? "regs -  spill -  smem " + v.dynamicSharedBytes() + " B"

@@ -82,6 +82,17 @@ public record PtxasReport(int registers, int spillStoreBytes, int spillLoadBytes
         return m.find() ? Integer.parseInt(m.group(1)) : 0;
     }
 
+    /**
+     * The ptxas notice that it serialized a kernel's wgmma instructions (C7509-C7515, e.g. registers
+     * of an in-flight wgmma touched by other instructions), or empty. Such a kernel is correct but
+     * loses the asynchronous tensor-core pipeline; the compile command treats it as a failure.
+     */
+    public static java.util.Optional<String> wgmmaSerialization(String log) {
+        return log == null ? java.util.Optional.empty()
+                : log.lines().filter(l -> l.contains("wgmma.mma_async instructions are serialized")).map(String::strip)
+                        .findFirst();
+    }
+
     /** True when ptxas had to spill registers to local memory. */
     public boolean spills() {
         return spillStoreBytes > 0 || spillLoadBytes > 0;

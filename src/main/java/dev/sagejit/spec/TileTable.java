@@ -165,8 +165,7 @@ public final class TileTable {
         // Accumulators of S (64 x blockN) and O (64 x headDim) plus the P fragments, over 128 threads;
         // int8-fp8 also holds each block's PV in a second FP32 accumulator (two-level accumulation).
         boolean q8 = spec.precision().quantized();
-        // The pipelined int8-fp8 kernel also holds the next block's P while this block's P V runs.
-        int regs = t.blockN() / 2 + spec.headDim() / 2 + (q8 ? spec.headDim() / 2 + t.blockN() / 4 : t.blockN() / 4);
+        int regs = t.blockN() / 2 + spec.headDim() / 2 + (q8 ? spec.headDim() / 2 + t.blockN() / 8 : t.blockN() / 4);
         if (regs > WGMMA_CONSUMER_REGS - WGMMA_REG_MARGIN) {
             return Optional.of("S, O and P need " + regs + " registers per consumer thread (limit "
                     + (WGMMA_CONSUMER_REGS - WGMMA_REG_MARGIN) + " of " + WGMMA_CONSUMER_REGS + ")");

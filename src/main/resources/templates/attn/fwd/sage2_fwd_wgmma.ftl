@@ -5,7 +5,8 @@
      pipeline is the BF16 kernel's (wgmma_pipeline.ftl). Per key block: S = (Q8 K8^T) * qscale *
      kscale, online softmax with P~ = exp2(S*sl - m + log2 448) packed to FP8 in registers, and
      P~ V^T into a fresh FP32 accumulator that is added to O (two-level accumulation). Consumers
-     run one block ahead: block j+1's Q K^T and softmax overlap block j's P~ V. -->
+     run one block ahead: block j+1's Q K^T and softmax overlap block j's P~ V; P~ is packed to
+     FP8 once that P~ V is done (its A registers are busy until then). -->
 <#include "../../common/types.ftl">
 <#include "../../common/ptx.ftl">
 <#include "../../common/fp8.ftl">
@@ -182,7 +183,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
     float acc_s[1][N_TILES][4];
     float acc_pv[1][D_TILES][4];
     float alpha[1][2];
-    u32 p_cur[PV_STEPS][4], p_next[PV_STEPS][4];
+    u32 p_cur[PV_STEPS][4];
 
     sage_mbar_wait(pl.full_k(0), 0);
     sage2_issue_qk(acc_i, sQ_rows, pl.k_stage(0));
@@ -194,44 +195,50 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
     sage_softmax_step<1, N_TILES>(acc_s, m_run, l_run, alpha, scale_log2, LOG2_FP8_MAX);
     sage2_pack_p(p_cur, acc_s);
 
-    for (int j = 0; j < n_blocks; ++j) {
+    // Steady state without branches on the pipeline (ptxas can then prove which wgmma group each
+    // wait retires and keeps them asynchronous); the last block is peeled off below.
+    for (int j = 0; j + 1 < n_blocks; ++j) {
         const int s = j % STAGES;
-        const bool has_next = j + 1 < n_blocks;
         const int s1 = (j + 1) % STAGES;
-        if (has_next) {
-            sage_mbar_wait(pl.full_k(s1), ((j + 1) / STAGES) & 1);
-            sage2_issue_qk(acc_i, sQ_rows, pl.k_stage(s1));
-        }
+        sage_mbar_wait(pl.full_k(s1), ((j + 1) / STAGES) & 1);
+        sage2_issue_qk(acc_i, sQ_rows, pl.k_stage(s1));
         sage_mbar_wait(pl.full_v(s), (j / STAGES) & 1);
         sage2_issue_pv(acc_pv, p_cur, pl.v_stage(s));
-        if (has_next) {
-            sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
-            sage_wgmma_touch(acc_i[0]);
-            if (lane == 0) sage_mbar_arrive(pl.empty_k(s1));
-            sage2_scores(acc_s, acc_i, qs, ks_ptr, j + 1, nk);
-            if ((j + 2) * BLOCK_N > first_masked_key) {
-                sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, (j + 1) * BLOCK_N, nq, nk, lane);
-            }
-            sage_softmax_step<1, N_TILES>(acc_s, m_run, l_run, alpha, scale_log2, LOG2_FP8_MAX);
-            sage2_pack_p(p_next, acc_s);
+        sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
+        sage_wgmma_touch(acc_i[0]);
+        if (lane == 0) sage_mbar_arrive(pl.empty_k(s1));
+        sage2_scores(acc_s, acc_i, qs, ks_ptr, j + 1, nk);
+        if ((j + 2) * BLOCK_N > first_masked_key) {
+            sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, (j + 1) * BLOCK_N, nq, nk, lane);
         }
+        sage_softmax_step<1, N_TILES>(acc_s, m_run, l_run, alpha, scale_log2, LOG2_FP8_MAX);
         sage_wgmma_wait<0>();
         sage_wgmma_touch(acc_pv[0]);
+        sage_wgmma_touch(p_cur);
         if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
         // Two-level accumulation: the block's FP8-MMA sum joins the FP32 O, which then takes block
         // j+1's rescale (P~ of block j+1 is relative to the new maximum).
         #pragma unroll
         for (int dt = 0; dt < D_TILES; ++dt) {
             #pragma unroll
-            for (int e = 0; e < 4; ++e) acc_o[0][dt][e] += acc_pv[0][dt][e];
+            for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = (acc_o[0][dt][e] + acc_pv[0][dt][e]) * alpha[0][e / 2];
         }
-        if (has_next) {
-            sage_rescale_o<1, D_TILES>(acc_o, alpha);
+        // P~ of block j+1 goes into the A registers only now: while P~ V of block j ran they were
+        // its operands (FlashAttention-3 orders it the same way).
+        sage2_pack_p(p_cur, acc_s);
+    }
+    {
+        const int j = n_blocks - 1;
+        const int s = j % STAGES;
+        sage_mbar_wait(pl.full_v(s), (j / STAGES) & 1);
+        sage2_issue_pv(acc_pv, p_cur, pl.v_stage(s));
+        sage_wgmma_wait<0>();
+        sage_wgmma_touch(acc_pv[0]);
+        if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
+        #pragma unroll
+        for (int dt = 0; dt < D_TILES; ++dt) {
             #pragma unroll
-            for (int kk = 0; kk < PV_STEPS; ++kk) {
-                p_cur[kk][0] = p_next[kk][0]; p_cur[kk][1] = p_next[kk][1];
-                p_cur[kk][2] = p_next[kk][2]; p_cur[kk][3] = p_next[kk][3];
-            }
+            for (int e = 0; e < 4; ++e) acc_o[0][dt][e] += acc_pv[0][dt][e];
         }
     }
 
