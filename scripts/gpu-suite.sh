@@ -7,7 +7,7 @@
 #     smoke: + GPU tests; tune: + BF16 tile sweep at N 4096 and peers there; full: + every shape (BF16);
 #     sage2-tune: smoke + int8-fp8 tile sweep at N 4096, SASS and peers there;
 #     sage2: smoke + int8-fp8 SASS, int8-fp8 and BF16 against SDPA on every shape, accuracy on
-#     identical inputs. SKIP_GPU_TESTS=1 leaves the GPU tests out of any mode.
+#     identical inputs. SKIP_GPU_TESTS=1 / SKIP_PROBE=1 leave the GPU tests / the probe out of any mode.
 # Every step runs under a timeout, so a kernel that hangs costs minutes, not the whole device call.
 # Needs bundle/ from scripts/make-bundle.sh (carried to the host) and python3 with torch there.
 set -uo pipefail
@@ -27,8 +27,8 @@ step() { echo "=== $(date -u +%H:%M:%S) $*" >&2; }
 step "device"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv 2>&1 | tee "$OUT_DIR/device.txt"
 
-step "probe: default kernels against FP64"
-for args in "--shape 2x4x1000x128" "--shape 2x4x1000x128 --causal" "--shape 1x4x2x333x777x64 --layout bshd" \
+[[ "${SKIP_PROBE:-0}" == 1 ]] || step "probe: default kernels against FP64"
+[[ "${SKIP_PROBE:-0}" == 1 ]] || for args in "--shape 2x4x1000x128" "--shape 2x4x1000x128 --causal" "--shape 1x4x2x333x777x64 --layout bshd" \
             "--shape 1x8x2x700x300x128 --causal --precision fp16" "--shape 1x4x4096x128 --time --min-ms 200" \
             "--shape 2x4x1000x128 --precision int8-fp8" "--shape 1x4x2x333x777x64 --layout bshd --causal --precision int8-fp8" \
             "--shape 1x8x1024x128 --precision int8-fp8-fp16 --inputs k-channel-offset" \
@@ -79,10 +79,14 @@ elif [[ "$MODE" == sage2 ]]; then
     SHAPES="4x32x1024x128,4x32x2048x128,4x32x4096x128,4x32x8192x128,4x32x16384x128,4x32x32768x128"
     SHAPES="$SHAPES,${SHAPES//x128/x64}"
     step "sagejit int8-fp8 (kernel and end-to-end) and bf16"
-    bench --tiles default --causal both --precision int8-fp8,bf16 --min-ms 200 --shapes "$SHAPES" || status=1
+    bench --tiles default --causal both --precision int8-fp8,bf16 --min-ms 150 --shapes "$SHAPES" || status=1
+    step "the portable int8-fp8 mma.sync kernel (sm_89/sm_120a form) on this GPU, for reference"
+    "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --out "$OUT_DIR/mmasync.jsonl" --run "$RUN" \
+        --commit "$COMMIT" --tiles m64n64w4s2 --causal both --precision int8-fp8 --min-ms 150 \
+        --shapes 4x32x4096x128,4x32x4096x64 2>&1 | tail -9 >&2 || status=1
     step "peers"
     peers --shapes "$SHAPES" --causal both --dtype bf16 --backends flash,cudnn || status=1
-    step "accuracy against FP64 on identical inputs: SDPA (torch FP64 reference) and sagejit (CPU FP64, 512 rows)"
+    step "accuracy against FP64 on identical inputs: SDPA (torch FP64 reference) and sagejit (CPU FP64, 256 rows)"
     rm -rf /tmp/sagejit-acc
     peers --no-forward --accuracy --save-inputs /tmp/sagejit-acc --shapes 1x4x4096x128,1x4x4096x64 \
         --inputs gaussian,k-channel-offset,heavy-tail --causal both --dtype bf16 --backends flash,cudnn || status=1
@@ -91,7 +95,7 @@ elif [[ "$MODE" == sage2 ]]; then
         for causal in "" --causal; do
             for prec in int8-fp8; do
                 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --q "$d/q.npy" --k "$d/k.npy" --v "$d/v.npy" \
-                    --precision "$prec" $causal --check-rows 512 --results "$RESULTS" --run "$RUN" --label "$family" \
+                    --precision "$prec" $causal --check-rows 256 --results "$RESULTS" --run "$RUN" --label "$family" \
                     | grep -E "PASS|FAIL" | sed "s|^|$(basename "$d") ${causal:-full} $prec |" || status=1
             done
         done

@@ -3,7 +3,8 @@
      module with four kernels, for one input type (${elemPtx}) and head dim (${headDim}). Inputs
      are [B, H, N, D] with any element strides (D contiguous); every kernel handles TOKENS tokens
      of one (head, batch) per block of THREADS threads, each thread 16-byte chunks of 8 elements.
-       1. sage2_kv_stats: per-channel sums of K (-> kmean) and abs-max of V, by atomics.
+       1. sage2_kv_stats: per-channel sums of K (-> kmean) and abs-max of V, by atomics
+          (STATS_TILES * TOKENS tokens per block).
        2. sage2_quant_q: INT8 Q, scales per (16-row slice, row % 8), and qshift = Q . kmean.
        3. sage2_quant_k: INT8 (K - kmean), scales per (64-token block, (token % 8) / 2).
        4. sage2_quant_v: FP8 V^T per channel, tokens permuted inside each 16. -->
@@ -18,6 +19,8 @@ constexpr int CHUNKS_PER_ROW = HEAD_DIM / 8;
 constexpr int CHUNKS_PER_THREAD = TOKENS * CHUNKS_PER_ROW / THREADS;
 constexpr int K_GROUPS_PER_BLOCK = 4;   // (token % 8) / 2
 constexpr int Q_GROUPS_PER_BLOCK = TOKENS / 16 * 8;
+constexpr int STATS_TILES = ${statsTiles};   // kv_stats blocks cover STATS_TILES * TOKENS tokens
+constexpr int V_ROW_PITCH = TOKENS + 16;      // V^T staging rows, padded against bank conflicts
 
 // Loads chunk `c` (row c / CHUNKS_PER_ROW, columns 8 * (c % CHUNKS_PER_ROW)..) as 8 floats; rows
 // at or past n read as zeros.
@@ -65,7 +68,7 @@ sage2_kv_stats(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb, i
                i64 v_sb, i64 v_sh, i64 v_sn, int nk, float* __restrict__ ksum, int* __restrict__ vmax_bits) {
     __shared__ float s_sum[HEAD_DIM];
     __shared__ int s_max[HEAD_DIM];
-    const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
+    const int head = blockIdx.y, batch = blockIdx.z;
     for (int c = threadIdx.x; c < HEAD_DIM; c += THREADS) { s_sum[c] = 0.f; s_max[c] = 0; }
     __syncthreads();
     const u16* kp = k + batch * k_sb + head * k_sh;
@@ -73,16 +76,20 @@ sage2_kv_stats(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb, i
     float sum[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
     int mx[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     // THREADS is a multiple of CHUNKS_PER_ROW, so every chunk a thread visits has the same columns.
-    #pragma unroll
-    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
-        const int c = threadIdx.x + i * THREADS;
-        float x[8];
-        sage_load_chunk(x, kp, k_sn, row0, nk, c);
+    for (int tile = 0; tile < STATS_TILES; ++tile) {
+        const int row0 = (blockIdx.x * STATS_TILES + tile) * TOKENS;
+        if (row0 >= nk) break;
         #pragma unroll
-        for (int e = 0; e < 8; ++e) sum[e] += x[e];
-        sage_load_chunk(x, vp, v_sn, row0, nk, c);
-        #pragma unroll
-        for (int e = 0; e < 8; ++e) mx[e] = max(mx[e], sage_abs_bits(x[e]));
+        for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
+            const int c = threadIdx.x + i * THREADS;
+            float x[8];
+            sage_load_chunk(x, kp, k_sn, row0, nk, c);
+            #pragma unroll
+            for (int e = 0; e < 8; ++e) sum[e] += x[e];
+            sage_load_chunk(x, vp, v_sn, row0, nk, c);
+            #pragma unroll
+            for (int e = 0; e < 8; ++e) mx[e] = max(mx[e], sage_abs_bits(x[e]));
+        }
     }
     const int col = (threadIdx.x % CHUNKS_PER_ROW) * 8;
     #pragma unroll
@@ -204,7 +211,7 @@ __device__ __constant__ int SAGE_V_INV_PERM[16] = {0, 1, 4, 5, 8, 9, 12, 13, 2, 
 extern "C" __global__ void __launch_bounds__(THREADS)
 sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, int nk_pad,
               const int* __restrict__ vmax_bits, unsigned char* __restrict__ v8t, float* __restrict__ v_scale) {
-    __shared__ __align__(16) unsigned char s_t[HEAD_DIM][TOKENS];
+    __shared__ __align__(16) unsigned char s_t[HEAD_DIM][V_ROW_PITCH];
     const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
     const i64 hd = ((i64)batch * gridDim.y + head);
     const u16* vp = v + batch * v_sb + head * v_sh;

@@ -116,16 +116,24 @@ public final class FwdBenchmark {
         return b;
     }
 
+    /** Distinct N(0,1) values per benchmark tensor; longer tensors repeat them (timing does not depend on it). */
+    static final int RANDOM_PERIOD = 1 << 22;
+
     private static short[] randomBits(long n, dev.sagejit.api.DType t, long seed) {
         if (n > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("benchmark tensor of " + n + " elements is too large for one host array");
         }
-        float[] x = new float[(int) n];
+        float[] x = new float[(int) Math.min(n, RANDOM_PERIOD)];
         var rng = new SplittableRandom(seed);
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) rng.nextGaussian();
         }
-        return Half.toBits(x, t);
+        short[] period = Half.toBits(x, t);
+        short[] out = new short[(int) n];
+        for (int i = 0; i < out.length; i += period.length) {
+            System.arraycopy(period, 0, out, i, Math.min(period.length, out.length - i));
+        }
+        return out;
     }
 
     /** The JSON Lines record of a measurement, in the format of shared/RESULTS.md. */

@@ -19,6 +19,8 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
     public static final String TEMPLATE_MMA = "attn/fwd/flash_fwd_mma.ftl";
     /** Template of the wgmma + TMA kernel family (sm_90a). */
     public static final String TEMPLATE_WGMMA = "attn/fwd/flash_fwd_wgmma.ftl";
+    /** Template of the INT8/FP8 (SageAttention2) mma.sync kernel family (sm_89, sm_120a, sm_90a). */
+    public static final String TEMPLATE_SAGE2_MMA = "attn/fwd/sage2_fwd_mma.ftl";
     /** Template of the INT8/FP8 (SageAttention2) wgmma + TMA kernel family (sm_90a). */
     public static final String TEMPLATE_SAGE2_WGMMA = "attn/fwd/sage2_fwd_wgmma.ftl";
 
@@ -36,7 +38,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
     /** The template this plan renders, decided by the tile config's engine. */
     public String template() {
         if (tiles.engine() == TileConfig.Engine.MMA_SYNC) {
-            return TEMPLATE_MMA;
+            return spec.precision().quantized() ? TEMPLATE_SAGE2_MMA : TEMPLATE_MMA;
         }
         return spec.precision().quantized() ? TEMPLATE_SAGE2_WGMMA : TEMPLATE_WGMMA;
     }
@@ -113,6 +115,8 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("minBlocksPerSm", minBlocksPerSm());
         m.put("causal", spec.causal());
         m.put("lse", spec.lse());
+        m.put("log2Fp8Max", LOG2_FP8_MAX);
+        m.put("headDim", spec.headDim());
         if (tiles.engine() == TileConfig.Engine.WGMMA) {
             m.putAll(wgmmaModel());
         }
@@ -184,7 +188,6 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("wgmmaShapes", java.util.List.of(qk.model(), pv.model()));
         m.put("qkWgmma", qk.name());
         m.put("pvWgmma", pv.name());
-        m.put("log2Fp8Max", LOG2_FP8_MAX);
         return m;
     }
 

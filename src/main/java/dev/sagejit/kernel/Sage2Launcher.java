@@ -34,7 +34,7 @@ final class Sage2Launcher implements AutoCloseable {
         var k = p.k();
         var v = p.v();
         if (nk > 0) {
-            launch(qp, Sage2QuantPlan.KV_STATS, blocks(nk), hkv, p.batch(), stream, KernelArgs.builder()
+            launch(qp, Sage2QuantPlan.KV_STATS, Sage2QuantPlan.statsBlocks(nk), hkv, p.batch(), stream, KernelArgs.builder()
                     .ptr(k.address()).ptr(v.address()).i64(k.batchStride()).i64(k.headStride()).i64(k.seqStride())
                     .i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(nk).ptr(w.kSum()).ptr(w.vMax()));
         }
@@ -70,6 +70,10 @@ final class Sage2Launcher implements AutoCloseable {
 
     private void attend(FwdProblem p, FwdKernelPlan plan, KernelLoader.Ready ready, float scaleLog2, Stream stream,
             Sage2Workspace.Views w) {
+        if (!plan.usesTensorMaps()) {
+            attendMmaSync(p, plan, ready, scaleLog2, stream, w);
+            return;
+        }
         int nq = p.q().seq();
         int nk = p.k().seq();
         int d = p.q().headDim();
@@ -95,6 +99,21 @@ final class Sage2Launcher implements AutoCloseable {
                 .i64(p.o().batchStride()).i64(p.o().headStride()).i64(p.o().seqStride())
                 .i32(nq).i32(nk).i32(p.group()).f32(scaleLog2)
                 .i32(Sage2QuantPlan.qGroups(nq)).i32(Sage2QuantPlan.kGroups(nk));
+        ready.kernel().launch(geometry, stream, args.build());
+    }
+
+    /** The portable mma.sync kernel reads the workspace through plain pointers. */
+    private void attendMmaSync(FwdProblem p, FwdKernelPlan plan, KernelLoader.Ready ready, float scaleLog2,
+            Stream stream, Sage2Workspace.Views w) {
+        int nq = p.q().seq();
+        int nk = p.k().seq();
+        int[] grid = plan.grid(p.batch(), p.heads(), nq);
+        var geometry = new LaunchGeometry(grid[0], grid[1], grid[2], plan.threads(), 1, 1, plan.sharedBytes());
+        var args = KernelArgs.builder().ptr(w.q8()).ptr(w.k8()).ptr(w.v8t()).ptr(p.o().address()).ptr(p.lseAddress())
+                .ptr(w.qScale()).ptr(w.kScale()).ptr(w.qShift()).ptr(w.vScale())
+                .i64(p.o().batchStride()).i64(p.o().headStride()).i64(p.o().seqStride())
+                .i32(nq).i32(nk).i32(p.group()).f32(scaleLog2)
+                .i32(Sage2QuantPlan.qGroups(nq)).i32(Sage2QuantPlan.kGroups(nk)).i32(Sage2QuantPlan.nkPad(nk));
         ready.kernel().launch(geometry, stream, args.build());
     }
 

@@ -19,6 +19,8 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
     public static final int TOKENS = 64;
     /** Threads per quantizer block: a multiple of both head dims' 16-byte chunks per row. */
     public static final int THREADS = 128;
+    /** 64-token tiles one kv_stats block sums over (fewer blocks, fewer global atomics). */
+    public static final int STATS_TILES = 8;
     /** Token block of one K scale group set (4 per-thread groups per 64 tokens). */
     public static final int K_SCALE_TOKENS = 64;
     /** Query rows of one Q scale slice (8 groups per 16 rows). */
@@ -44,6 +46,11 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
         return "quant_int8fp8_" + inputType.name().toLowerCase(java.util.Locale.ROOT) + "_d" + headDim + "_" + arch.id();
     }
 
+    /** Blocks of the kv_stats kernel along the tokens. */
+    public static int statsBlocks(int nk) {
+        return (nk + STATS_TILES * TOKENS - 1) / (STATS_TILES * TOKENS);
+    }
+
     /** Q scale entries per (batch, head): 8 per started 16-row slice. */
     public static int qGroups(int nq) {
         return (nq + Q_SCALE_ROWS - 1) / Q_SCALE_ROWS * 8;
@@ -66,6 +73,7 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
         m.put("headDim", headDim);
         m.put("threads", THREADS);
         m.put("tokens", TOKENS);
+        m.put("statsTiles", STATS_TILES);
         return m;
     }
 }

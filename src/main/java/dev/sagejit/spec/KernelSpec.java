@@ -32,9 +32,9 @@ public record KernelSpec(Direction direction, Arch arch, Precision precision, in
         if (!arch.has(MmaKind.MMA_SYNC_F16)) {
             throw new IllegalArgumentException(arch.name() + " has no BF16/FP16 mma.sync");
         }
-        if (precision.quantized() && !arch.has(MmaKind.WGMMA)) {
-            throw new dev.sagejit.api.SageException.Unsupported("precision " + precision.id()
-                    + " is built for sm_90a (wgmma) so far; on " + arch.name() + " use bf16 or fp16");
+        if (precision.quantized() && !(arch.has(MmaKind.MMA_SYNC_INT8) && arch.has(MmaKind.MMA_SYNC_FP8))) {
+            throw new dev.sagejit.api.SageException.Unsupported("precision " + precision.id() + " needs INT8 and FP8"
+                    + " tensor cores (sm_89 or newer); " + arch.name() + " has no FP8 mma; use bf16 or fp16");
         }
     }
 
@@ -59,7 +59,7 @@ public record KernelSpec(Direction direction, Arch arch, Precision precision, in
 
     /** Every forward spec of the INT8/FP8 family for one arch (empty where it is not built). */
     public static java.util.List<KernelSpec> sage2Family(Arch arch) {
-        if (!arch.has(MmaKind.WGMMA)) {
+        if (!arch.has(MmaKind.MMA_SYNC_FP8)) {
             return java.util.List.of();
         }
         var out = new java.util.ArrayList<KernelSpec>();

@@ -22,13 +22,19 @@ public final class TileTable {
 
     /** The default tile config for a spec. */
     public static Choice choose(KernelSpec spec) {
+        if (spec.precision().quantized() && !spec.arch().has(MmaKind.WGMMA)) {
+            return new Choice(new TileConfig(64, 64, 4, FWD_STAGES),
+                    "int8-fp8 with mma.sync m16n8k32 (sm_89/sm_120a): 4 warps of 16 query rows, so S, O and the"
+                            + " fresh PV accumulator of two-level accumulation fit in registers; 40 KB shared memory."
+                            + " Not tuned (no sm_89/sm_120a GPU here)");
+        }
         if (spec.precision().quantized()) {
-            int blockN = spec.headDim() == 128 ? 64 : 128;
-            return new Choice(TileConfig.wgmma(128, blockN, FWD_STAGES),
+            return new Choice(TileConfig.wgmma(128, 128, FWD_STAGES),
                     "int8-fp8 on sm_90a: the BF16 kernel's TMA pipeline with 8-bit tiles, 2 consumer warpgroups"
-                            + " running one key block ahead (Q K^T and softmax of block j+1 overlap P V of block j);"
-                            + " BLOCK_N " + blockN + " is the widest whose S, next S, O, PV and two P sets fit in"
-                            + " registers without spills (ptxas: d128 n128 spills ~700 B). Not yet tuned");
+                            + " running one key block ahead (Q K^T and softmax of block j+1 overlap P V of block j)."
+                            + " Fastest of 8 candidates on the H200 at N 4096, causal and not: d128 646 / 588 TOPS"
+                            + " kernel-only (BLOCK_N 64: 541 / 504), d64 398 / 355"
+                            + " (benchmarks/results/2026-11-30-h200-int8fp8-tile-sweep.jsonl)");
         }
         if (spec.arch().has(MmaKind.WGMMA)) {
             String common = "sm_90a: wgmma with TMA loads; 2 consumer warpgroups of 64 query rows share each K/V"
@@ -84,6 +90,12 @@ public final class TileTable {
                     }
                 }
             }
+            for (var t : List.of(new TileConfig(64, 64, 4, FWD_STAGES), new TileConfig(128, 64, 8, FWD_STAGES),
+                    new TileConfig(64, 128, 4, FWD_STAGES))) {
+                if (!out.contains(t) && whyInvalid(spec, t).isEmpty()) {
+                    out.add(t);
+                }
+            }
             return List.copyOf(out);
         }
         if (spec.arch().has(MmaKind.WGMMA)) {
@@ -120,8 +132,8 @@ public final class TileTable {
      * in registers.
      */
     public static Optional<String> whyInvalid(KernelSpec spec, TileConfig t) {
-        if (spec.precision().quantized() && t.engine() != TileConfig.Engine.WGMMA) {
-            return Optional.of(spec.precision().id() + " runs on the wgmma kernel only (tile keys wg...)");
+        if (spec.precision().quantized() && t.engine() == TileConfig.Engine.MMA_SYNC) {
+            return whyInvalidSage2MmaSync(spec, t);
         }
         if (spec.precision().quantized() && t.blockN() < 64) {
             return Optional.of(spec.precision().id() + " needs BLOCK_N 64 or 128 (V^T rows of one swizzled TMA box), not "
@@ -146,6 +158,27 @@ public final class TileTable {
         int accRegs = t.warpRows() * (spec.headDim() + t.blockN()) / 32;
         if (accRegs > 192) {
             return Optional.of("accumulators need " + accRegs + " registers per thread (limit 192 of 255)");
+        }
+        return Optional.empty();
+    }
+
+    private static Optional<String> whyInvalidSage2MmaSync(KernelSpec spec, TileConfig t) {
+        if (t.warpRows() != 16) {
+            return Optional.of("the int8-fp8 mma.sync kernel gives each warp 16 query rows; blockM / warps = " + t.warpRows());
+        }
+        if (t.blockN() < 64 || t.stages() != FWD_STAGES) {
+            return Optional.of("the int8-fp8 mma.sync kernel needs BLOCK_N 64 or 128 and " + FWD_STAGES + " stages");
+        }
+        int smem = forwardSharedBytes(spec, t);
+        if (smem > spec.arch().maxSmemPerBlock()) {
+            return Optional.of("needs " + smem + " B shared memory; " + spec.arch().name() + " allows "
+                    + spec.arch().maxSmemPerBlock());
+        }
+        // Per thread of a 16-row warp tile: S as INT32 and as FP32 (blockN / 2 each), O and the block's PV
+        // accumulator (headDim / 2 each).
+        int regs = t.blockN() + spec.headDim();
+        if (regs > 192) {
+            return Optional.of("S, O and PV accumulators need " + regs + " registers per thread (limit 192 of 255)");
         }
         return Optional.empty();
     }
@@ -191,6 +224,8 @@ public final class TileTable {
     public static int forwardSharedBytes(KernelSpec spec, TileConfig t) {
         int rowBytes = spec.headDim() * (spec.precision().quantized() ? 1 : spec.elementType().bytes());
         int tiles = (t.blockM() + 2 * t.stages() * t.blockN()) * rowBytes;
+        // The epilogue stages the 16-bit output block through the same shared memory.
+        tiles = Math.max(tiles, t.blockM() * spec.headDim() * spec.elementType().bytes());
         return t.engine() == TileConfig.Engine.WGMMA ? SWIZZLE_ALIGN + tiles + BARRIER_BYTES : tiles;
     }
 }

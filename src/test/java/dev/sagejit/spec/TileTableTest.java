@@ -12,7 +12,9 @@ class TileTableTest {
     @Test
     void everyDefaultAndCandidateFitsItsArch() {
         for (Arch arch : Arch.ALL) {
-            for (KernelSpec spec : KernelSpec.baselineFamily(arch)) {
+            var specs = new java.util.ArrayList<>(KernelSpec.baselineFamily(arch));
+            specs.addAll(KernelSpec.sage2Family(arch));
+            for (KernelSpec spec : specs) {
                 var choice = TileTable.choose(spec);
                 assertTrue(TileTable.whyInvalid(spec, choice.tiles()).isEmpty(),
                         spec.key() + " default " + choice.tiles().key() + ": " + TileTable.whyInvalid(spec, choice.tiles()));
@@ -72,5 +74,19 @@ class TileTableTest {
         var why = TileTable.whyInvalid(sm120, TileConfig.wgmma(128, 128, 2));
         assertTrue(why.orElseThrow().contains("no wgmma"), why.toString());
         assertTrue(TileTable.candidates(sm120).stream().noneMatch(c -> c.engine() == TileConfig.Engine.WGMMA));
+    }
+
+    @Test
+    void int8Fp8ExistsWhereFp8TensorCoresDo() {
+        assertTrue(KernelSpec.sage2Family(Arch.SM80).isEmpty(), "sm_80 has no FP8 mma");
+        var ex = org.junit.jupiter.api.Assertions.assertThrows(dev.sagejit.api.SageException.Unsupported.class,
+                () -> new KernelSpec(Direction.FWD, Arch.SM80, Precision.INT8_FP8, 128, false, false));
+        assertTrue(ex.getMessage().contains("bf16"), ex.getMessage());
+        var sm120 = new KernelSpec(Direction.FWD, Arch.SM120A, Precision.INT8_FP8, 128, false, false);
+        assertEquals(TileConfig.Engine.MMA_SYNC, TileTable.choose(sm120).tiles().engine());
+        var sm90 = new KernelSpec(Direction.FWD, Arch.SM90A, Precision.INT8_FP8, 128, false, false);
+        assertEquals(TileConfig.Engine.WGMMA, TileTable.choose(sm90).tiles().engine());
+        assertTrue(TileTable.candidates(sm90).stream().anyMatch(t -> t.engine() == TileConfig.Engine.MMA_SYNC),
+                "the portable kernel is a candidate on sm_90a too, so the H200 tests it");
     }
 }
