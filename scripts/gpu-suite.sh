@@ -7,7 +7,8 @@
 #     smoke: + GPU tests; tune: + BF16 tile sweep at N 4096 and peers there; full: + every shape (BF16);
 #     sage2-tune: smoke + int8-fp8 tile sweep at N 4096, SASS and peers there;
 #     sage2: smoke + int8-fp8 SASS, int8-fp8 and BF16 against SDPA on every shape, accuracy on
-#     identical inputs. SKIP_GPU_TESTS=1 / SKIP_PROBE=1 leave the GPU tests / the probe out of any mode.
+#     identical inputs. SKIP_GPU_TESTS=1 / SKIP_PROBE=1 leave the GPU tests / the probe out of any mode;
+#     GPU_TEST_SELECT=class#method(types) runs only that test method.
 # Every step runs under a timeout, so a kernel that hangs costs minutes, not the whole device call.
 # Needs bundle/ from scripts/make-bundle.sh (carried to the host) and python3 with torch there.
 set -uo pipefail
@@ -39,9 +40,10 @@ done
 [[ "$MODE" == probe ]] && exit $status
 
 if [[ "${SKIP_GPU_TESTS:-0}" != 1 ]]; then
-step "GPU tests"
+step "GPU tests${GPU_TEST_SELECT:+ (only $GPU_TEST_SELECT)}"
+if [[ -n "${GPU_TEST_SELECT:-}" ]]; then select=(--select-method "$GPU_TEST_SELECT"); else select=(--scan-class-path "$TEST_CLASSES"); fi
 timeout 600 "$JAVA" $JAVA_OPTS -jar "$SAGEJIT_BUNDLE/test-lib/junit-platform-console-standalone.jar" execute \
-    --class-path "$TEST_CP" --include-tag gpu --scan-class-path "$TEST_CLASSES" --disable-banner --details=tree \
+    --class-path "$TEST_CP" --include-tag gpu "${select[@]}" --disable-banner --details=tree \
     > "$OUT_DIR/gpu-tests.txt" 2>&1 || status=1
 grep -E "tests (successful|failed|skipped|found)" "$OUT_DIR/gpu-tests.txt" >&2
 grep -E "✘|MethodSource|Exception" "$OUT_DIR/gpu-tests.txt" | head -40 >&2
@@ -79,13 +81,14 @@ elif [[ "$MODE" == sage2 ]]; then
     SHAPES="4x32x1024x128,4x32x2048x128,4x32x4096x128,4x32x8192x128,4x32x16384x128,4x32x32768x128"
     SHAPES="$SHAPES,${SHAPES//x128/x64}"
     step "sagejit int8-fp8 (kernel and end-to-end) and bf16"
-    bench --tiles default --causal both --precision int8-fp8,bf16 --min-ms 150 --shapes "$SHAPES" || status=1
+    bench --tiles default --causal both --precision int8-fp8,bf16 --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
     step "the portable int8-fp8 mma.sync kernel (sm_89/sm_120a form) on this GPU, for reference"
     "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --out "$OUT_DIR/mmasync.jsonl" --run "$RUN" \
         --commit "$COMMIT" --tiles m64n64w4s2 --causal both --precision int8-fp8 --min-ms 150 \
         --shapes 4x32x4096x128,4x32x4096x64 2>&1 | tail -9 >&2 || status=1
     step "peers"
-    peers --shapes "$SHAPES" --causal both --dtype bf16 --backends flash,cudnn || status=1
+    peers --shapes "$SHAPES" --causal both --dtype bf16 --backends flash,cudnn --warmup 3 --min-iters 5 --min-time 0.3 \
+        || status=1
     step "accuracy against FP64 on identical inputs: SDPA (torch FP64 reference) and sagejit (CPU FP64, 256 rows)"
     rm -rf /tmp/sagejit-acc
     peers --no-forward --accuracy --save-inputs /tmp/sagejit-acc --shapes 1x4x4096x128,1x4x4096x64 \

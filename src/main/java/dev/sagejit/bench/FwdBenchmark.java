@@ -23,6 +23,8 @@ public final class FwdBenchmark {
     /** Input sets must together exceed this many bytes (3x the H200's 60 MB L2). */
     static final long ROTATION_BYTES = 3L * 60 * 1024 * 1024;
     static final int MAX_SETS = 8;
+    /** Timed launches at least (long kernels stop here once minTotalMs is reached). */
+    static final int MIN_ITERATIONS = 5;
 
     /** One measurement and the kernel it measured. */
     public record Measurement(BenchCase bench, String config, Scope scope, EventTimer.Timing timing, double tops,
@@ -100,7 +102,7 @@ public final class FwdBenchmark {
             Runnable call = scope == Scope.KERNEL
                     ? () -> launcher.launchKernelOnly(problems.get(next[0]++ % problems.size()), stream)
                     : () -> launcher.launch(problems.get(next[0]++ % problems.size()), stream);
-            EventTimer.Timing timing = timer.timeUntil(stream, call, warmup, minTotalMs, 20, 2000);
+            EventTimer.Timing timing = timer.timeUntil(stream, call, warmup, minTotalMs, MIN_ITERATIONS, 2000);
             double tops = c.flops() / (timing.medianMs() * 1e-3) / 1e12;
             var report = ready.compiled().report();
             return new Measurement(c, ready.plan().tiles().key(), scope, timing, tops, report.registers(),

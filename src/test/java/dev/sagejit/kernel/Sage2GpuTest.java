@@ -119,7 +119,7 @@ class Sage2GpuTest {
                 }
             }
         }
-        for (String family : List.of(Inputs.GAUSSIAN, Inputs.K_CHANNEL_OFFSET, Inputs.HEAVY_TAIL)) {
+        for (String family : List.of(Inputs.GAUSSIAN, Inputs.K_CHANNEL_OFFSET)) {
             for (boolean causal : new boolean[] {false, true}) {
                 out.add(c(Precision.INT8_FP8, 1, 4, 4, 4096, 4096, 128, causal, Layout.BHSD, family));
             }
@@ -154,13 +154,56 @@ class Sage2GpuTest {
         System.out.println(c + ": O " + outcome.o().summary() + "; LSE " + outcome.lse().summary());
         assertTrue(outcome.o().finite(), "non-finite output: " + outcome.o().summary());
         assertTrue(bar.passes(outcome.o()), c + ": " + outcome.o().summary() + " misses " + bar);
+        assertTrue(outcome.lse().maxAbs() < 0.05, c + ": LSE max abs error " + outcome.lse().maxAbs());
+    }
+
+    static Stream<Arguments> heavyTailCases() {
+        return Stream.of(c(Precision.INT8_FP8, 1, 4, 4, 4096, 4096, 128, false, Layout.BHSD, Inputs.HEAVY_TAIL),
+                c(Precision.INT8_FP8, 1, 4, 4, 4096, 4096, 128, true, Layout.BHSD, Inputs.HEAVY_TAIL),
+                c(Precision.INT8_FP8, 1, 4, 4, 2048, 2048, 64, false, Layout.BHSD, Inputs.HEAVY_TAIL)).map(Arguments::of);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("heavyTailCases")
+    void heavyTailsMeetTheBarsAndTheEmulationsLse(Case c) {
+        var p = new AttentionProblem(c.b(), c.hq(), c.hkv(), c.nq(), c.nk(), c.d(), c.causal());
+        var opts = AttentionOptions.builder().precision(c.precision()).causal(c.causal()).lse(true).build();
+        var outcome = Accuracy.check(sage, opts, p, c.family(), c.layout(), 11);
+        var bar = Accuracy.quantizedBar(c.family());
+        System.out.println(c + ": O " + outcome.o().summary() + "; LSE " + outcome.lse().summary());
+        assertTrue(bar.passes(outcome.o()), c + ": " + outcome.o().summary() + " misses " + bar);
         // Heavy tails: one outlier sets the INT8 scale of its whole group (two Q rows, or 16 K tokens),
-        // so single rows' LSE can be off by units; the bound there is on the RMSE over all rows.
-        if (Inputs.HEAVY_TAIL.equals(c.family())) {
-            assertTrue(outcome.lse().rmse() < 0.3, c + ": LSE RMSE " + outcome.lse().rmse());
-        } else {
-            assertTrue(outcome.lse().maxAbs() < 0.05, c + ": LSE max abs error " + outcome.lse().maxAbs());
+        // so rows' LSE can be off by units against FP64 whatever the kernel does. The bar there is the
+        // method's own error: the CPU emulation of the same quantization (Sage2Reference) on the same
+        // inputs must show the same LSE error, and agree with the GPU row by row.
+        var in = outcome.inputs();
+        var z = Sage2Reference.quantize(in.q(), in.k(), in.v());
+        int blockN = sage.launcher().plan(probe(c)).tiles().blockN();
+        var emu = Sage2Reference.attention(z, Double.NaN, c.causal(), blockN);
+        var emuErr = dev.sagejit.reference.Metrics.lse(emu.lse(), outcome.reference(), p);
+        var gpuVsEmu = dev.sagejit.reference.Metrics.of(outcome.result().lse(), toDouble(emu.lse()));
+        System.out.println(c + ": LSE RMSE vs FP64 " + outcome.lse().rmse() + " (emulation " + emuErr.rmse()
+                + "); GPU vs emulation " + gpuVsEmu.summary());
+        assertTrue(outcome.lse().rmse() <= 1.1 * emuErr.rmse() + 0.01,
+                c + ": LSE RMSE " + outcome.lse().rmse() + " vs the emulation's " + emuErr.rmse());
+        assertTrue(gpuVsEmu.rmse() < 0.1 * emuErr.rmse() + 0.01, c + ": GPU vs emulation LSE " + gpuVsEmu.summary());
+    }
+
+    /** A problem of the case's shape on scratch addresses, only to ask the launcher for its plan. */
+    private static FwdProblem probe(Case c) {
+        DType t = c.precision().inputType();
+        var opts = AttentionOptions.builder().precision(c.precision()).causal(c.causal()).lse(true).tiles(c.tiles()).build();
+        var q = DeviceTensor.contiguous(256, t, c.layout(), c.b(), c.hq(), c.nq(), c.d());
+        var k = DeviceTensor.contiguous(256, t, c.layout(), c.b(), c.hkv(), c.nk(), c.d());
+        return new FwdProblem(opts, q, k, k, q, 256);
+    }
+
+    private static double[] toDouble(float[] x) {
+        double[] out = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            out[i] = x[i];
         }
+        return out;
     }
 
     private static DeviceBuffer upload(HostTensor x, DType t) {
