@@ -59,26 +59,19 @@ public record KernelSpec(Direction direction, Arch arch, Precision precision, in
 
     /** Every forward spec of the INT8/FP8 family for one arch (empty where it is not built). */
     public static java.util.List<KernelSpec> sage2Family(Arch arch) {
-        if (!arch.has(MmaKind.MMA_SYNC_FP8)) {
-            return java.util.List.of();
-        }
-        var out = new java.util.ArrayList<KernelSpec>();
-        for (Precision p : java.util.List.of(Precision.INT8_FP8, Precision.INT8_FP8_FP16)) {
-            for (int d : new int[] {64, 128}) {
-                for (boolean causal : new boolean[] {false, true}) {
-                    for (boolean lse : new boolean[] {false, true}) {
-                        out.add(new KernelSpec(Direction.FWD, arch, p, d, causal, lse));
-                    }
-                }
-            }
-        }
-        return java.util.List.copyOf(out);
+        return arch.has(MmaKind.MMA_SYNC_FP8) ? family(arch, Precision.INT8_FP8, Precision.INT8_FP8_FP16)
+                : java.util.List.of();
     }
 
     /** Every forward spec of the baseline family for one arch: the list {@code compile --all} builds. */
     public static java.util.List<KernelSpec> baselineFamily(Arch arch) {
+        return family(arch, Precision.BF16, Precision.FP16);
+    }
+
+    /** Every forward spec of some precisions on one arch: head dims 64 and 128, causal or not, LSE or not. */
+    private static java.util.List<KernelSpec> family(Arch arch, Precision... precisions) {
         var out = new java.util.ArrayList<KernelSpec>();
-        for (Precision p : java.util.List.of(Precision.BF16, Precision.FP16)) {
+        for (Precision p : precisions) {
             for (int d : new int[] {64, 128}) {
                 for (boolean causal : new boolean[] {false, true}) {
                     for (boolean lse : new boolean[] {false, true}) {

@@ -79,51 +79,39 @@ public final class TileTable {
     public static List<TileConfig> candidates(KernelSpec spec) {
         var out = new ArrayList<TileConfig>();
         out.add(choose(spec).tiles());
-        if (spec.precision().quantized()) {
-            for (int blockM : new int[] {64, 128}) {
-                for (int blockN : new int[] {64, 128}) {
-                    for (int stages : new int[] {2, 3}) {
-                        var t = TileConfig.wgmma(blockM, blockN, stages);
-                        if (!out.contains(t) && whyInvalid(spec, t).isEmpty()) {
-                            out.add(t);
-                        }
-                    }
-                }
-            }
-            for (var t : List.of(new TileConfig(64, 64, 4, FWD_STAGES), new TileConfig(128, 64, 8, FWD_STAGES),
-                    new TileConfig(64, 128, 4, FWD_STAGES))) {
-                if (!out.contains(t) && whyInvalid(spec, t).isEmpty()) {
-                    out.add(t);
-                }
-            }
-            return List.copyOf(out);
-        }
         if (spec.arch().has(MmaKind.WGMMA)) {
             for (int blockM : new int[] {64, 128}) {
                 for (int blockN : new int[] {64, 128}) {
                     for (int stages : new int[] {2, 3}) {
-                        var t = TileConfig.wgmma(blockM, blockN, stages);
-                        if (!out.contains(t) && whyInvalid(spec, t).isEmpty()) {
-                            out.add(t);
-                        }
+                        addIfValid(out, spec, TileConfig.wgmma(blockM, blockN, stages));
                     }
                 }
             }
         }
+        if (spec.precision().quantized()) {
+            // The portable kernel: warps of 16 rows (its register budget), also tried on sm_90a.
+            for (var t : List.of(new TileConfig(64, 64, 4, FWD_STAGES), new TileConfig(128, 64, 8, FWD_STAGES),
+                    new TileConfig(64, 128, 4, FWD_STAGES))) {
+                addIfValid(out, spec, t);
+            }
+            return List.copyOf(out);
+        }
         for (int blockM : new int[] {64, 128, 256}) {
             for (int blockN : new int[] {32, 64, 128}) {
                 for (int warps : new int[] {4, 8}) {
-                    if (blockM % (16 * warps) != 0 || blockM / warps > 32) {
-                        continue;
-                    }
-                    var t = new TileConfig(blockM, blockN, warps, FWD_STAGES);
-                    if (!out.contains(t) && whyInvalid(spec, t).isEmpty()) {
-                        out.add(t);
+                    if (blockM % (16 * warps) == 0 && blockM / warps <= 32) {
+                        addIfValid(out, spec, new TileConfig(blockM, blockN, warps, FWD_STAGES));
                     }
                 }
             }
         }
         return List.copyOf(out);
+    }
+
+    private static void addIfValid(List<TileConfig> out, KernelSpec spec, TileConfig t) {
+        if (!out.contains(t) && whyInvalid(spec, t).isEmpty()) {
+            out.add(t);
+        }
     }
 
     /**
