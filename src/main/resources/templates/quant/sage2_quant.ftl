@@ -52,11 +52,14 @@ __device__ __forceinline__ void sage_int8_scale(int amax_bits, float& scale, flo
     else { scale = __fdiv_rn(amax, 127.f); inv = __fdiv_rn(127.f, amax); }
 }
 
+// x * inv, or 0 for a group whose scale is 0 or NaN (inv == 0): its codes are 0, NaN inputs included.
+__device__ __forceinline__ float sage_scaled(float x, float inv) { return inv == 0.f ? 0.f : __fmul_rn(x, inv); }
+
 __device__ __forceinline__ u32 sage_int8x4(const float (&x)[8], int off, float inv) {
     u32 r = 0;
     #pragma unroll
     for (int e = 0; e < 4; ++e) {
-        float q = roundf(__fmul_rn(x[off + e], inv));
+        float q = roundf(sage_scaled(x[off + e], inv));
         q = fminf(fmaxf(q, -127.f), 127.f);
         r |= ((u32)(int)q & 0xffu) << (8 * e);
     }
@@ -233,10 +236,10 @@ sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, i
         const int r = c / CHUNKS_PER_ROW;
         float x[8];
         sage_load_chunk(x, vp, v_sn, row0, nk, c);
-        const u32 lo = sage_fp8x4(__fmul_rn(x[0], inv[0]), __fmul_rn(x[1], inv[1]), __fmul_rn(x[2], inv[2]),
-                                  __fmul_rn(x[3], inv[3]));
-        const u32 hi = sage_fp8x4(__fmul_rn(x[4], inv[4]), __fmul_rn(x[5], inv[5]), __fmul_rn(x[6], inv[6]),
-                                  __fmul_rn(x[7], inv[7]));
+        const u32 lo = sage_fp8x4(sage_scaled(x[0], inv[0]), sage_scaled(x[1], inv[1]), sage_scaled(x[2], inv[2]),
+                                  sage_scaled(x[3], inv[3]));
+        const u32 hi = sage_fp8x4(sage_scaled(x[4], inv[4]), sage_scaled(x[5], inv[5]), sage_scaled(x[6], inv[6]),
+                                  sage_scaled(x[7], inv[7]));
         const int pos = r / 16 * 16 + SAGE_V_INV_PERM[r % 16];
         #pragma unroll
         for (int e = 0; e < 4; ++e) {

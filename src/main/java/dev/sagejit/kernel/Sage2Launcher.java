@@ -27,6 +27,9 @@ final class Sage2Launcher implements AutoCloseable {
         var w = workspace.views(p);
         w.kSum().zeroAsync(stream);
         w.vMax().zeroAsync(stream);
+        if (p.k().seq() == 0) {
+            w.vScale().zeroAsync(stream);  // no V quantizer runs; the epilogue still scales O (all zero)
+        }
         int nq = p.q().seq();
         int nk = p.k().seq();
         int hkv = p.k().heads();

@@ -80,7 +80,24 @@ class Sage2GpuTest {
         var p = new AttentionProblem(c.b(), c.hq(), c.hkv(), c.nq(), c.nk(), c.d(), false);
         DType t = c.precision().inputType();
         var raw = Inputs.generate(c.family(), p, c.layout(), 7);
-        HostTensor q = raw.q().roundTo(t), k = raw.k().roundTo(t), v = raw.v().roundTo(t);
+        compareQuantizers(c, raw.q().roundTo(t), raw.k().roundTo(t), raw.v().roundTo(t));
+    }
+
+    @org.junit.jupiter.api.Test
+    void quantizersMatchTheEmulationOnNonFiniteInputs() {
+        var c = c(Precision.INT8_FP8, 1, 2, 2, 100, 150, 64, false, Layout.BHSD, Inputs.GAUSSIAN);
+        var p = new AttentionProblem(c.b(), c.hq(), c.hkv(), c.nq(), c.nk(), c.d(), false);
+        var raw = Inputs.generate(c.family(), p, c.layout(), 9);
+        HostTensor q = raw.q().roundTo(DType.BF16), k = raw.k().roundTo(DType.BF16), v = raw.v().roundTo(DType.BF16);
+        q.set(0, 1, 37, 5, Float.NaN);
+        k.set(0, 0, 99, 2, Float.POSITIVE_INFINITY);
+        v.set(0, 1, 120, 9, Float.NaN);
+        v.set(0, 0, 3, 60, Float.NEGATIVE_INFINITY);
+        compareQuantizers(c, q, k, v);
+    }
+
+    private static void compareQuantizers(Case c, HostTensor q, HostTensor k, HostTensor v) {
+        DType t = c.precision().inputType();
         var device = sage.device();
         try (DeviceBuffer dq = upload(q, t); DeviceBuffer dk = upload(k, t); DeviceBuffer dv = upload(v, t);
                 DeviceBuffer dout = device.allocate(2L * q.data().length)) {
@@ -103,7 +120,12 @@ class Sage2GpuTest {
             assertArrayEquals(ref.vscale(), floats(w.vScale(), ref.vscale().length), "vscale");
             float[] shift = floats(w.qShift(), ref.qshift().length);
             for (int i = 0; i < shift.length; i++) {
-                assertEquals(ref.qshift()[i], shift[i], 1e-4 * (1 + Math.abs(ref.qshift()[i])), "qshift[" + i + "]");
+                float want = ref.qshift()[i];
+                if (Float.isFinite(want)) {
+                    assertEquals(want, shift[i], 1e-4 * (1 + Math.abs(want)), "qshift[" + i + "]");
+                } else {
+                    assertTrue(!Float.isFinite(shift[i]), "qshift[" + i + "] " + shift[i] + " should be " + want);
+                }
             }
             System.out.println(c + ": quantizers identical to the CPU emulation");
         }
@@ -187,6 +209,58 @@ class Sage2GpuTest {
         assertTrue(outcome.lse().rmse() <= 1.1 * emuErr.rmse() + 0.01,
                 c + ": LSE RMSE " + outcome.lse().rmse() + " vs the emulation's " + emuErr.rmse());
         assertTrue(gpuVsEmu.rmse() < 0.1 * emuErr.rmse() + 0.01, c + ": GPU vs emulation LSE " + gpuVsEmu.summary());
+    }
+
+    @org.junit.jupiter.api.Test
+    void emptyKeysGiveZeroOutputAndMinusInfinityLse() {
+        float[] q = new float[2 * 64];
+        java.util.Arrays.fill(q, 1f);
+        var out = sage.forward(AttentionOptions.builder().precision(Precision.INT8_FP8).lse(true).build(),
+                new dev.sagejit.api.HostQkv(Layout.BHSD, 1, 1, 1, 2, 0, 64, q, new float[0], new float[0]));
+        assertArrayEquals(new float[2 * 64], out.o());
+        assertEquals(Float.NEGATIVE_INFINITY, out.lse()[0]);
+        assertEquals(Float.NEGATIVE_INFINITY, out.lse()[1]);
+    }
+
+    /**
+     * NaN in the inputs gives the documented result (docs/int8-fp8-quantization.md), never a hang or
+     * a silently wrong number: in Q, the two rows of its scale group; in V, its channel in every row;
+     * in K, every row (smoothing spreads it through the channel mean).
+     */
+    @org.junit.jupiter.api.Test
+    void nanReachesTheDocumentedOutputs() {
+        int n = 64, d = 64;
+        var p = new AttentionProblem(1, 1, 1, n, n, d, false);
+        var opts = AttentionOptions.builder().precision(Precision.INT8_FP8).build();
+        var base = Inputs.generate(Inputs.GAUSSIAN, p, Layout.BHSD, 5);
+
+        var q = base.q().data().clone();
+        q[5 * d + 7] = Float.NaN;
+        float[] o = run(opts, q, base.k().data(), base.v().data(), n, d);
+        for (int i = 0; i < n; i++) {
+            boolean nan = Float.isNaN(o[i * d]);
+            assertEquals(i == 5 || i == 13, nan, "row " + i + " (NaN in Q row 5: group rows 5 and 13)");
+        }
+
+        var v = base.v().data().clone();
+        v[40 * d + 3] = Float.NaN;
+        o = run(opts, base.q().data(), base.k().data(), v, n, d);
+        for (int i = 0; i < n; i++) {
+            for (int c = 0; c < d; c++) {
+                assertEquals(c == 3, Float.isNaN(o[i * d + c]), "row " + i + " channel " + c + " (NaN in V channel 3)");
+            }
+        }
+
+        var k = base.k().data().clone();
+        k[40 * d] = Float.NaN;
+        o = run(opts, base.q().data(), k, base.v().data(), n, d);
+        for (int i = 0; i < n; i++) {
+            assertTrue(Float.isNaN(o[i * d]), "row " + i + " (NaN in K reaches every row through the K mean)");
+        }
+    }
+
+    private static float[] run(AttentionOptions opts, float[] q, float[] k, float[] v, int n, int d) {
+        return sage.forward(opts, new dev.sagejit.api.HostQkv(Layout.BHSD, 1, 1, 1, n, n, d, q, k, v)).o();
     }
 
     /** A problem of the case's shape on scratch addresses, only to ask the launcher for its plan. */
