@@ -131,11 +131,14 @@ sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, i
         for (int e = 0; e < 8; ++e) { mx = max(mx, sage_abs_bits(x[i][e])); dot = fmaf(x[i][e], kmean[e], dot); }
         // The CHUNKS_PER_ROW threads of one row are consecutive lanes: reduce the row's dot product.
         #pragma unroll
-        for (int off = CHUNKS_PER_ROW / 2; off > 0; off /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, off);
-        if (threadIdx.x % CHUNKS_PER_ROW == 0 && row0 + r < nq) {
-            q_shift[((i64)batch * gridDim.y + head) * nq + row0 + r] = dot;
+        for (int off = CHUNKS_PER_ROW / 2; off > 0; off /= 2) {
+            dot += __shfl_xor_sync(0xffffffffu, dot, off);
+            mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, off));
         }
-        atomicMax(&s_max[r / 16 * 8 + r % 8], mx);
+        if (threadIdx.x % CHUNKS_PER_ROW == 0) {
+            if (row0 + r < nq) q_shift[((i64)batch * gridDim.y + head) * nq + row0 + r] = dot;
+            atomicMax(&s_max[r / 16 * 8 + r % 8], mx);  // one atomic per row, not per lane
+        }
     }
     __syncthreads();
     // Scales of every group whose 16-row slice starts before nq (a group with no rows gets 0).
@@ -184,7 +187,10 @@ sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, c
             x[i][e] = row0 + r < nk ? __fsub_rn(x[i][e], kmean[e]) : 0.f;
             mx = max(mx, sage_abs_bits(x[i][e]));
         }
-        atomicMax(&s_max[r / 64 * K_GROUPS_PER_BLOCK + (r % 8) / 2], mx);
+        // The CHUNKS_PER_ROW lanes of one token reduce first: one shared atomic per token.
+        #pragma unroll
+        for (int off = CHUNKS_PER_ROW / 2; off > 0; off /= 2) mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+        if (threadIdx.x % CHUNKS_PER_ROW == 0) atomicMax(&s_max[r / 64 * K_GROUPS_PER_BLOCK + (r % 8) / 2], mx);
     }
     __syncthreads();
     // Scales of every group whose 64-token block starts before nk (a group with no tokens gets 0).

@@ -43,6 +43,24 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         return spec.precision().quantized() ? TEMPLATE_SAGE2_WGMMA : TEMPLATE_WGMMA;
     }
 
+    /**
+     * Whether the kernel is persistent (one block per SM walking a tile list; the int8-fp8 wgmma
+     * kernel): its grid comes from {@link #persistentGrid}, not {@link #grid}.
+     */
+    public boolean persistent() {
+        return persistent(spec, tiles);
+    }
+
+    static boolean persistent(KernelSpec spec, TileConfig tiles) {
+        return tiles.engine() == TileConfig.Engine.WGMMA && spec.precision().quantized();
+    }
+
+    /** Launch grid of a persistent kernel: one block per SM, or one per tile if there are fewer. */
+    public int[] persistentGrid(int batch, int heads, int nq, int smCount) {
+        long tiles = (long) ((nq + tiles().blockM() - 1) / tiles().blockM()) * heads * batch;
+        return new int[] {(int) Math.max(1, Math.min(tiles, smCount)), 1, 1};
+    }
+
     /** Whether the kernel takes TMA tensor maps for Q, K and V instead of pointers and strides. */
     public boolean usesTensorMaps() {
         return tiles.engine() == TileConfig.Engine.WGMMA;
@@ -178,6 +196,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("stepsPerRow", qkRowBytes() / 32);
         m.put("stepBytes", 32);
         m.put("vTransposed", q8);
+        m.put("qSlots", persistent() ? 2 : 1);
         m.put("vRowBytes", q8 ? tiles.blockN() : qkRowBytes());
         m.put("qTileBytes", tiles.blockM() * spec.headDim() * ob);
         m.put("kvTileBytes", tiles.blockN() * spec.headDim() * ob);

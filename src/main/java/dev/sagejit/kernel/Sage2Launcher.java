@@ -94,14 +94,14 @@ final class Sage2Launcher implements AutoCloseable {
         var tmV = TensorMap.encodeTiled(u8, w.v8t().address(), new long[] {pad, d, hkv, b},
                 new long[] {pad, pad * d, pad * d * hkv}, new int[] {plan.tiles().blockN(), d, 1, 1},
                 plan.tiles().blockN() == 128 ? TensorMap.Swizzle.B128 : TensorMap.Swizzle.B64);
-        int[] grid = plan.grid(b, p.heads(), nq);
+        int[] grid = plan.persistentGrid(b, p.heads(), nq, loader.device().smCount());
         var geometry = new LaunchGeometry(grid[0], grid[1], grid[2], plan.threads(), 1, 1, plan.sharedBytes());
         var args = KernelArgs.builder().blob(tmQ.bytes()).blob(tmK.bytes()).blob(tmV.bytes())
                 .ptr(p.o().address()).ptr(p.lseAddress())
                 .ptr(w.qScale()).ptr(w.kScale()).ptr(w.qShift()).ptr(w.vScale())
                 .i64(p.o().batchStride()).i64(p.o().headStride()).i64(p.o().seqStride())
                 .i32(nq).i32(nk).i32(p.group()).f32(scaleLog2)
-                .i32(Sage2QuantPlan.qGroups(nq)).i32(Sage2QuantPlan.kGroups(nk));
+                .i32(Sage2QuantPlan.qGroups(nq)).i32(Sage2QuantPlan.kGroups(nk)).i32(p.heads()).i32(b);
         ready.kernel().launch(geometry, stream, args.build());
     }
 

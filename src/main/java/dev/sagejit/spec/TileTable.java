@@ -202,8 +202,8 @@ public final class TileTable {
     public static final int WGMMA_PRODUCER_REGS = 24;
     /** Alignment of every wgmma/TMA tile in shared memory: the repeat of the 128-byte swizzle. */
     public static final int SWIZZLE_ALIGN = 1024;
-    /** Bytes reserved for the mbarriers of the wgmma kernel (8 each; at most 1 + 4 * stages). */
-    public static final int BARRIER_BYTES = 128;
+    /** Bytes reserved for the mbarriers of the wgmma kernels (8 each: 4 for Q slots, 4 per stage). */
+    public static final int BARRIER_BYTES = 256;
 
     /**
      * Shared memory of the forward kernel: the Q tile plus {@code stages} K and V tiles; for wgmma
@@ -211,9 +211,14 @@ public final class TileTable {
      */
     public static int forwardSharedBytes(KernelSpec spec, TileConfig t) {
         int rowBytes = spec.headDim() * (spec.precision().quantized() ? 1 : spec.elementType().bytes());
+        int outBytes = t.blockM() * spec.headDim() * spec.elementType().bytes();
+        if (t.engine() == TileConfig.Engine.WGMMA && spec.precision().quantized()) {
+            // Persistent: two Q slots (the next tile's Q loads early); O is written from registers.
+            return SWIZZLE_ALIGN + (2 * t.blockM() + 2 * t.stages() * t.blockN()) * rowBytes + BARRIER_BYTES;
+        }
         int tiles = (t.blockM() + 2 * t.stages() * t.blockN()) * rowBytes;
         // The epilogue stages the 16-bit output block through the same shared memory.
-        tiles = Math.max(tiles, t.blockM() * spec.headDim() * spec.elementType().bytes());
+        tiles = Math.max(tiles, outBytes);
         return t.engine() == TileConfig.Engine.WGMMA ? SWIZZLE_ALIGN + tiles + BARRIER_BYTES : tiles;
     }
 }

@@ -1,15 +1,15 @@
 <#-- Epilogue of the int8-fp8 kernels: O times V's per-channel scales, and the LSE given back the
-     row shift K smoothing removed (qshift * scale) minus the log2(448) of P~; then the shared
-     epilogue normalises by l and writes O (and LSE). Needs HEAD_DIM, D_TILES, LOG2_FP8_MAX and
+     row shift K smoothing removed (qshift * scale) minus the log2(448) of P~; then O is normalised
+     by l and written straight from registers (and LSE). Needs HEAD_DIM, D_TILES, LOG2_FP8_MAX and
      WRITE_LSE from the kernel. -->
 __device__ __forceinline__ void sage2_epilogue(float (&acc_o)[1][D_TILES][4], float (&m_run)[1][2],
-                                               float (&l_run)[1][2], unsigned char* smem, u16* __restrict__ o,
+                                               float (&l_run)[1][2], u16* __restrict__ o,
                                                float* __restrict__ lse, const float* __restrict__ q_shift,
                                                const float* __restrict__ v_scale, i64 o_sb, i64 o_sh, i64 o_sn,
-                                               int nq, float scale_log2, int group, int head, int kv_head,
-                                               int batch, int row0, int warp_row, int lane) {
+                                               int nq, float scale_log2, int heads, int group, int head,
+                                               int kv_head, int batch, int row0, int warp_row, int lane) {
     const int g = lane >> 2, t = lane & 3;
-    const float* vs = v_scale + ((i64)batch * (gridDim.y / group) + kv_head) * HEAD_DIM + 2 * t;
+    const float* vs = v_scale + ((i64)batch * (heads / group) + kv_head) * HEAD_DIM + 2 * t;
     #pragma unroll
     for (int dt = 0; dt < D_TILES; ++dt) {
         const float2 sc = *reinterpret_cast<const float2*>(vs + 8 * dt);
@@ -19,11 +19,11 @@ __device__ __forceinline__ void sage2_epilogue(float (&acc_o)[1][D_TILES][4], fl
     #pragma unroll
     for (int h = 0; h < 2; ++h) {
         const int row = row0 + warp_row + g + 8 * h;
-        const float shift = row < nq ? q_shift[((i64)batch * gridDim.y + head) * nq + row] : 0.f;
+        const float shift = row < nq ? q_shift[((i64)batch * heads + head) * nq + row] : 0.f;
         m_run[0][h] += shift * scale_log2 - LOG2_FP8_MAX;
     }
     u16* o_ptr = o + batch * o_sb + head * o_sh;
-    float* lse_ptr = lse + ((i64)batch * gridDim.y + head) * nq + row0;
-    sage_store_o<1, D_TILES>(acc_o, m_run, l_run, smem, o_ptr, o_sn, lse_ptr, row0, warp_row, nq, lane, WRITE_LSE);
+    float* lse_ptr = lse + ((i64)batch * heads + head) * nq + row0;
+    sage_store_o_direct<1, D_TILES>(acc_o, m_run, l_run, o_ptr, o_sn, lse_ptr, row0, warp_row, nq, lane, WRITE_LSE);
 }
 

@@ -52,7 +52,11 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
 <#if setMaxRegisters>
         asm volatile("setmaxnreg.dec.sync.aligned.u32 ${producerRegisters};\n");
 </#if>
-        if (tid == 0) sage_produce(pl, &tm_q, &tm_k, &tm_v, row0, head, head / group, batch, n_blocks);
+        if (tid == 0) {
+            int it = 0;
+            sage_prefetch_maps(&tm_q, &tm_k, &tm_v);
+            sage_produce_tile(pl, &tm_q, &tm_k, &tm_v, 0, 0, row0, head, head / group, batch, n_blocks, it);
+        }
         return;
     }
 <#if setMaxRegisters>
@@ -61,7 +65,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
     const int consumer = warpgroup - 1;
     const int warp_row = consumer * 64 + warp * 16;  // first of this warp's 16 query rows in the block
     // This warpgroup's 64 Q rows start 64 swizzled rows into each Q column block.
-    const u32 sQ_rows = pl.q + consumer * 64 * QK_ROW_BYTES;
+    const u32 sQ_rows = pl.q_slot(0) + consumer * 64 * QK_ROW_BYTES;
     const int first_masked_key = CAUSAL ? min(nk, row0 + nk - nq + 1) : nk;
 
     float acc_o[1][D_TILES][4];
@@ -71,7 +75,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
     for (int dt = 0; dt < D_TILES; ++dt) {
         acc_o[0][dt][0] = acc_o[0][dt][1] = acc_o[0][dt][2] = acc_o[0][dt][3] = 0.f;
     }
-    sage_mbar_wait(pl.bar_q(), 0);
+    sage_mbar_wait(pl.full_q(0), 0);
 
     for (int j = 0; j < n_blocks; ++j) {
         const int s = j % STAGES;

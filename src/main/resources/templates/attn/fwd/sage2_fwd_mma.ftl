@@ -171,6 +171,6 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
     sage_cp_async_wait<0>();
     __syncthreads();
 
-    sage2_epilogue(acc_o, m_run, l_run, smem, o, lse, q_shift, v_scale, o_sb, o_sh, o_sn, nq, scale_log2, group, head,
-                   kv_head, batch, row0, warp_row, lane);
+    sage2_epilogue(acc_o, m_run, l_run, o, lse, q_shift, v_scale, o_sb, o_sh, o_sn, nq, scale_log2,
+                   (int)gridDim.y, group, head, kv_head, batch, row0, warp_row, lane);
 }

@@ -6,7 +6,9 @@
      kscale, online softmax with P~ = exp2(S*sl - m + log2 448) packed to FP8 in registers, and
      P~ V^T into a fresh FP32 accumulator that is added to O (two-level accumulation). Consumers
      run one block ahead: block j+1's Q K^T and softmax overlap block j's P~ V; P~ is packed to
-     FP8 once that P~ V is done (its A registers are busy until then). -->
+     FP8 once that P~ V is done (its A registers are busy until then). Blocks are persistent: one
+     per SM walks a list of (query block, head, batch) tiles while the producer already loads the
+     next tile's Q and K/V. -->
 <#include "../../common/types.ftl">
 <#include "../../common/ptx.ftl">
 <#include "../../common/fp8.ftl">
@@ -95,34 +97,54 @@ __device__ __forceinline__ void sage2_pack_p(u32 (&p)[PV_STEPS][4], const float 
     }
 }
 
+// One query tile of the persistent schedule. Block b takes tiles b, b + gridDim.x, ... Causal tiles
+// go heaviest first (the last query block of every head, then the one before, ...), the others
+// with the query block fastest so neighbouring blocks share K/V in L2.
+struct Sage2Tile {
+    int m_block, head, batch, n_blocks;
+};
+__device__ __forceinline__ Sage2Tile sage2_tile(int t, int m_blocks, int heads, int batches, int nq, int nk) {
+    Sage2Tile tile;
+    const int hb = CAUSAL ? t % (heads * batches) : t / m_blocks;
+    tile.m_block = CAUSAL ? m_blocks - 1 - t / (heads * batches) : t % m_blocks;
+    tile.head = hb % heads;
+    tile.batch = hb / heads;
+    const int row0 = tile.m_block * BLOCK_M;
+    const int n_end = CAUSAL ? min(nk, row0 + BLOCK_M + nk - nq) : nk;
+    tile.n_blocks = n_end > 0 ? (n_end + BLOCK_N - 1) / BLOCK_N : 0;
+    return tile;
+}
+
 extern "C" __global__ void __launch_bounds__(${threads}, 1)
 ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ SageTensorMap tm_k,
          const __grid_constant__ SageTensorMap tm_v, u16* __restrict__ o, float* __restrict__ lse,
          const float* __restrict__ q_scale, const float* __restrict__ k_scale,
          const float* __restrict__ q_shift, const float* __restrict__ v_scale,
-         i64 o_sb, i64 o_sh, i64 o_sn, int nq, int nk, int group, float scale_log2, int q_groups, int k_groups) {
+         i64 o_sb, i64 o_sh, i64 o_sn, int nq, int nk, int group, float scale_log2, int q_groups, int k_groups,
+         int heads, int batches) {
     extern __shared__ __align__(128) unsigned char smem_raw[];
     const u32 base = sage_aligned_smem_base(smem_raw);
-    unsigned char* smem = smem_raw + (base - sage_smem_addr(smem_raw));
     const SagePipeline pl = sage_pipeline_init(base);
 
     const int tid = threadIdx.x;
     const int warpgroup = tid / 128;
     const int warp = (tid / 32) & 3;
     const int lane = tid & 31;
-    const int m_block = CAUSAL ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x;
-    const int head = blockIdx.y;
-    const int batch = blockIdx.z;
-    const int kv_head = head / group;
-    const int row0 = m_block * BLOCK_M;
-    const int n_end = CAUSAL ? min(nk, row0 + BLOCK_M + nk - nq) : nk;
-    const int n_blocks = n_end > 0 ? (n_end + BLOCK_N - 1) / BLOCK_N : 0;
-
+    const int m_blocks = (nq + BLOCK_M - 1) / BLOCK_M;
+    const int tiles = m_blocks * heads * batches;
     if (warpgroup == 0) {
 <#if setMaxRegisters>
         asm volatile("setmaxnreg.dec.sync.aligned.u32 ${producerRegisters};\n");
 </#if>
-        if (tid == 0) sage_produce(pl, &tm_q, &tm_k, &tm_v, row0, head, kv_head, batch, n_blocks);
+        if (tid == 0) {
+            sage_prefetch_maps(&tm_q, &tm_k, &tm_v);
+            int it = 0;
+            for (int t = blockIdx.x, n = 0; t < tiles; t += gridDim.x, ++n) {
+                const Sage2Tile tl = sage2_tile(t, m_blocks, heads, batches, nq, nk);
+                sage_produce_tile(pl, &tm_q, &tm_k, &tm_v, n & 1, n >> 1, tl.m_block * BLOCK_M, tl.head,
+                                  tl.head / group, tl.batch, tl.n_blocks, it);
+            }
+        }
         return;
     }
 <#if setMaxRegisters>
@@ -130,94 +152,101 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
 </#if>
     const int consumer = warpgroup - 1;
     const int warp_row = consumer * 64 + warp * 16;
-    const int g = lane >> 2, t = lane & 3;
-    const u32 sQ_rows = pl.q + consumer * 64 * QK_ROW_BYTES;
-    const int first_masked_key = CAUSAL ? min(nk, row0 + nk - nq + 1) : nk;
-    // This thread's rows g and g+8 of its warp's 16 share one Q scale (group 8i + g).
-    const float qs = row0 + warp_row < nq ? q_scale[((i64)batch * gridDim.y + head) * q_groups + (row0 + warp_row) / 16 * 8 + g] : 0.f;
-    const float* ks_ptr = k_scale + ((i64)batch * (gridDim.y / group) + kv_head) * k_groups + t;
+    const int g = lane >> 2, t4 = lane & 3;
+    int it = 0;  // K/V ring uses so far, across this block's tiles (matches the producer's count)
 
-    float acc_o[1][D_TILES][4];
-    float m_run[1][2] = {{SAGE_NEG_INF, SAGE_NEG_INF}};
-    float l_run[1][2] = {{0.f, 0.f}};
-    #pragma unroll
-    for (int dt = 0; dt < D_TILES; ++dt) {
-        acc_o[0][dt][0] = acc_o[0][dt][1] = acc_o[0][dt][2] = acc_o[0][dt][3] = 0.f;
-    }
-    sage_mbar_wait(pl.bar_q(), 0);
-    if (n_blocks == 0) {
-        sage_consumers_sync();
-        sage2_epilogue(acc_o, m_run, l_run, smem, o, lse, q_shift, v_scale, o_sb, o_sh, o_sn, nq, scale_log2, group,
-                       head, kv_head, batch, row0, warp_row, lane);
-        return;
-    }
+    for (int tile = blockIdx.x, n = 0; tile < tiles; tile += gridDim.x, ++n) {
+        const Sage2Tile tl = sage2_tile(tile, m_blocks, heads, batches, nq, nk);
+        const int head = tl.head, batch = tl.batch, kv_head = head / group;
+        const int row0 = tl.m_block * BLOCK_M;
+        const int n_blocks = tl.n_blocks;
+        const int slot = n & 1;
+        const u32 sQ_rows = pl.q_slot(slot) + consumer * 64 * QK_ROW_BYTES;
+        const int first_masked_key = CAUSAL ? min(nk, row0 + nk - nq + 1) : nk;
+        // This thread's rows g and g+8 of its warp's 16 share one Q scale (group 8i + g).
+        const float qs = row0 + warp_row < nq
+                ? q_scale[((i64)batch * heads + head) * q_groups + (row0 + warp_row) / 16 * 8 + g] : 0.f;
+        const float* ks_ptr = k_scale + ((i64)batch * (heads / group) + kv_head) * k_groups + t4;
 
-    // Software pipeline: while block j's P~ V runs on the tensor cores, block j+1's Q K^T has been
-    // issued ahead and its softmax runs on the CUDA cores.
-    int acc_i[1][N_TILES][4];
-    float acc_s[1][N_TILES][4];
-    float acc_pv[1][D_TILES][4];
-    float alpha[1][2];
-    u32 p_cur[PV_STEPS][4];
-
-    sage_mbar_wait(pl.full_k(0), 0);
-    sage2_issue_qk(acc_i, sQ_rows, pl.k_stage(0));
-    sage_wgmma_wait<0>();
-    sage_wgmma_touch(acc_i[0]);
-    if (lane == 0) sage_mbar_arrive(pl.empty_k(0));
-    sage2_scores(acc_s, acc_i, qs, ks_ptr, 0, nk);
-    if (BLOCK_N > first_masked_key) sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, 0, nq, nk, lane);
-    sage_softmax_step<1, N_TILES>(acc_s, m_run, l_run, alpha, scale_log2, LOG2_FP8_MAX);
-    sage2_pack_p(p_cur, acc_s);
-
-    // Steady state without branches on the pipeline (ptxas can then prove which wgmma group each
-    // wait retires and keeps them asynchronous); the last block is peeled off below.
-    for (int j = 0; j + 1 < n_blocks; ++j) {
-        const int s = j % STAGES;
-        const int s1 = (j + 1) % STAGES;
-        sage_mbar_wait(pl.full_k(s1), ((j + 1) / STAGES) & 1);
-        sage2_issue_qk(acc_i, sQ_rows, pl.k_stage(s1));
-        sage_mbar_wait(pl.full_v(s), (j / STAGES) & 1);
-        sage2_issue_pv(acc_pv, p_cur, pl.v_stage(s));
-        sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
-        sage_wgmma_touch(acc_i[0]);
-        if (lane == 0) sage_mbar_arrive(pl.empty_k(s1));
-        sage2_scores(acc_s, acc_i, qs, ks_ptr, j + 1, nk);
-        if ((j + 2) * BLOCK_N > first_masked_key) {
-            sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, (j + 1) * BLOCK_N, nq, nk, lane);
-        }
-        sage_softmax_step<1, N_TILES>(acc_s, m_run, l_run, alpha, scale_log2, LOG2_FP8_MAX);
-        sage_wgmma_wait<0>();
-        sage_wgmma_touch(acc_pv[0]);
-        sage_wgmma_touch(p_cur);
-        if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
-        // Two-level accumulation: the block's FP8-MMA sum joins the FP32 O, which then takes block
-        // j+1's rescale (P~ of block j+1 is relative to the new maximum).
+        float acc_o[1][D_TILES][4];
+        float m_run[1][2] = {{SAGE_NEG_INF, SAGE_NEG_INF}};
+        float l_run[1][2] = {{0.f, 0.f}};
         #pragma unroll
         for (int dt = 0; dt < D_TILES; ++dt) {
-            #pragma unroll
-            for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = (acc_o[0][dt][e] + acc_pv[0][dt][e]) * alpha[0][e / 2];
+            acc_o[0][dt][0] = acc_o[0][dt][1] = acc_o[0][dt][2] = acc_o[0][dt][3] = 0.f;
         }
-        // P~ of block j+1 goes into the A registers only now: while P~ V of block j ran they were
-        // its operands (FlashAttention-3 orders it the same way).
-        sage2_pack_p(p_cur, acc_s);
-    }
-    {
-        const int j = n_blocks - 1;
-        const int s = j % STAGES;
-        sage_mbar_wait(pl.full_v(s), (j / STAGES) & 1);
-        sage2_issue_pv(acc_pv, p_cur, pl.v_stage(s));
-        sage_wgmma_wait<0>();
-        sage_wgmma_touch(acc_pv[0]);
-        if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
-        #pragma unroll
-        for (int dt = 0; dt < D_TILES; ++dt) {
-            #pragma unroll
-            for (int e = 0; e < 4; ++e) acc_o[0][dt][e] += acc_pv[0][dt][e];
-        }
-    }
+        sage_mbar_wait(pl.full_q(slot), (n >> 1) & 1);
 
-    sage_consumers_sync();
-    sage2_epilogue(acc_o, m_run, l_run, smem, o, lse, q_shift, v_scale, o_sb, o_sh, o_sn, nq, scale_log2, group,
-                   head, kv_head, batch, row0, warp_row, lane);
+        if (n_blocks > 0) {
+            // Software pipeline: while block j's P~ V runs on the tensor cores, block j+1's Q K^T has
+            // been issued ahead and its softmax runs on the CUDA cores.
+            int acc_i[1][N_TILES][4];
+            float acc_s[1][N_TILES][4];
+            float acc_pv[1][D_TILES][4];
+            float alpha[1][2];
+            u32 p_cur[PV_STEPS][4];
+
+            sage_mbar_wait(pl.full_k(it % STAGES), (it / STAGES) & 1);
+            sage2_issue_qk(acc_i, sQ_rows, pl.k_stage(it % STAGES));
+            sage_wgmma_wait<0>();
+            sage_wgmma_touch(acc_i[0]);
+            if (lane == 0) sage_mbar_arrive(pl.empty_k(it % STAGES));
+            sage2_scores(acc_s, acc_i, qs, ks_ptr, 0, nk);
+            if (BLOCK_N > first_masked_key) sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, 0, nq, nk, lane);
+            sage_softmax_step<1, N_TILES>(acc_s, m_run, l_run, alpha, scale_log2, LOG2_FP8_MAX);
+            sage2_pack_p(p_cur, acc_s);
+
+            // Steady state without branches on the pipeline (ptxas can then prove which wgmma group
+            // each wait retires and keeps them asynchronous); the last block is peeled off below.
+            for (int j = 0; j + 1 < n_blocks; ++j) {
+                const int s = (it + j) % STAGES;
+                const int s1 = (it + j + 1) % STAGES;
+                sage_mbar_wait(pl.full_k(s1), ((it + j + 1) / STAGES) & 1);
+                sage2_issue_qk(acc_i, sQ_rows, pl.k_stage(s1));
+                sage_mbar_wait(pl.full_v(s), ((it + j) / STAGES) & 1);
+                sage2_issue_pv(acc_pv, p_cur, pl.v_stage(s));
+                sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
+                sage_wgmma_touch(acc_i[0]);
+                if (lane == 0) sage_mbar_arrive(pl.empty_k(s1));
+                sage2_scores(acc_s, acc_i, qs, ks_ptr, j + 1, nk);
+                if ((j + 2) * BLOCK_N > first_masked_key) {
+                    sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, (j + 1) * BLOCK_N, nq, nk, lane);
+                }
+                sage_softmax_step<1, N_TILES>(acc_s, m_run, l_run, alpha, scale_log2, LOG2_FP8_MAX);
+                sage_wgmma_wait<0>();
+                sage_wgmma_touch(acc_pv[0]);
+                sage_wgmma_touch(p_cur);
+                if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
+                // Two-level accumulation: the block's FP8-MMA sum joins the FP32 O, which then takes
+                // block j+1's rescale (P~ of block j+1 is relative to the new maximum).
+                #pragma unroll
+                for (int dt = 0; dt < D_TILES; ++dt) {
+                    #pragma unroll
+                    for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = (acc_o[0][dt][e] + acc_pv[0][dt][e]) * alpha[0][e / 2];
+                }
+                // P~ of block j+1 goes into the A registers only now: while P~ V of block j ran they
+                // were its operands (FlashAttention-3 orders it the same way).
+                sage2_pack_p(p_cur, acc_s);
+            }
+            // Every Q K^T of this tile is done: its Q slot may take the tile after next.
+            if (lane == 0) sage_mbar_arrive(pl.empty_q(slot));
+            const int s = (it + n_blocks - 1) % STAGES;
+            sage_mbar_wait(pl.full_v(s), ((it + n_blocks - 1) / STAGES) & 1);
+            sage2_issue_pv(acc_pv, p_cur, pl.v_stage(s));
+            sage_wgmma_wait<0>();
+            sage_wgmma_touch(acc_pv[0]);
+            if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
+            #pragma unroll
+            for (int dt = 0; dt < D_TILES; ++dt) {
+                #pragma unroll
+                for (int e = 0; e < 4; ++e) acc_o[0][dt][e] += acc_pv[0][dt][e];
+            }
+            it += n_blocks;
+        } else if (lane == 0) {
+            sage_mbar_arrive(pl.empty_q(slot));
+        }
+        // Each warp writes its own 16 rows from registers: no block barrier, no shared memory.
+        sage2_epilogue(acc_o, m_run, l_run, o, lse, q_shift, v_scale, o_sb, o_sh, o_sn, nq, scale_log2,
+                       heads, group, head, kv_head, batch, row0, warp_row, lane);
+    }
 }
