@@ -31,10 +31,11 @@ public final class TileTable {
         if (spec.precision().quantized()) {
             return new Choice(TileConfig.wgmma(128, 128, FWD_STAGES),
                     "int8-fp8 on sm_90a: the BF16 kernel's TMA pipeline with 8-bit tiles, 2 consumer warpgroups"
-                            + " running one key block ahead (Q K^T and softmax of block j+1 overlap P V of block j)."
-                            + " Fastest of 8 candidates on the H200 at N 4096, causal and not: d128 646 / 588 TOPS"
-                            + " kernel-only (BLOCK_N 64: 541 / 504), d64 398 / 355"
-                            + " (benchmarks/results/2026-11-30-h200-int8fp8-tile-sweep.jsonl)");
+                            + " running one key block ahead (Q K^T and softmax of block j+1 overlap P V of block j),"
+                            + " persistent over tiles. Fastest of 8 candidates on the H200 at N 4096, causal and not,"
+                            + " before the kernel became persistent: d128 646 / 588 TOPS kernel-only (BLOCK_N 64:"
+                            + " 541 / 504), d64 398 / 355 (benchmarks/results/2026-11-30-h200-int8fp8-tile-sweep.jsonl);"
+                            + " not re-swept since");
         }
         if (spec.arch().has(MmaKind.WGMMA)) {
             String common = "sm_90a: wgmma with TMA loads; 2 consumer warpgroups of 64 query rows share each K/V"
