@@ -251,31 +251,14 @@ public final class Sage2Reference {
      * their FP32 values (round them to BF16/FP16 first to match a GPU run).
      */
     public static Quantized quantize(HostTensor q, HostTensor k, HostTensor v, float[] kmean) {
-        Objects.requireNonNull(q, "q");
-        Objects.requireNonNull(k, "k");
-        Objects.requireNonNull(v, "v");
         Objects.requireNonNull(kmean, "kmean");
-        int batch = q.batch();
-        int hq = q.heads();
-        int hkv = k.heads();
-        int nq = q.seq();
-        int nk = k.seq();
-        int d = q.headDim();
-        if (k.batch() != batch || v.batch() != batch || k.headDim() != d || v.headDim() != d) {
-            throw new IllegalArgumentException("Q " + q + ", K " + k + " and V " + v
-                    + " must agree on batch and head dimension");
-        }
-        if (v.heads() != hkv || v.seq() != nk) {
-            throw new IllegalArgumentException("K " + k + " and V " + v + " must have the same heads and length");
-        }
-        if (hq % hkv != 0) {
-            throw new IllegalArgumentException("query heads (" + hq + ") must be a multiple of key/value heads ("
-                    + hkv + ")");
-        }
-        if (kmean.length != batch * hkv * d) {
-            throw new IllegalArgumentException("kmean has " + kmean.length + " elements but [B=" + batch + ", Hkv="
-                    + hkv + ", D=" + d + "] needs " + batch * hkv * d);
-        }
+        var shape = QkvShape.of(q, k, v, kmean);
+        int batch = shape.batch();
+        int hq = shape.hq();
+        int hkv = shape.hkv();
+        int nq = shape.nq();
+        int nk = shape.nk();
+        int d = shape.headDim();
         int group = hq / hkv;
         int qg = groups(nq, 16, 8);
         int kg = groups(nk, 64, 4);
