@@ -42,7 +42,6 @@ public final class Nvfp4Reference {
     private static final float LN2 = (float) Math.log(2.0);
     private static final double LOG2_E = 1.0 / Math.log(2.0);
     /** Query rows per parallel attention task. */
-    private static final int ROWS_PER_TASK = 16;
 
     private Nvfp4Reference() {
     }
@@ -677,19 +676,9 @@ public final class Nvfp4Reference {
         float[] lse = new float[z.batch() * z.hq() * z.nq()];
         float sl = (float) (effectiveScale * LOG2_E);
         float lseScale = (float) effectiveScale;
-        int chunks = (z.nq() + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
-        IntStream.range(0, z.batch() * z.hq() * chunks).parallel().forEach(task -> {
-            int bh = task / chunks;
-            int chunk = task % chunks;
-            int b = bh / z.hq();
-            int h = bh % z.hq();
-            int kvh = b * z.hkv() + h / z.groupSize();
-            RowState st = new RowState(d, nb, z.options().blockN(), bs);
-            int end = Math.min(z.nq(), (chunk + 1) * ROWS_PER_TASK);
-            for (int i = chunk * ROWS_PER_TASK; i < end; i++) {
-                attentionRow(z, b, h, i, causal, sl, lseScale, k2[kvh], ks[kvh], v2[kvh], vs[kvh], st, o, lse);
-            }
-        });
+        RowChunks.forEach(z.batch(), z.hq(), z.hkv(), z.nq(), () -> new RowState(d, nb, z.options().blockN(), bs),
+                (b, h, kvh, i, st) -> attentionRow(z, b, h, i, causal, sl, lseScale, k2[kvh], ks[kvh], v2[kvh], vs[kvh],
+                        st, o, lse));
         return new Sage2Reference.Output(o, lse);
     }
 

@@ -35,7 +35,6 @@ public final class Sage2Reference {
     private static final float LN2 = (float) Math.log(2.0);
     private static final double LOG2_E = 1.0 / Math.log(2.0);
     /** Query rows per parallel attention task. */
-    private static final int ROWS_PER_TASK = 16;
 
     static {
         for (int p = 0; p < 16; p++) {
@@ -463,20 +462,9 @@ public final class Sage2Reference {
         float[] lse = new float[z.batch() * z.hq() * z.nq()];
         float sl = (float) (effectiveScale * LOG2_E);
         float lseScale = (float) effectiveScale;
-        int chunks = (z.nq() + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
-        IntStream.range(0, z.batch() * z.hq() * chunks).parallel().forEach(task -> {
-            int bh = task / chunks;
-            int chunk = task % chunks;
-            int b = bh / z.hq();
-            int h = bh % z.hq();
-            int kvh = b * z.hkv() + h / z.groupSize();
-            RowState state = new RowState(d, Math.min(blockN, nk));
-            int end = Math.min(z.nq(), (chunk + 1) * ROWS_PER_TASK);
-            for (int i = chunk * ROWS_PER_TASK; i < end; i++) {
-                attentionRow(z, b, h, kvh, i, causal, blockN, sl, lseScale, vTokens[kvh], kTokenScale[kvh], state,
-                        o, lse);
-            }
-        });
+        RowChunks.forEach(z.batch(), z.hq(), z.hkv(), z.nq(), () -> new RowState(d, Math.min(blockN, nk)),
+                (b, h, kvh, i, state) -> attentionRow(z, b, h, kvh, i, causal, blockN, sl, lseScale, vTokens[kvh],
+                        kTokenScale[kvh], state, o, lse));
         return new Output(o, lse);
     }
 
