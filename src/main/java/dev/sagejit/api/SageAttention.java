@@ -12,6 +12,8 @@ import dev.sagejit.runtime.Device;
 import dev.sagejit.runtime.DeviceBuffer;
 import dev.sagejit.runtime.Stream;
 import dev.sagejit.spec.Arch;
+import dev.sagejit.tune.DeviceFingerprint;
+import dev.sagejit.tune.TuningDatabase;
 import dev.sagejit.util.Half;
 import dev.sagejit.util.Knobs;
 
@@ -31,10 +33,10 @@ public final class SageAttention implements AutoCloseable {
     private final KernelLoader loader;
     private final FwdLauncher launcher;
 
-    private SageAttention(Device device, KernelLoader loader) {
+    private SageAttention(Device device, KernelLoader loader, TuningDatabase tuning) {
         this.device = device;
         this.loader = loader;
-        this.launcher = new FwdLauncher(loader);
+        this.launcher = new FwdLauncher(loader, tuning);
     }
 
     /** Opens the GPU and NVRTC named by the environment (see {@link Knobs}). */
@@ -59,7 +61,11 @@ public final class SageAttention implements AutoCloseable {
             Arch arch = Arch.forDevice(device.major(), device.minor());
             var nvrtc = NvrtcBackends.preferred(knobs, arch);
             var compiler = new KernelCompiler(knobs, nvrtc, new KernelCache(knobs));
-            return new SageAttention(device, new KernelLoader(device, compiler, new TemplateRenderer()));
+            // Tuned tile configs for this GPU and software (sagejit tune writes them); defaults otherwise.
+            var fingerprint = DeviceFingerprint.current(device.name(), arch.id(), device.smCount(),
+                    device.driverVersion(), nvrtc.version());
+            return new SageAttention(device, new KernelLoader(device, compiler, new TemplateRenderer()),
+                    new TuningDatabase(knobs, fingerprint));
         } catch (RuntimeException e) {
             device.close();
             throw e;

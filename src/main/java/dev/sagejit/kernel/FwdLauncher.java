@@ -10,6 +10,9 @@ import dev.sagejit.spec.Direction;
 import dev.sagejit.spec.KernelSpec;
 import dev.sagejit.spec.TileConfig;
 import dev.sagejit.spec.TileTable;
+import dev.sagejit.tune.ShapeBucket;
+import dev.sagejit.tune.TunedConfig;
+import dev.sagejit.tune.TuningDatabase;
 
 /** Chooses, builds and launches the forward kernel for a validated {@link FwdProblem}. */
 public final class FwdLauncher {
@@ -18,12 +21,43 @@ public final class FwdLauncher {
     private final KernelLoader loader;
     private final Arch arch;
     private final Sage2Launcher sage2;
+    private final TuningDatabase tuning;
 
+    /** A launcher that uses TileTable defaults only. */
     public FwdLauncher(KernelLoader loader) {
+        this(loader, null);
+    }
+
+    /**
+     * A launcher that prefers tuned tile configs from {@code tuning} (may be null) over the
+     * TileTable defaults.
+     */
+    public FwdLauncher(KernelLoader loader, TuningDatabase tuning) {
         this.loader = loader;
+        this.tuning = tuning;
         this.sage2 = new Sage2Launcher(loader);
         var d = loader.device();
         this.arch = Arch.forDevice(d.major(), d.minor());
+    }
+
+    /**
+     * The tile config a spec runs with on a problem of the given shape bucket: the tuning database's
+     * record when there is one that still fits the spec, else the TileTable default.
+     */
+    static TileConfig chooseTiles(KernelSpec spec, String bucket, TuningDatabase tuning) {
+        if (tuning != null) {
+            var tuned = tuning.lookup(spec.key(), bucket).map(TunedConfig::tileConfig)
+                    .filter(t -> TileTable.whyInvalid(spec, t).isEmpty());
+            if (tuned.isPresent()) {
+                return tuned.get();
+            }
+        }
+        return TileTable.choose(spec).tiles();
+    }
+
+    /** The tuning database this launcher consults, or null. */
+    public TuningDatabase tuning() {
+        return tuning;
     }
 
     /**
@@ -70,7 +104,8 @@ public final class FwdLauncher {
             }
             return plan;
         }
-        var plan = new FwdKernelPlan(spec, TileTable.choose(spec).tiles());
+        String bucket = ShapeBucket.keyOf(p.batch(), p.heads(), p.q().seq(), p.k().seq());
+        var plan = new FwdKernelPlan(spec, chooseTiles(spec, bucket, tuning));
         if (plan.usesTensorMaps() && !spec.precision().quantized() && TmaOperands.whyNot(p, plan).isPresent()) {
             return new FwdKernelPlan(spec, TileTable.chooseMmaSync(spec).tiles());
         }
