@@ -6,19 +6,20 @@
        1. sage2_kv_stats: per-channel sums of K (-> kmean) and abs-max of V, by atomics
           (STATS_TILES * TOKENS tokens per block).
        2. sage2_quant_q: INT8 Q, scales per (16-row slice, row % 8), and qshift = Q . kmean.
-       3. sage2_quant_k: INT8 (K - kmean), scales per (64-token block, (token % 8) / 2).
+       3. sage2_quant_k: INT8 (K - kmean), scales per (K scale block, (token % 8) / 2).
        4. sage2_quant_v: FP8 V^T per channel, tokens permuted inside each 16. -->
 <#include "../common/types.ftl">
 <#include "../common/ptx.ftl">
 <#include "../common/fp8.ftl">
+<#include "../common/int8_fp8_layout.ftl">
 
 constexpr int HEAD_DIM = ${headDim};
 constexpr int THREADS = ${threads};
 constexpr int TOKENS = ${tokens};
 constexpr int CHUNKS_PER_ROW = HEAD_DIM / 8;
 constexpr int CHUNKS_PER_THREAD = TOKENS * CHUNKS_PER_ROW / THREADS;
-constexpr int K_GROUPS_PER_BLOCK = 4;   // (token % 8) / 2
-constexpr int Q_GROUPS_PER_BLOCK = TOKENS / 16 * 8;
+constexpr int Q_GROUPS_PER_BLOCK = TOKENS / Q_SCALE_ROWS * Q_GROUPS_PER_SLICE;
+constexpr int K_GROUPS_PER_TILE = TOKENS / K_SCALE_TOKENS * K_GROUPS_PER_BLOCK;
 constexpr int STATS_TILES = ${statsTiles};   // kv_stats blocks cover STATS_TILES * TOKENS tokens
 constexpr int V_ROW_PITCH = TOKENS + 16;      // V^T staging rows, padded against bank conflicts
 
@@ -49,7 +50,7 @@ __device__ __forceinline__ void sage_int8_scale(int amax_bits, float& scale, flo
     const float amax = __int_as_float(amax_bits);
     if (amax_bits >= 0x7f800000) { scale = __int_as_float(0x7fc00000); inv = 0.f; }
     else if (amax_bits == 0) { scale = 0.f; inv = 0.f; }
-    else { scale = __fdiv_rn(amax, 127.f); inv = __fdiv_rn(127.f, amax); }
+    else { scale = __fdiv_rn(amax, (float)SAGE_INT8_MAX); inv = __fdiv_rn((float)SAGE_INT8_MAX, amax); }
 }
 
 // x * inv, or 0 for a group whose scale is 0 or NaN (inv == 0): its codes are 0, NaN inputs included.
@@ -60,7 +61,7 @@ __device__ __forceinline__ u32 sage_int8x4(const float (&x)[8], int off, float i
     #pragma unroll
     for (int e = 0; e < 4; ++e) {
         float q = roundf(sage_scaled(x[off + e], inv));
-        q = fminf(fmaxf(q, -127.f), 127.f);
+        q = fminf(fmaxf(q, (float)-SAGE_INT8_MAX), (float)SAGE_INT8_MAX);
         r |= ((u32)(int)q & 0xffu) << (8 * e);
     }
     return r;
@@ -137,14 +138,14 @@ sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, i
         }
         if (threadIdx.x % CHUNKS_PER_ROW == 0) {
             if (row0 + r < nq) q_shift[((i64)batch * gridDim.y + head) * nq + row0 + r] = dot;
-            atomicMax(&s_max[r / 16 * 8 + r % 8], mx);  // one atomic per row, not per lane
+            atomicMax(&s_max[sage2_q_group(r)], mx);  // one atomic per row, not per lane
         }
     }
     __syncthreads();
     // Scales of every group whose 16-row slice starts before nq (a group with no rows gets 0).
-    const i64 gbase = ((i64)batch * gridDim.y + head) * q_groups + row0 / 16 * 8;
+    const i64 gbase = ((i64)batch * gridDim.y + head) * q_groups + sage2_q_group(row0);
     for (int i = threadIdx.x; i < Q_GROUPS_PER_BLOCK; i += THREADS) {
-        if (row0 + i / 8 * 16 < nq) {
+        if (row0 + i / Q_GROUPS_PER_SLICE * Q_SCALE_ROWS < nq) {
             float scale, inv;
             sage_int8_scale(s_max[i], scale, inv);
             q_scale[gbase + i] = scale;
@@ -156,7 +157,7 @@ sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, i
         const int r = c / CHUNKS_PER_ROW;
         if (row0 + r >= nq) continue;
         float scale, inv;
-        sage_int8_scale(s_max[r / 16 * 8 + r % 8], scale, inv);
+        sage_int8_scale(s_max[sage2_q_group(r)], scale, inv);
         signed char* dst = q8 + (((i64)batch * gridDim.y + head) * nq + row0 + r) * HEAD_DIM + col;
         *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x[i], 0, inv), sage_int8x4(x[i], 4, inv));
     }
@@ -165,9 +166,9 @@ sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, i
 extern "C" __global__ void __launch_bounds__(THREADS)
 sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, const float* __restrict__ ksum,
               signed char* __restrict__ k8, float* __restrict__ k_scale, int k_groups) {
-    __shared__ int s_max[TOKENS / 64 * K_GROUPS_PER_BLOCK];
+    __shared__ int s_max[K_GROUPS_PER_TILE];
     const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
-    for (int i = threadIdx.x; i < TOKENS / 64 * K_GROUPS_PER_BLOCK; i += THREADS) s_max[i] = 0;
+    for (int i = threadIdx.x; i < K_GROUPS_PER_TILE; i += THREADS) s_max[i] = 0;
     __syncthreads();
     const u16* kp = k + batch * k_sb + head * k_sh;
     const i64 hd = ((i64)batch * gridDim.y + head);
@@ -190,15 +191,15 @@ sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, c
         // The CHUNKS_PER_ROW lanes of one token reduce first: one shared atomic per token.
         #pragma unroll
         for (int off = CHUNKS_PER_ROW / 2; off > 0; off /= 2) mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-        if (threadIdx.x % CHUNKS_PER_ROW == 0) atomicMax(&s_max[r / 64 * K_GROUPS_PER_BLOCK + (r % 8) / 2], mx);
+        if (threadIdx.x % CHUNKS_PER_ROW == 0) atomicMax(&s_max[sage2_k_group(r)], mx);
     }
     __syncthreads();
-    // Scales of every group whose 64-token block starts before nk (a group with no tokens gets 0).
-    for (int i = threadIdx.x; i < TOKENS / 64 * K_GROUPS_PER_BLOCK; i += THREADS) {
-        if (row0 + i / K_GROUPS_PER_BLOCK * 64 < nk) {
+    // Scales of every group whose K scale block starts before nk (a group with no tokens gets 0).
+    for (int i = threadIdx.x; i < K_GROUPS_PER_TILE; i += THREADS) {
+        if (row0 + i / K_GROUPS_PER_BLOCK * K_SCALE_TOKENS < nk) {
             float scale, inv;
             sage_int8_scale(s_max[i], scale, inv);
-            k_scale[hd * k_groups + row0 / 64 * K_GROUPS_PER_BLOCK + i] = scale;
+            k_scale[hd * k_groups + sage2_k_group(row0) + i] = scale;
         }
     }
     #pragma unroll
@@ -206,7 +207,7 @@ sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, c
         const int c = threadIdx.x + i * THREADS;
         const int r = c / CHUNKS_PER_ROW;
         if (row0 + r >= nk) continue;
-        const int grp = r / 64 * K_GROUPS_PER_BLOCK + (r % 8) / 2;
+        const int grp = sage2_k_group(r);
         float scale, inv;
         sage_int8_scale(s_max[grp], scale, inv);
         signed char* dst = k8 + (hd * nk + row0 + r) * HEAD_DIM + col;
@@ -214,8 +215,8 @@ sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, c
     }
 }
 
-// Token order inside every 16 of V^T (doc: PERM); INV_PERM[n] is the position of token n.
-__device__ __constant__ int SAGE_V_INV_PERM[16] = {0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15};
+// Token order inside every V_PERM_PERIOD tokens of V^T: SAGE_V_INV_PERM[n] is the position of token n.
+__device__ __constant__ int SAGE_V_INV_PERM[V_PERM_PERIOD] = {<#list vPermInverse as p>${p}<#sep>, </#sep></#list>};
 
 extern "C" __global__ void __launch_bounds__(THREADS)
 sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, int nk_pad,
@@ -231,9 +232,9 @@ sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, i
         const int bits = vmax_bits[hd * HEAD_DIM + col + e];
         const float amax = __int_as_float(bits);
         const bool finite = bits < 0x7f800000;
-        inv[e] = finite && bits != 0 ? __fdiv_rn(448.f, amax) : 0.f;
+        inv[e] = finite && bits != 0 ? __fdiv_rn(SAGE_FP8_MAX, amax) : 0.f;
         if (blockIdx.x == 0 && threadIdx.x < CHUNKS_PER_ROW) {
-            v_scale[hd * HEAD_DIM + col + e] = finite ? __fdiv_rn(amax, 448.f) : __int_as_float(0x7fc00000);
+            v_scale[hd * HEAD_DIM + col + e] = finite ? __fdiv_rn(amax, SAGE_FP8_MAX) : __int_as_float(0x7fc00000);
         }
     }
     #pragma unroll
@@ -246,7 +247,7 @@ sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, i
                                   sage_scaled(x[3], inv[3]));
         const u32 hi = sage_fp8x4(sage_scaled(x[4], inv[4]), sage_scaled(x[5], inv[5]), sage_scaled(x[6], inv[6]),
                                   sage_scaled(x[7], inv[7]));
-        const int pos = r / 16 * 16 + SAGE_V_INV_PERM[r % 16];
+        const int pos = r / V_PERM_PERIOD * V_PERM_PERIOD + SAGE_V_INV_PERM[r % V_PERM_PERIOD];
         #pragma unroll
         for (int e = 0; e < 4; ++e) {
             s_t[col + e][pos] = (unsigned char)(lo >> (8 * e));

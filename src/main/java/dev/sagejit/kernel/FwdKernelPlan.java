@@ -133,7 +133,9 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("minBlocksPerSm", minBlocksPerSm());
         m.put("causal", spec.causal());
         m.put("lse", spec.lse());
-        m.put("log2Fp8Max", LOG2_FP8_MAX);
+        if (spec.precision().quantized()) {
+            m.putAll(Sage2QuantPlan.layoutModel());
+        }
         m.put("headDim", spec.headDim());
         if (tiles.engine() == TileConfig.Engine.WGMMA) {
             m.putAll(wgmmaModel());
@@ -209,9 +211,6 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("pvWgmma", pv.name());
         return m;
     }
-
-    /** log2(448): P~ = exp2(S * sl - m + log2 448) maps each row's maximum to E4M3's largest value. */
-    public static final double LOG2_FP8_MAX = Math.log(448.0) / Math.log(2.0);
 
     /**
      * One wgmma instruction shape the template wraps in a device function.

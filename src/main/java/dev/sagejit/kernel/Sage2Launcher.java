@@ -6,6 +6,7 @@ import dev.sagejit.runtime.LaunchGeometry;
 import dev.sagejit.runtime.LoadedKernel;
 import dev.sagejit.runtime.Stream;
 import dev.sagejit.runtime.TensorMap;
+import dev.sagejit.spec.Int8Fp8Layout;
 
 /**
  * The int8-fp8 forward: quantize Q, K, V into the workspace (four kernels), then run the attention
@@ -45,15 +46,15 @@ final class Sage2Launcher implements AutoCloseable {
             launch(qp, Sage2QuantPlan.QUANT_Q, blocks(nq), p.heads(), p.batch(), stream, KernelArgs.builder()
                     .ptr(q.address()).i64(q.batchStride()).i64(q.headStride()).i64(q.seqStride()).i32(nq)
                     .i32(p.group()).i32(nk).ptr(w.kSum()).ptr(w.q8()).ptr(w.qScale()).ptr(w.qShift())
-                    .i32(Sage2QuantPlan.qGroups(nq)));
+                    .i32(Int8Fp8Layout.qGroups(nq)));
         }
         if (nk > 0) {
             launch(qp, Sage2QuantPlan.QUANT_K, blocks(nk), hkv, p.batch(), stream, KernelArgs.builder()
                     .ptr(k.address()).i64(k.batchStride()).i64(k.headStride()).i64(k.seqStride()).i32(nk)
-                    .ptr(w.kSum()).ptr(w.k8()).ptr(w.kScale()).i32(Sage2QuantPlan.kGroups(nk)));
+                    .ptr(w.kSum()).ptr(w.k8()).ptr(w.kScale()).i32(Int8Fp8Layout.kGroups(nk)));
             launch(qp, Sage2QuantPlan.QUANT_V, blocks(nk), hkv, p.batch(), stream, KernelArgs.builder()
                     .ptr(v.address()).i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(nk)
-                    .i32(Sage2QuantPlan.nkPad(nk)).ptr(w.vMax()).ptr(w.v8t()).ptr(w.vScale()));
+                    .i32(Int8Fp8Layout.nkPad(nk)).ptr(w.vMax()).ptr(w.v8t()).ptr(w.vScale()));
         }
         return w;
     }
@@ -90,7 +91,7 @@ final class Sage2Launcher implements AutoCloseable {
         var tmK = TensorMap.encodeTiled(u8, w.k8().address(), new long[] {d, Math.max(1, nk), hkv, b},
                 new long[] {d, (long) d * Math.max(1, nk), (long) d * Math.max(1, nk) * hkv},
                 new int[] {d, plan.tiles().blockN(), 1, 1}, qkSwizzle);
-        long pad = Math.max(Sage2QuantPlan.V_PAD, Sage2QuantPlan.nkPad(nk));
+        long pad = Math.max(Int8Fp8Layout.V_PERM_PERIOD, Int8Fp8Layout.nkPad(nk));
         var tmV = TensorMap.encodeTiled(u8, w.v8t().address(), new long[] {pad, d, hkv, b},
                 new long[] {pad, pad * d, pad * d * hkv}, new int[] {plan.tiles().blockN(), d, 1, 1},
                 plan.tiles().blockN() == 128 ? TensorMap.Swizzle.B128 : TensorMap.Swizzle.B64);
@@ -101,7 +102,7 @@ final class Sage2Launcher implements AutoCloseable {
                 .ptr(w.qScale()).ptr(w.kScale()).ptr(w.qShift()).ptr(w.vScale())
                 .i64(p.o().batchStride()).i64(p.o().headStride()).i64(p.o().seqStride())
                 .i32(nq).i32(nk).i32(p.group()).f32(scaleLog2)
-                .i32(Sage2QuantPlan.qGroups(nq)).i32(Sage2QuantPlan.kGroups(nk)).i32(p.heads()).i32(b);
+                .i32(Int8Fp8Layout.qGroups(nq)).i32(Int8Fp8Layout.kGroups(nk)).i32(p.heads()).i32(b);
         ready.kernel().launch(geometry, stream, args.build());
     }
 
@@ -116,7 +117,7 @@ final class Sage2Launcher implements AutoCloseable {
                 .ptr(w.qScale()).ptr(w.kScale()).ptr(w.qShift()).ptr(w.vScale())
                 .i64(p.o().batchStride()).i64(p.o().headStride()).i64(p.o().seqStride())
                 .i32(nq).i32(nk).i32(p.group()).f32(scaleLog2)
-                .i32(Sage2QuantPlan.qGroups(nq)).i32(Sage2QuantPlan.kGroups(nk)).i32(Sage2QuantPlan.nkPad(nk));
+                .i32(Int8Fp8Layout.qGroups(nq)).i32(Int8Fp8Layout.kGroups(nk)).i32(Int8Fp8Layout.nkPad(nk));
         ready.kernel().launch(geometry, stream, args.build());
     }
 

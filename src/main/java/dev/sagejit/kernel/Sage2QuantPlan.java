@@ -2,6 +2,7 @@ package dev.sagejit.kernel;
 
 import dev.sagejit.api.DType;
 import dev.sagejit.spec.Arch;
+import dev.sagejit.spec.Int8Fp8Layout;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -15,19 +16,12 @@ import java.util.Map;
  */
 public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
     public static final String TEMPLATE = "quant/sage2_quant.ftl";
-    /** Tokens per thread block of every quantizer (a multiple of the 64-token K scale block). */
+    /** Tokens per thread block of every quantizer (a multiple of the K scale block). */
     public static final int TOKENS = 64;
     /** Threads per quantizer block: a multiple of both head dims' 16-byte chunks per row. */
     public static final int THREADS = 128;
     /** 64-token tiles one kv_stats block sums over (fewer blocks, fewer global atomics). */
     public static final int STATS_TILES = 8;
-    /** Token block of one K scale group set (4 per-thread groups per 64 tokens). */
-    public static final int K_SCALE_TOKENS = 64;
-    /** Query rows of one Q scale slice (8 groups per 16 rows). */
-    public static final int Q_SCALE_ROWS = 16;
-    /** V^T rows are padded to a multiple of this many tokens (the permutation's period). */
-    public static final int V_PAD = 16;
-
     public static final String KV_STATS = "sage2_kv_stats";
     public static final String QUANT_Q = "sage2_quant_q";
     public static final String QUANT_K = "sage2_quant_k";
@@ -51,21 +45,6 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
         return (nk + STATS_TILES * TOKENS - 1) / (STATS_TILES * TOKENS);
     }
 
-    /** Q scale entries per (batch, head): 8 per started 16-row slice. */
-    public static int qGroups(int nq) {
-        return (nq + Q_SCALE_ROWS - 1) / Q_SCALE_ROWS * 8;
-    }
-
-    /** K scale entries per (batch, kv head): 4 per started 64-token block. */
-    public static int kGroups(int nk) {
-        return (nk + K_SCALE_TOKENS - 1) / K_SCALE_TOKENS * 4;
-    }
-
-    /** Row pitch of V^T in bytes: tokens padded to {@link #V_PAD}. */
-    public static int nkPad(int nk) {
-        return (nk + V_PAD - 1) / V_PAD * V_PAD;
-    }
-
     public Map<String, Object> templateModel() {
         var m = new LinkedHashMap<String, Object>();
         m.put("specKey", key());
@@ -74,6 +53,25 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
         m.put("threads", THREADS);
         m.put("tokens", TOKENS);
         m.put("statsTiles", STATS_TILES);
+        m.putAll(layoutModel());
+        return m;
+    }
+
+    /**
+     * The int8-fp8 layout decisions (Int8Fp8Layout) as the templates read them: the quantizers and the
+     * attention kernels that consume their output print these, never their own numbers.
+     */
+    public static Map<String, Object> layoutModel() {
+        var m = new LinkedHashMap<String, Object>();
+        m.put("int8Max", Int8Fp8Layout.INT8_MAX);
+        m.put("fp8Max", Int8Fp8Layout.FP8_MAX);
+        m.put("log2Fp8Max", Int8Fp8Layout.LOG2_FP8_MAX);
+        m.put("qScaleRows", Int8Fp8Layout.Q_SCALE_ROWS);
+        m.put("qGroupsPerSlice", Int8Fp8Layout.Q_GROUPS_PER_SLICE);
+        m.put("kScaleTokens", Int8Fp8Layout.K_SCALE_TOKENS);
+        m.put("kGroupsPerBlock", Int8Fp8Layout.K_GROUPS_PER_BLOCK);
+        m.put("vPermPeriod", Int8Fp8Layout.V_PERM_PERIOD);
+        m.put("vPermInverse", java.util.Arrays.stream(Int8Fp8Layout.vPermInverse()).boxed().toList());
         return m;
     }
 }

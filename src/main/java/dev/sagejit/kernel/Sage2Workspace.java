@@ -2,6 +2,7 @@ package dev.sagejit.kernel;
 
 import dev.sagejit.runtime.Device;
 import dev.sagejit.runtime.DeviceBuffer;
+import dev.sagejit.spec.Int8Fp8Layout;
 
 /**
  * Device buffers of the quantized operands and scales of one int8-fp8 call (layouts in
@@ -18,9 +19,9 @@ final class Sage2Workspace implements AutoCloseable {
             long bhk = (long) p.batch() * p.k().heads();
             int nq = p.q().seq();
             int nk = p.k().seq();
-            return new Sizes(bh * nq * d, bh * Sage2QuantPlan.qGroups(nq) * 4L, bh * nq * 4L, bhk * nk * d,
-                    bhk * Sage2QuantPlan.kGroups(nk) * 4L, bhk * d * 4L, bhk * d * 4L,
-                    bhk * d * Sage2QuantPlan.nkPad(nk), bhk * d * 4L);
+            return new Sizes(bh * nq * d, bh * Int8Fp8Layout.qGroups(nq) * 4L, bh * nq * 4L, bhk * nk * d,
+                    bhk * Int8Fp8Layout.kGroups(nk) * 4L, bhk * d * 4L, bhk * d * 4L,
+                    bhk * d * Int8Fp8Layout.nkPad(nk), bhk * d * 4L);
         }
 
         long[] all() {

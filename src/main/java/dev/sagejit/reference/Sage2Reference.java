@@ -1,7 +1,9 @@
 package dev.sagejit.reference;
 
+import dev.sagejit.spec.Int8Fp8Layout;
 import java.util.Arrays;
 import java.util.Objects;
+import java.util.function.IntUnaryOperator;
 import java.util.stream.IntStream;
 
 /**
@@ -19,27 +21,20 @@ import java.util.stream.IntStream;
  */
 public final class Sage2Reference {
     /** Largest finite E4M3 value, 0x7E. */
-    public static final float E4M3_MAX = 448f;
+    public static final float E4M3_MAX = Int8Fp8Layout.FP8_MAX;
     /** The E4M3 code every NaN input encodes to (both 0x7F and 0xFF decode to NaN). */
     public static final byte E4M3_NAN = 0x7F;
     /** Largest INT8 code magnitude (the codes are symmetric, -128 is never produced). */
-    public static final int INT8_MAX = 127;
-    /** Order of tokens inside each 16-token slice of {@code v8t}: position p holds token PERM[p]. */
-    private static final int[] PERM = {0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15};
-    /** Inverse of {@link #PERM}: token r of a 16-token slice sits at position PERM_INV[r]. */
-    private static final int[] PERM_INV = new int[16];
+    public static final int INT8_MAX = Int8Fp8Layout.INT8_MAX;
     /** Decoded value of every E4M3 code, indexed by {@code code & 0xFF}. */
     private static final float[] E4M3_VALUES = new float[256];
     /** log2(448) in FP32: the offset that maps the running row maximum to 448. */
-    private static final float LOG2_448 = (float) (Math.log(448.0) / Math.log(2.0));
+    private static final float LOG2_448 = (float) Int8Fp8Layout.LOG2_FP8_MAX;
     private static final float LN2 = (float) Math.log(2.0);
     private static final double LOG2_E = 1.0 / Math.log(2.0);
     /** Query rows per parallel attention task. */
 
     static {
-        for (int p = 0; p < 16; p++) {
-            PERM_INV[PERM[p]] = p;
-        }
         for (int c = 0; c < 256; c++) {
             E4M3_VALUES[c] = decode(c);
         }
@@ -82,28 +77,28 @@ public final class Sage2Reference {
             long qRows = (long) batch * hq * nq;
             long kRows = (long) batch * hkv * nk;
             requireLength("q8", q8, qRows * headDim);
-            requireLength("qscale", qscale, (long) batch * hq * groups(nq, 16, 8));
+            requireLength("qscale", qscale, (long) batch * hq * Int8Fp8Layout.qGroups(nq));
             requireLength("qshift", qshift, qRows);
             requireLength("k8", k8, kRows * headDim);
-            requireLength("kscale", kscale, (long) batch * hkv * groups(nk, 64, 4));
+            requireLength("kscale", kscale, (long) batch * hkv * Int8Fp8Layout.kGroups(nk));
             requireLength("kmean", kmean, (long) batch * hkv * headDim);
-            requireLength("v8t", v8t, (long) batch * hkv * headDim * groups(nk, 16, 16));
+            requireLength("v8t", v8t, (long) batch * hkv * headDim * Int8Fp8Layout.nkPad(nk));
             requireLength("vscale", vscale, (long) batch * hkv * headDim);
         }
 
-        /** NkPad = ceil(Nk / 16) * 16: the row pitch of {@link #v8t()}. */
+        /** NkPad: the row pitch of {@link #v8t()} ({@link Int8Fp8Layout#nkPad}). */
         public int nkPad() {
-            return groups(nk, 16, 16);
+            return Int8Fp8Layout.nkPad(nk);
         }
 
-        /** QG = ceil(Nq / 16) * 8: Q groups per (b, h). */
+        /** QG: Q groups per (b, h) ({@link Int8Fp8Layout#qGroups}). */
         public int qGroups() {
-            return groups(nq, 16, 8);
+            return Int8Fp8Layout.qGroups(nq);
         }
 
-        /** KG = ceil(Nk / 64) * 4: K groups per (b, hk). */
+        /** KG: K groups per (b, hk) ({@link Int8Fp8Layout#kGroups}). */
         public int kGroups() {
-            return groups(nk, 64, 4);
+            return Int8Fp8Layout.kGroups(nk);
         }
 
         /** Query heads sharing one key/value head. */
@@ -113,12 +108,12 @@ public final class Sage2Reference {
 
         /** Index into {@link #qscale()} of the group holding query row {@code n} of (b, h). */
         public int qScaleIndex(int b, int h, int n) {
-            return (b * hq + h) * qGroups() + 8 * (n / 16) + n % 8;
+            return (b * hq + h) * qGroups() + Int8Fp8Layout.qGroup(n);
         }
 
         /** Index into {@link #kscale()} of the group holding key token {@code n} of (b, hk). */
         public int kScaleIndex(int b, int hk, int n) {
-            return (b * hkv + hk) * kGroups() + 4 * (n / 64) + (n % 8) / 2;
+            return (b * hkv + hk) * kGroups() + Int8Fp8Layout.kGroup(n);
         }
 
         /** Index into {@link #v8t()} of the code of token {@code n}, channel {@code c} of (b, hk). */
@@ -259,9 +254,9 @@ public final class Sage2Reference {
         int nk = shape.nk();
         int d = shape.headDim();
         int group = hq / hkv;
-        int qg = groups(nq, 16, 8);
-        int kg = groups(nk, 64, 4);
-        int nkPad = groups(nk, 16, 16);
+        int qg = Int8Fp8Layout.qGroups(nq);
+        int kg = Int8Fp8Layout.kGroups(nk);
+        int nkPad = Int8Fp8Layout.nkPad(nk);
         byte[] q8 = new byte[batch * hq * nq * d];
         float[] qscale = new float[batch * hq * qg];
         float[] qshift = new float[batch * hq * nq];
@@ -286,29 +281,13 @@ public final class Sage2Reference {
         return new Quantized(batch, hq, hkv, nq, nk, d, q8, qscale, qshift, k8, kscale, kmeanCopy, v8t, vscale);
     }
 
-    /** Q of one (b, h): groups (i, g) = rows {16i + g, 16i + g + 8}, plus the row shifts. */
+    /** Q of one (b, h): its INT8 groups ({@link Int8Fp8Layout#qGroup}), plus the row shifts. */
     private static void quantizeQHead(HostTensor q, int b, int h, float[] kmean, int meanAt, byte[] q8, int codeAt,
             float[] qscale, int scaleAt, float[] qshift, int shiftAt) {
         int nq = q.seq();
         int d = q.headDim();
         float[] data = q.data();
-        for (int i = 0; i * 16 < nq; i++) {
-            for (int g = 0; g < 8; g++) {
-                int first = 16 * i + g;
-                if (first >= nq) {
-                    continue; // no rows: the scale stays 0, as for an all-zero group
-                }
-                int[] rows = first + 8 < nq ? new int[] {first, first + 8} : new int[] {first};
-                int count = rows.length;
-                int[] bases = new int[count];
-                int[] outs = new int[count];
-                for (int r = 0; r < count; r++) {
-                    bases[r] = q.index(b, h, rows[r], 0);
-                    outs[r] = codeAt + rows[r] * d;
-                }
-                qscale[scaleAt + 8 * i + g] = quantizeInt8Group(data, bases, null, 0, d, q8, outs);
-            }
-        }
+        quantizeGroups(q, b, h, Int8Fp8Layout.qGroups(nq), Int8Fp8Layout::qGroup, null, 0, q8, codeAt, qscale, scaleAt);
         for (int n = 0; n < nq; n++) {
             int base = q.index(b, h, n, 0);
             float shift = 0f;
@@ -319,29 +298,39 @@ public final class Sage2Reference {
         }
     }
 
-    /** K of one (b, hk): groups (j, t) = tokens of 64-block j with n % 8 in {2t, 2t + 1}, smoothed. */
+    /** K of one (b, hk), smoothed: its INT8 groups ({@link Int8Fp8Layout#kGroup}). */
     private static void quantizeKHead(HostTensor k, int b, int h, float[] kmean, int meanAt, byte[] k8, int codeAt,
             float[] kscale, int scaleAt) {
-        int nk = k.seq();
-        int d = k.headDim();
-        float[] data = k.data();
-        for (int j = 0; j * 64 < nk; j++) {
-            for (int t = 0; t < 4; t++) {
-                int count = 0;
-                int[] tokens = new int[16];
-                for (int n = 64 * j; n < Math.min(nk, 64 * (j + 1)); n++) {
-                    if ((n % 8) / 2 == t) {
-                        tokens[count++] = n;
-                    }
-                }
-                int[] bases = new int[count];
-                int[] outs = new int[count];
-                for (int r = 0; r < count; r++) {
-                    bases[r] = k.index(b, h, tokens[r], 0);
-                    outs[r] = codeAt + tokens[r] * d;
-                }
-                kscale[scaleAt + 4 * j + t] = quantizeInt8Group(data, bases, kmean, meanAt, d, k8, outs);
-            }
+        quantizeGroups(k, b, h, Int8Fp8Layout.kGroups(k.seq()), Int8Fp8Layout::kGroup, kmean, meanAt, k8, codeAt,
+                kscale, scaleAt);
+    }
+
+    /**
+     * Quantizes the rows of one (b, h) of x group by group: row n belongs to group groupOf(n) of
+     * {@code groups}; a group without rows keeps scale 0.
+     */
+    private static void quantizeGroups(HostTensor x, int b, int h, int groups, IntUnaryOperator groupOf,
+            float[] mean, int meanAt, byte[] codes, int codeAt, float[] scale, int scaleAt) {
+        int n = x.seq();
+        int d = x.headDim();
+        int[] count = new int[groups];
+        for (int r = 0; r < n; r++) {
+            count[groupOf.applyAsInt(r)]++;
+        }
+        int[][] bases = new int[groups][];
+        int[][] outs = new int[groups][];
+        for (int g = 0; g < groups; g++) {
+            bases[g] = new int[count[g]];
+            outs[g] = new int[count[g]];
+            count[g] = 0;
+        }
+        for (int r = 0; r < n; r++) {
+            int g = groupOf.applyAsInt(r);
+            bases[g][count[g]] = x.index(b, h, r, 0);
+            outs[g][count[g]++] = codeAt + r * d;
+        }
+        for (int g = 0; g < groups; g++) {
+            scale[scaleAt + g] = quantizeInt8Group(x.data(), bases[g], mean, meanAt, d, codes, outs[g]);
         }
     }
 
@@ -408,14 +397,14 @@ public final class Sage2Reference {
         }
     }
 
-    /** Position in a {@code v8t} row of token {@code n}: the p with 16 * (p / 16) + PERM[p % 16] == n. */
+    /** Position in a {@code v8t} row of token {@code n} ({@link Int8Fp8Layout#vPosition}). */
     public static int vPosition(int n) {
-        return 16 * (n / 16) + PERM_INV[n % 16];
+        return Int8Fp8Layout.vPosition(n);
     }
 
     /** Token stored at position {@code p} of a {@code v8t} row (it may be >= Nk: padding). */
     public static int vToken(int p) {
-        return 16 * (p / 16) + PERM[p % 16];
+        return Int8Fp8Layout.vToken(p);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -454,7 +443,7 @@ public final class Sage2Reference {
             vTokens[bh] = values;
             float[] ks = new float[nk];
             for (int n = 0; n < nk; n++) {
-                ks[n] = z.kscale()[bh * kg + 4 * (n / 64) + (n % 8) / 2];
+                ks[n] = z.kscale()[bh * kg + Int8Fp8Layout.kGroup(n)];
             }
             kTokenScale[bh] = ks;
         });
@@ -555,8 +544,4 @@ public final class Sage2Reference {
         return (float) Math.pow(2.0, x);
     }
 
-    /** ceil(n / per) * each. */
-    private static int groups(int n, int per, int each) {
-        return (int) (((long) n + per - 1) / per * each);
-    }
 }

@@ -9,6 +9,7 @@
 <#include "../../common/types.ftl">
 <#include "../../common/ptx.ftl">
 <#include "../../common/fp8.ftl">
+<#include "../../common/int8_fp8_layout.ftl">
 <#include "../../common/mma_8bit.ftl">
 <#include "../../common/smem_tile.ftl">
 <#include "../../common/online_softmax.ftl">
@@ -23,8 +24,7 @@ constexpr int N_TILES = BLOCK_N / 8;
 constexpr int D_TILES = HEAD_DIM / 8;
 constexpr int QK_STEPS = HEAD_DIM / 32;
 constexpr int PV_STEPS = BLOCK_N / 32;
-constexpr int K_SCALE_BLOCK = 64;
-constexpr float LOG2_FP8_MAX = ${log2Fp8Max}f;
+constexpr int K_SCALE_BLOCKS = BLOCK_N / K_SCALE_TOKENS;
 constexpr u32 Q_TILE_BYTES = BLOCK_M * HEAD_DIM;
 constexpr u32 K_TILE_BYTES = BLOCK_N * HEAD_DIM;
 constexpr u32 V_TILE_BYTES = HEAD_DIM * BLOCK_N;
@@ -71,7 +71,7 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
     if (n_blocks > 0) sage_load_cols8<HEAD_DIM, BLOCK_N, THREADS>(sV, v_ptr, nk_pad, 0, nk_pad, tid);
     sage_cp_async_commit();
 
-    const float qs = row0 + warp_row < nq ? q_scale[((i64)batch * gridDim.y + head) * q_groups + (row0 + warp_row) / 16 * 8 + g] : 0.f;
+    const float qs = row0 + warp_row < nq ? q_scale[((i64)batch * gridDim.y + head) * q_groups + sage2_q_group(row0 + warp_row + g)] : 0.f;
     const float* ks_ptr = k_scale + ((i64)batch * hkv + kv_head) * k_groups + t;
     float acc_o[1][D_TILES][4];
     float m_run[1][2] = {{SAGE_NEG_INF, SAGE_NEG_INF}};
@@ -118,9 +118,9 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
         // Dequantize: |dot| < 2^22, so adding it to the bits of 2^23 + 2^22 converts it exactly.
         float acc_s[1][N_TILES][4];
         #pragma unroll
-        for (int b = 0; b < BLOCK_N / K_SCALE_BLOCK; ++b) {
-            const int kb = j * (BLOCK_N / K_SCALE_BLOCK) + b;
-            const float f = kb * K_SCALE_BLOCK < nk ? qs * ks_ptr[4 * kb] : 0.f;
+        for (int b = 0; b < BLOCK_N / K_SCALE_TOKENS; ++b) {
+            const int kb = j * (BLOCK_N / K_SCALE_TOKENS) + b;
+            const float f = kb * K_SCALE_TOKENS < nk ? qs * ks_ptr[K_GROUPS_PER_BLOCK * kb] : 0.f;
             #pragma unroll
             for (int nt = b * 8; nt < b * 8 + 8; ++nt) {
                 #pragma unroll

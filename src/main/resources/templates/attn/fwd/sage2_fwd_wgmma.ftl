@@ -12,6 +12,7 @@
 <#include "../../common/types.ftl">
 <#include "../../common/ptx.ftl">
 <#include "../../common/fp8.ftl">
+<#include "../../common/int8_fp8_layout.ftl">
 <#include "../../common/tma.ftl">
 <#include "../../common/wgmma.ftl">
 <#include "../../common/smem_tile.ftl">
@@ -30,9 +31,7 @@ constexpr int PV_STEPS = ${pvSteps};
 constexpr u32 STEP_BYTES = ${stepBytes};
 constexpr u32 QK_GROUP_BYTES = 8 * QK_ROW_BYTES;
 constexpr u32 V_ROW_BYTES = ${vRowBytes};
-constexpr int K_SCALE_BLOCK = 64;      // tokens per K scale block (4 per-thread groups each)
-constexpr int K_SCALE_BLOCKS = BLOCK_N / K_SCALE_BLOCK;
-constexpr float LOG2_FP8_MAX = ${log2Fp8Max}f;
+constexpr int K_SCALE_BLOCKS = BLOCK_N / K_SCALE_TOKENS;
 constexpr bool CAUSAL = ${causal?c};
 constexpr bool WRITE_LSE = ${lse?c};
 
@@ -73,11 +72,11 @@ __device__ __forceinline__ void sage2_scores(float (&s)[1][N_TILES][4], const in
     #pragma unroll
     for (int b = 0; b < K_SCALE_BLOCKS; ++b) {
         const int kb = j * K_SCALE_BLOCKS + b;
-        deq[b] = kb * K_SCALE_BLOCK < nk ? qs * ks_ptr[4 * kb] : 0.f;
+        deq[b] = kb * K_SCALE_TOKENS < nk ? qs * ks_ptr[K_GROUPS_PER_BLOCK * kb] : 0.f;
     }
     #pragma unroll
     for (int nt = 0; nt < N_TILES; ++nt) {
-        const float f = deq[nt * 8 / K_SCALE_BLOCK];
+        const float f = deq[nt * 8 / K_SCALE_TOKENS];
         #pragma unroll
         for (int e = 0; e < 4; ++e) s[0][nt][e] = (__int_as_float(acc[0][nt][e] + MAGIC_BITS) - MAGIC) * f;
     }
@@ -165,7 +164,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
         const int first_masked_key = CAUSAL ? min(nk, row0 + nk - nq + 1) : nk;
         // This thread's rows g and g+8 of its warp's 16 share one Q scale (group 8i + g).
         const float qs = row0 + warp_row < nq
-                ? q_scale[((i64)batch * heads + head) * q_groups + (row0 + warp_row) / 16 * 8 + g] : 0.f;
+                ? q_scale[((i64)batch * heads + head) * q_groups + sage2_q_group(row0 + warp_row + g)] : 0.f;
         const float* ks_ptr = k_scale + ((i64)batch * (heads / group) + kv_head) * k_groups + t4;
 
         float acc_o[1][D_TILES][4];

@@ -1,0 +1,84 @@
+package dev.sagejit.spec;
+
+import java.util.Arrays;
+
+/**
+ * The one place the int8-fp8 (SageAttention2) operand layout is decided (docs/int8-fp8-quantization.md):
+ * the scale groups of Q and K, the FP8 range of P and V, and the token order of V^T. The quantizer
+ * kernels, the attention kernels (through their template models) and the CPU emulation all read it.
+ */
+public final class Int8Fp8Layout {
+    /** Largest INT8 code magnitude: codes are symmetric, -128 is never produced. */
+    public static final int INT8_MAX = 127;
+    /** Largest finite FP8 E4M3 value: V's channel scale maps its maximum here, P~'s row max too. */
+    public static final float FP8_MAX = 448f;
+    /** log2(448): P~ = exp2(S * sl - m + log2 448) maps each row's maximum to {@link #FP8_MAX}. */
+    public static final double LOG2_FP8_MAX = Math.log(FP8_MAX) / Math.log(2.0);
+
+    /** Query rows of one Q scale slice; its groups are rows with equal row % 8 (two rows each). */
+    public static final int Q_SCALE_ROWS = 16;
+    /** Q scale groups per slice: the 8 row pairs {g, g + 8} one thread owns in an m16 MMA tile. */
+    public static final int Q_GROUPS_PER_SLICE = 8;
+    /** Keys of one K scale block; its groups are tokens with equal (token % 8) / 2. */
+    public static final int K_SCALE_TOKENS = 64;
+    /** K scale groups per block: the key columns {2t, 2t + 1} (mod 8) one thread of a quad owns. */
+    public static final int K_GROUPS_PER_BLOCK = 4;
+    /** Period of V^T's token permutation; V^T rows are padded to a multiple of it. */
+    public static final int V_PERM_PERIOD = 16;
+    /** Position p of every 16-token slice of V^T holds token V_PERM[p] of that slice. */
+    private static final int[] V_PERM = {0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15};
+    private static final int[] V_PERM_INV = new int[V_PERM_PERIOD];
+
+    static {
+        for (int p = 0; p < V_PERM_PERIOD; p++) {
+            V_PERM_INV[V_PERM[p]] = p;
+        }
+    }
+
+    private Int8Fp8Layout() {
+    }
+
+    /** Q scale entries per (batch, head): {@link #Q_GROUPS_PER_SLICE} per started slice. */
+    public static int qGroups(int nq) {
+        return ceilDiv(nq, Q_SCALE_ROWS) * Q_GROUPS_PER_SLICE;
+    }
+
+    /** K scale entries per (batch, kv head): {@link #K_GROUPS_PER_BLOCK} per started block. */
+    public static int kGroups(int nk) {
+        return ceilDiv(nk, K_SCALE_TOKENS) * K_GROUPS_PER_BLOCK;
+    }
+
+    /** Row pitch of V^T in bytes: tokens padded to {@link #V_PERM_PERIOD}. */
+    public static int nkPad(int nk) {
+        return ceilDiv(nk, V_PERM_PERIOD) * V_PERM_PERIOD;
+    }
+
+    /** Index of query row n's group among its (batch, head)'s {@link #qGroups} scales. */
+    public static int qGroup(int n) {
+        return Q_GROUPS_PER_SLICE * (n / Q_SCALE_ROWS) + n % Q_GROUPS_PER_SLICE;
+    }
+
+    /** Index of key token n's group among its (batch, kv head)'s {@link #kGroups} scales. */
+    public static int kGroup(int n) {
+        return K_GROUPS_PER_BLOCK * (n / K_SCALE_TOKENS) + (n % 8) / 2;
+    }
+
+    /** Position in a V^T row of token n. */
+    public static int vPosition(int n) {
+        return V_PERM_PERIOD * (n / V_PERM_PERIOD) + V_PERM_INV[n % V_PERM_PERIOD];
+    }
+
+    /** Token stored at position p of a V^T row. */
+    public static int vToken(int p) {
+        return V_PERM_PERIOD * (p / V_PERM_PERIOD) + V_PERM[p % V_PERM_PERIOD];
+    }
+
+    /** Position of each token of a slice: what the V quantizer's table holds. */
+    public static int[] vPermInverse() {
+        return Arrays.copyOf(V_PERM_INV, V_PERM_PERIOD);
+    }
+
+    private static int ceilDiv(int n, int d) {
+        return (int) (((long) n + d - 1) / d);
+    }
+}

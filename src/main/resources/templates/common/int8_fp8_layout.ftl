@@ -1,0 +1,19 @@
+<#-- The int8-fp8 operand layout (spec/Int8Fp8Layout.java, docs/int8-fp8-quantization.md), as the
+     quantizers and the attention kernels that read their output both see it. -->
+constexpr int SAGE_INT8_MAX = ${int8Max};
+constexpr float SAGE_FP8_MAX = ${fp8Max};
+constexpr float LOG2_FP8_MAX = ${log2Fp8Max}f;
+constexpr int Q_SCALE_ROWS = ${qScaleRows};            // a Q scale slice; its groups are rows equal mod 8
+constexpr int Q_GROUPS_PER_SLICE = ${qGroupsPerSlice};
+constexpr int K_SCALE_TOKENS = ${kScaleTokens};        // a K scale block; its groups are (token % 8) / 2
+constexpr int K_GROUPS_PER_BLOCK = ${kGroupsPerBlock};
+constexpr int V_PERM_PERIOD = ${vPermPeriod};          // V^T's tokens are permuted inside every 16
+
+// The Q scale group of query row `row` among its (batch, head)'s scales.
+__device__ __forceinline__ int sage2_q_group(int row) {
+    return row / Q_SCALE_ROWS * Q_GROUPS_PER_SLICE + row % Q_GROUPS_PER_SLICE;
+}
+// The K scale group of key token `n` among its (batch, kv head)'s scales.
+__device__ __forceinline__ int sage2_k_group(int n) {
+    return n / K_SCALE_TOKENS * K_GROUPS_PER_BLOCK + (n % 8) / 2;
+}
