@@ -31,6 +31,7 @@ constexpr u32 V_TILE_BYTES = HEAD_DIM * BLOCK_N;
 constexpr bool CAUSAL = ${causal?c};
 constexpr bool WRITE_LSE = ${lse?c};
 
+<#include "sage2_block.ftl">
 <#include "epilogue_sage2.ftl">
 
 extern "C" __global__ void __launch_bounds__(THREADS, ${minBlocksPerSm})
@@ -100,9 +101,9 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
         }
         sage_cp_async_commit();
 
-        int acc_i[N_TILES][4];
+        int acc_i[1][N_TILES][4];
         #pragma unroll
-        for (int nt = 0; nt < N_TILES; ++nt) acc_i[nt][0] = acc_i[nt][1] = acc_i[nt][2] = acc_i[nt][3] = 0;
+        for (int nt = 0; nt < N_TILES; ++nt) acc_i[0][nt][0] = acc_i[0][nt][1] = acc_i[0][nt][2] = acc_i[0][nt][3] = 0;
         #pragma unroll
         for (int kk = 0; kk < QK_STEPS; ++kk) {
             #pragma unroll
@@ -111,22 +112,12 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
                 u32 b[4];
                 const int r = np * 16 + (lane & 7) + (lane >> 4) * 8;
                 sage_ldmatrix_x4(b, sK + stage_k + sage_swz<HEAD_DIM>(r, kk * 2 + ((lane >> 3) & 1)));
-                sage_mma_s8(acc_i[2 * np], q_frag[kk], b[0], b[1]);
-                sage_mma_s8(acc_i[2 * np + 1], q_frag[kk], b[2], b[3]);
+                sage_mma_s8(acc_i[0][2 * np], q_frag[kk], b[0], b[1]);
+                sage_mma_s8(acc_i[0][2 * np + 1], q_frag[kk], b[2], b[3]);
             }
         }
-        // Dequantize: |dot| < 2^22, so adding it to the bits of 2^23 + 2^22 converts it exactly.
         float acc_s[1][N_TILES][4];
-        #pragma unroll
-        for (int b = 0; b < BLOCK_N / K_SCALE_TOKENS; ++b) {
-            const int kb = j * (BLOCK_N / K_SCALE_TOKENS) + b;
-            const float f = kb * K_SCALE_TOKENS < nk ? qs * ks_ptr[K_GROUPS_PER_BLOCK * kb] : 0.f;
-            #pragma unroll
-            for (int nt = b * 8; nt < b * 8 + 8; ++nt) {
-                #pragma unroll
-                for (int e = 0; e < 4; ++e) acc_s[0][nt][e] = (__int_as_float(acc_i[nt][e] + 0x4B400000) - 12582912.f) * f;
-            }
-        }
+        sage2_scores(acc_s, acc_i, qs, ks_ptr, j, nk);
         if ((j + 1) * BLOCK_N > first_masked_key) {
             sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, j * BLOCK_N, nq, nk, lane);
         }
@@ -143,23 +134,18 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
         float acc_pv[D_TILES][4];
         #pragma unroll
         for (int dt = 0; dt < D_TILES; ++dt) acc_pv[dt][0] = acc_pv[dt][1] = acc_pv[dt][2] = acc_pv[dt][3] = 0.f;
+        u32 p[PV_STEPS][4];
+        sage2_pack_p(p, acc_s);
         #pragma unroll
         for (int kk = 0; kk < PV_STEPS; ++kk) {
-            // P~ of keys 32kk..+31 as FP8 A: a thread's columns {2t, 2t+1, 8+2t, 9+2t} of each 16.
-            u32 a[4];
-            const int nt = 4 * kk;
-            a[0] = sage_fp8x4(acc_s[0][nt][0], acc_s[0][nt][1], acc_s[0][nt + 1][0], acc_s[0][nt + 1][1]);
-            a[1] = sage_fp8x4(acc_s[0][nt][2], acc_s[0][nt][3], acc_s[0][nt + 1][2], acc_s[0][nt + 1][3]);
-            a[2] = sage_fp8x4(acc_s[0][nt + 2][0], acc_s[0][nt + 2][1], acc_s[0][nt + 3][0], acc_s[0][nt + 3][1]);
-            a[3] = sage_fp8x4(acc_s[0][nt + 2][2], acc_s[0][nt + 2][3], acc_s[0][nt + 3][2], acc_s[0][nt + 3][3]);
             #pragma unroll
             for (int dp = 0; dp < D_TILES / 2; ++dp) {
                 // V^T rows (channels) dp*16..+15: registers 0,1 are B of head-dim tile 2dp, 2,3 of 2dp+1.
                 u32 b[4];
                 const int r = dp * 16 + (lane & 7) + (lane >> 4) * 8;
                 sage_ldmatrix_x4(b, sV + stage_v + sage_swz<BLOCK_N>(r, kk * 2 + ((lane >> 3) & 1)));
-                sage_mma_e4m3(acc_pv[2 * dp], a, b[0], b[1]);
-                sage_mma_e4m3(acc_pv[2 * dp + 1], a, b[2], b[3]);
+                sage_mma_e4m3(acc_pv[2 * dp], p[kk], b[0], b[1]);
+                sage_mma_e4m3(acc_pv[2 * dp + 1], p[kk], b[2], b[3]);
             }
         }
         #pragma unroll
