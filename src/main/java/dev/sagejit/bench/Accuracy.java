@@ -34,6 +34,20 @@ public final class Accuracy {
         return precision == dev.sagejit.api.Precision.FP16 ? 3e-3 : 1e-2;
     }
 
+    /**
+     * The FP64 reference sagejit's outputs are checked against: every row, or (above
+     * {@link #FULL_CHECK_MACS} multiply-adds, or when {@code rows} asks) a sample of rows.
+     *
+     * @param rows query rows to check, 0 for all; null for the default
+     */
+    public static CpuAttention.Result reference(AttentionProblem p, HostTensor q, HostTensor k, HostTensor v,
+            Integer rows) {
+        double macs = (double) p.batch() * p.hq() * p.nq() * (double) p.nk() * p.headDim() * 2;
+        int n = rows != null ? rows : macs <= FULL_CHECK_MACS ? 0 : SAMPLED_ROWS;
+        return n <= 0 || n >= p.nq() ? CpuAttention.forward(p, q, k, v)
+                : CpuAttention.forwardRows(p, q, k, v, CpuAttention.sampleRows(p, n));
+    }
+
     /** A pass bar of the quantized modes: cosine similarity at least, relative L1 error at most. */
     public record Bar(double minCosine, double maxRelL1) {
         public boolean passes(Metrics.Errors e) {
@@ -63,10 +77,7 @@ public final class Accuracy {
     public static Outcome check(SageAttention sage, AttentionOptions opts, AttentionProblem p, Inputs.Qkv in) {
         HostResult out = sage.forward(opts, new HostQkv(in.q().layout(), p.batch(), p.hq(), p.hkv(), p.nq(), p.nk(),
                 p.headDim(), in.q().data(), in.k().data(), in.v().data()));
-        double macs = (double) p.batch() * p.hq() * p.nq() * (double) p.nk() * p.headDim() * 2;
-        CpuAttention.Result ref = macs <= FULL_CHECK_MACS
-                ? CpuAttention.forward(p, in.q(), in.k(), in.v())
-                : CpuAttention.forwardRows(p, in.q(), in.k(), in.v(), CpuAttention.sampleRows(p, SAMPLED_ROWS));
+        CpuAttention.Result ref = reference(p, in.q(), in.k(), in.v(), null);
         var o = new HostTensor(out.o(), p.batch(), p.hq(), p.nq(), p.headDim(), in.q().layout());
         Metrics.Errors oErr = Metrics.output(o, ref, p);
         Metrics.Errors lseErr = opts.lse() ? Metrics.lse(out.lse(), ref, p) : null;

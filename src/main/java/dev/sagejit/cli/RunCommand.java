@@ -6,10 +6,10 @@ import dev.sagejit.api.HostResult;
 import dev.sagejit.api.Layout;
 import dev.sagejit.api.Precision;
 import dev.sagejit.api.SageAttention;
+import dev.sagejit.bench.Accuracy;
 import dev.sagejit.bench.BenchCase;
 import dev.sagejit.bench.FwdBenchmark;
 import dev.sagejit.reference.AttentionProblem;
-import dev.sagejit.reference.CpuAttention;
 import dev.sagejit.reference.HostTensor;
 import dev.sagejit.reference.Metrics;
 import dev.sagejit.util.Npy;
@@ -30,10 +30,6 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "run", mixinStandardHelpOptions = true,
         description = "Run one forward attention call on the GPU and check it against the FP64 CPU reference.")
 final class RunCommand implements Callable<Integer> {
-    /** Above this many multiply-adds the reference checks a sample of rows instead of all. */
-    static final double FULL_CHECK_MACS = 2e9;
-    static final int SAMPLED_ROWS = 256;
-
     @ParentCommand
     Main main;
 
@@ -89,7 +85,7 @@ final class RunCommand implements Callable<Integer> {
     String tiles;
 
     @Option(names = "--check-rows", description = "Query rows the reference checks; 0 = all"
-            + " (default: all below 2e9 multiply-adds, else 256 sampled).")
+            + " (default: all rows of small problems, a sample of large ones).")
     Integer checkRows;
 
     @Option(names = "--tolerance", description = "Largest passing rel L2 error (default 1e-2 bf16, 3e-3 fp16).")
@@ -162,10 +158,7 @@ final class RunCommand implements Callable<Integer> {
         AttentionProblem p = in.problem();
         var t = precision.inputType();
         HostTensor q = in.q().roundTo(t), k = in.k().roundTo(t), v = in.v().roundTo(t);
-        double macs = 2.0 * p.batch() * p.hq() * p.nq() * (double) p.nk() * p.headDim();
-        int rows = checkRows != null ? checkRows : macs < FULL_CHECK_MACS ? 0 : SAMPLED_ROWS;
-        var ref = rows <= 0 || rows >= p.nq() ? CpuAttention.forward(p, q, k, v)
-                : CpuAttention.forwardRows(p, q, k, v, CpuAttention.sampleRows(p, rows));
+        var ref = Accuracy.reference(p, q, k, v, checkRows);
         var o = new HostTensor(result.o(), p.batch(), p.hq(), p.nq(), p.headDim(), in.layout());
         var e = Metrics.output(o, ref, p);
         String checked = ref.complete() ? "all rows" : ref.rows().length + " sampled rows";
@@ -178,13 +171,13 @@ final class RunCommand implements Callable<Integer> {
             appendResults(sage(), p, e, ref.complete() ? "all" : String.valueOf(ref.rows().length));
         }
         if (precision.quantized() && tolerance == null) {
-            var bar = dev.sagejit.bench.Accuracy.quantizedBar(label != null ? label : family);
+            var bar = Accuracy.quantizedBar(label != null ? label : family);
             boolean pass = e.finite() && bar.passes(e);
             out.printf(Locale.ROOT, "%s: cosine %.5f (bar >= %.3f), rel L1 %.4f (bar <= %.3f)%n", pass ? "PASS" : "FAIL",
                     e.cosine(), bar.minCosine(), e.relL1(), bar.maxRelL1());
             return pass ? 0 : 1;
         }
-        double tol = tolerance != null ? tolerance : dev.sagejit.bench.Accuracy.tolerance(precision);
+        double tol = tolerance != null ? tolerance : Accuracy.tolerance(precision);
         boolean pass = e.finite() && e.relL2() <= tol;
         out.printf(Locale.ROOT, "%s: rel L2 %.3e %s tolerance %.1e%n", pass ? "PASS" : "FAIL", e.relL2(),
                 pass ? "<=" : "exceeds", tol);
