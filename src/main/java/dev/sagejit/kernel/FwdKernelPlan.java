@@ -127,8 +127,8 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("headDimSteps", spec.headDim() / 16);
         m.put("rowBytes", rowBytes);
         m.put("rowChunks", rowBytes / 16);
-        m.put("qTileBytes", tiles.blockM() * rowBytes);
-        m.put("kvTileBytes", tiles.blockN() * rowBytes);
+        m.put("qTileBytes", TileTable.qTileBytes(spec, tiles));
+        m.put("kvTileBytes", TileTable.kvTileBytes(spec, tiles));
         m.put("qInRegisters", qInRegisters());
         m.put("minBlocksPerSm", minBlocksPerSm());
         m.put("causal", spec.causal());
@@ -146,22 +146,17 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
     /** Widest swizzled row: TMA boxes and wgmma descriptors use at most the 128-byte swizzle. */
     public static final int SWIZZLE_ROW_BYTES = 128;
 
-    /** Bytes per element of the Q and K operands the kernel reads: 1 for the INT8 modes, else 2. */
-    public int operandBytes() {
-        return spec.precision().quantized() ? 1 : spec.elementType().bytes();
-    }
-
     /**
      * Bytes of one swizzled Q/K row in shared memory: the head dim's bytes up to 128; wider rows are
      * split into column blocks of [rows][128 B], one TMA box each.
      */
     public int qkRowBytes() {
-        return Math.min(SWIZZLE_ROW_BYTES, spec.headDim() * operandBytes());
+        return Math.min(SWIZZLE_ROW_BYTES, spec.headDim() * spec.operandBytes());
     }
 
     /** Head-dim elements of one Q/K column block (the TMA box's inner size). */
     public int columnBlockElements() {
-        return qkRowBytes() / operandBytes();
+        return qkRowBytes() / spec.operandBytes();
     }
 
     /** Inner box size (elements) and rows of the V box: V^T blocks for 8-bit V, else like K. */
@@ -171,7 +166,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
     }
 
     private Map<String, Object> wgmmaModel() {
-        int ob = operandBytes();
+        int ob = spec.operandBytes();
         int k = 32 / ob; // wgmma K per instruction: 32 bytes of each operand row
         boolean q8 = spec.precision().quantized();
         String elem = spec.elementType() == DType.BF16 ? "bf16" : "f16";
@@ -200,8 +195,6 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("vTransposed", q8);
         m.put("qSlots", persistent() ? 2 : 1);
         m.put("vRowBytes", q8 ? tiles.blockN() : qkRowBytes());
-        m.put("qTileBytes", tiles.blockM() * spec.headDim() * ob);
-        m.put("kvTileBytes", tiles.blockN() * spec.headDim() * ob);
         m.put("swizzleAlign", TileTable.SWIZZLE_ALIGN);
         m.put("setMaxRegisters", tiles.consumerWarpgroups() == 2);
         m.put("producerRegisters", TileTable.WGMMA_PRODUCER_REGS);

@@ -43,6 +43,11 @@ public record KernelSpec(Direction direction, Arch arch, Precision precision, in
         return precision.inputType();
     }
 
+    /** Bytes per element of the Q, K and V operands the attention kernel reads: 1 once quantized. */
+    public int operandBytes() {
+        return precision.quantized() ? 1 : elementType().bytes();
+    }
+
     /**
      * Readable canonical id, e.g. {@code fwd_bf16_d128_causal_lse_sm90a}. Two specs are equal exactly
      * when their keys are.

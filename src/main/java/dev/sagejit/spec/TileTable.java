@@ -211,15 +211,24 @@ public final class TileTable {
      * also the slack to align the tiles to {@link #SWIZZLE_ALIGN} and the mbarriers.
      */
     public static int forwardSharedBytes(KernelSpec spec, TileConfig t) {
-        int rowBytes = spec.headDim() * (spec.precision().quantized() ? 1 : spec.elementType().bytes());
         int outBytes = t.blockM() * spec.headDim() * spec.elementType().bytes();
         if (t.engine() == TileConfig.Engine.WGMMA && spec.precision().quantized()) {
             // Persistent: two Q slots (the next tile's Q loads early); O is written from registers.
-            return SWIZZLE_ALIGN + (2 * t.blockM() + 2 * t.stages() * t.blockN()) * rowBytes + BARRIER_BYTES;
+            return SWIZZLE_ALIGN + 2 * qTileBytes(spec, t) + 2 * t.stages() * kvTileBytes(spec, t) + BARRIER_BYTES;
         }
-        int tiles = (t.blockM() + 2 * t.stages() * t.blockN()) * rowBytes;
+        int tiles = qTileBytes(spec, t) + 2 * t.stages() * kvTileBytes(spec, t);
         // The epilogue stages the 16-bit output block through the same shared memory.
         tiles = Math.max(tiles, outBytes);
         return t.engine() == TileConfig.Engine.WGMMA ? SWIZZLE_ALIGN + tiles + BARRIER_BYTES : tiles;
+    }
+
+    /** Shared memory of one Q tile: BLOCK_M rows of the operand the kernel reads. */
+    public static int qTileBytes(KernelSpec spec, TileConfig t) {
+        return t.blockM() * spec.headDim() * spec.operandBytes();
+    }
+
+    /** Shared memory of one K (or V) tile: BLOCK_N rows (for 8-bit V^T, the same bytes transposed). */
+    public static int kvTileBytes(KernelSpec spec, TileConfig t) {
+        return t.blockN() * spec.headDim() * spec.operandBytes();
     }
 }

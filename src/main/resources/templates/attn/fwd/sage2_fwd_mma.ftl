@@ -25,9 +25,9 @@ constexpr int D_TILES = HEAD_DIM / 8;
 constexpr int QK_STEPS = HEAD_DIM / 32;
 constexpr int PV_STEPS = BLOCK_N / 32;
 constexpr int K_SCALE_BLOCKS = BLOCK_N / K_SCALE_TOKENS;
-constexpr u32 Q_TILE_BYTES = BLOCK_M * HEAD_DIM;
-constexpr u32 K_TILE_BYTES = BLOCK_N * HEAD_DIM;
-constexpr u32 V_TILE_BYTES = HEAD_DIM * BLOCK_N;
+constexpr u32 Q_TILE_BYTES = ${qTileBytes};
+constexpr u32 K_TILE_BYTES = ${kvTileBytes};
+constexpr u32 V_TILE_BYTES = ${kvTileBytes};  // V^T: HEAD_DIM rows of BLOCK_N bytes
 constexpr bool CAUSAL = ${causal?c};
 constexpr bool WRITE_LSE = ${lse?c};
 
