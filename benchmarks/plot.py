@@ -6,28 +6,14 @@ holds several); x is Nk on a log2 axis. Only lines with timings of one `run` are
 """
 
 import argparse
-import json
 import sys
 
-
-def load_jsonl(paths):
-    recs = []
-    for path in paths:
-        with open(path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    recs.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    sys.stderr.write("%s:%d: skipped bad line (%s)\n" % (path, n, e))
-    return recs
+import resultslines
+from resultslines import load_jsonl
 
 
 def is_timing(r):
-    return (isinstance(r.get("median_ms"), (int, float)) and "error" not in r and "metric" not in r
-            and isinstance(r.get("tops"), (int, float)))
+    return resultslines.is_timing(r) and isinstance(r.get("tops"), (int, float))
 
 
 def pick_run(recs, run=None):

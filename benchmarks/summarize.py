@@ -10,31 +10,12 @@ restricts the match to equal modes. Lines of different runs are never compared.
 """
 
 import argparse
-import json
 import sys
+
+from resultslines import is_timing, load_jsonl
 
 PROBLEM = ("B", "H", "Hkv", "Nq", "Nk", "D", "causal")
 PEER_ORDER = ("torch-sdpa-cudnn", "torch-sdpa-flash", "torch-sdpa-efficient", "torch-sdpa-math")
-
-
-def load_jsonl(paths):
-    recs = []
-    for path in paths:
-        with open(path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    recs.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    sys.stderr.write("%s:%d: skipped bad line (%s)\n" % (path, n, e))
-    return recs
-
-
-def is_timing(r):
-    return (isinstance(r.get("median_ms"), (int, float)) and "error" not in r
-            and "metric" not in r)
 
 
 def problem_key(r):
