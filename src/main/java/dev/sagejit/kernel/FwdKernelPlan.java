@@ -154,15 +154,14 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         return Math.min(SWIZZLE_ROW_BYTES, spec.headDim() * spec.operandBytes());
     }
 
+    /** Bytes of one swizzled V row in shared memory: a BLOCK_N-byte row of 8-bit V^T, else like K. */
+    public int vRowBytes() {
+        return spec.precision().quantized() ? tiles.blockN() : qkRowBytes();
+    }
+
     /** Head-dim elements of one Q/K column block (the TMA box's inner size). */
     public int columnBlockElements() {
         return qkRowBytes() / spec.operandBytes();
-    }
-
-    /** Inner box size (elements) and rows of the V box: V^T blocks for 8-bit V, else like K. */
-    public int[] vBox() {
-        return spec.precision().quantized() ? new int[] {tiles.blockN(), spec.headDim()}
-                : new int[] {columnBlockElements(), tiles.blockN()};
     }
 
     private Map<String, Object> wgmmaModel() {
@@ -194,7 +193,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("stepBytes", 32);
         m.put("vTransposed", q8);
         m.put("qSlots", persistent() ? 2 : 1);
-        m.put("vRowBytes", q8 ? tiles.blockN() : qkRowBytes());
+        m.put("vRowBytes", vRowBytes());
         m.put("swizzleAlign", TileTable.SWIZZLE_ALIGN);
         m.put("setMaxRegisters", tiles.consumerWarpgroups() == 2);
         m.put("producerRegisters", TileTable.WGMMA_PRODUCER_REGS);

@@ -82,19 +82,19 @@ final class Sage2Launcher implements AutoCloseable {
         int nk = p.k().seq();
         int d = p.q().headDim();
         int hkv = p.k().heads();
-        var qkSwizzle = plan.qkRowBytes() == 128 ? TensorMap.Swizzle.B128 : TensorMap.Swizzle.B64;
+        var qkSwizzle = TensorMap.Swizzle.forRowBytes(plan.qkRowBytes());
         var u8 = TensorMap.DataType.UINT8;
         int b = p.batch();
         var tmQ = TensorMap.encodeTiled(u8, w.q8().address(), new long[] {d, Math.max(1, nq), p.heads(), b},
                 new long[] {d, (long) d * Math.max(1, nq), (long) d * Math.max(1, nq) * p.heads()},
-                new int[] {d, plan.tiles().blockM(), 1, 1}, qkSwizzle);
+                new int[] {plan.columnBlockElements(), plan.tiles().blockM(), 1, 1}, qkSwizzle);
         var tmK = TensorMap.encodeTiled(u8, w.k8().address(), new long[] {d, Math.max(1, nk), hkv, b},
                 new long[] {d, (long) d * Math.max(1, nk), (long) d * Math.max(1, nk) * hkv},
-                new int[] {d, plan.tiles().blockN(), 1, 1}, qkSwizzle);
+                new int[] {plan.columnBlockElements(), plan.tiles().blockN(), 1, 1}, qkSwizzle);
         long pad = Math.max(Int8Fp8Layout.V_PERM_PERIOD, Int8Fp8Layout.nkPad(nk));
         var tmV = TensorMap.encodeTiled(u8, w.v8t().address(), new long[] {pad, d, hkv, b},
                 new long[] {pad, pad * d, pad * d * hkv}, new int[] {plan.tiles().blockN(), d, 1, 1},
-                plan.tiles().blockN() == 128 ? TensorMap.Swizzle.B128 : TensorMap.Swizzle.B64);
+                TensorMap.Swizzle.forRowBytes(plan.vRowBytes()));
         int[] grid = plan.persistentGrid(b, p.heads(), nq, loader.device().smCount());
         var geometry = new LaunchGeometry(grid[0], grid[1], grid[2], plan.threads(), 1, 1, plan.sharedBytes());
         var args = KernelArgs.builder().blob(tmQ.bytes()).blob(tmK.bytes()).blob(tmV.bytes())

@@ -25,7 +25,7 @@ final class TmaOperands {
                 {"v", p.v(), plan.tiles().blockN()}}) {
             DeviceTensor t = (DeviceTensor) named[1];
             var why = TensorMap.whyInvalid(type(t.dtype()), t.address(), dims(t), byteStrides(t),
-                    box(plan, (int) named[2]), TensorMap.Swizzle.B128);
+                    box(plan, (int) named[2]), TensorMap.Swizzle.forRowBytes(plan.qkRowBytes()));
             if (why.isPresent()) {
                 return Optional.of(named[0] + " " + why.get());
             }
@@ -40,7 +40,7 @@ final class TmaOperands {
 
     private static TensorMap map(DeviceTensor t, FwdKernelPlan plan, int rows) {
         return TensorMap.encodeTiled(type(t.dtype()), t.address(), dims(t), byteStrides(t), box(plan, rows),
-                TensorMap.Swizzle.B128);
+                TensorMap.Swizzle.forRowBytes(plan.qkRowBytes()));
     }
 
     private static TensorMap.DataType type(DType dtype) {

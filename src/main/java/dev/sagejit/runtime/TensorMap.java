@@ -57,6 +57,16 @@ public record TensorMap(byte[] bytes) {
             this.code = code;
             this.spanBytes = spanBytes;
         }
+
+        /** The swizzle whose span is a tile row of {@code rowBytes} (32, 64 or 128), as wgmma reads it. */
+        public static Swizzle forRowBytes(int rowBytes) {
+            for (Swizzle s : values()) {
+                if (s != NONE && s.spanBytes == rowBytes) {
+                    return s;
+                }
+            }
+            throw new IllegalArgumentException("no swizzle spans rows of " + rowBytes + " bytes (32, 64 or 128)");
+        }
     }
 
     private static final int L2_PROMOTION_128B = 2;
