@@ -66,6 +66,14 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         return tiles.engine() == TileConfig.Engine.WGMMA;
     }
 
+    /**
+     * Whether the kernel loads the caller's Q, K, V themselves through TMA (so their addresses and
+     * strides must suit a tensor map); the int8-fp8 kernels load sagejit's quantized copies instead.
+     */
+    public boolean loadsInputsThroughTma() {
+        return usesTensorMaps() && !spec.precision().quantized();
+    }
+
     /** The extern "C" name of the kernel: the readable spec key with its tiles. */
     public String entry() {
         return "sagejit_" + spec.key(tiles);

@@ -96,7 +96,7 @@ public final class FwdLauncher {
         var spec = new KernelSpec(Direction.FWD, arch, o.precision(), p.q().headDim(), o.causal(), o.lse());
         if (o.tiles().isPresent()) {
             var plan = new FwdKernelPlan(spec, TileConfig.parse(o.tiles().get()));
-            if (plan.usesTensorMaps() && !spec.precision().quantized()) {
+            if (plan.loadsInputsThroughTma()) {
                 TmaOperands.whyNot(p, plan).ifPresent(why -> {
                     throw new SageException.InvalidInput("tiles " + plan.tiles().key() + " load through TMA, but " + why
                             + "; use an mma.sync tile config (e.g. " + TileTable.chooseMmaSync(spec).tiles().key() + ")");
@@ -106,7 +106,7 @@ public final class FwdLauncher {
         }
         String bucket = ShapeBucket.keyOf(p.batch(), p.heads(), p.q().seq(), p.k().seq());
         var plan = new FwdKernelPlan(spec, chooseTiles(spec, bucket, tuning));
-        if (plan.usesTensorMaps() && !spec.precision().quantized() && TmaOperands.whyNot(p, plan).isPresent()) {
+        if (plan.loadsInputsThroughTma() && TmaOperands.whyNot(p, plan).isPresent()) {
             return new FwdKernelPlan(spec, TileTable.chooseMmaSync(spec).tiles());
         }
         return plan;
