@@ -7,7 +7,7 @@
 #     smoke: + GPU tests; tune: + BF16 tile sweep at N 4096 and peers there; full: + every shape (BF16);
 #     sage2-tune: smoke + int8-fp8 tile sweep at N 4096, SASS and peers there;
 #     sage2: smoke + int8-fp8 SASS, int8-fp8 and BF16 against SDPA on every shape, accuracy on
-#     identical inputs. SKIP_GPU_TESTS=1 / SKIP_PROBE=1 leave the GPU tests / the probe out of any mode;
+#     identical inputs, Nsight Compute on one call. SKIP_GPU_TESTS=1 / SKIP_PROBE=1 leave the GPU tests / the probe out of any mode;
 #     GPU_TEST_SELECT=class#method(types) runs only that test method.
 # Every step runs under a timeout, so a kernel that hangs costs minutes, not the whole device call.
 # Needs bundle/ from scripts/make-bundle.sh (carried to the host) and python3 with torch there.
@@ -70,6 +70,19 @@ sass() {  # SASS of the default int8-fp8 kernels: wgmma shows as IGMMA (INT8) an
     rm -f "$OUT_DIR"/sass/*.cubin
 }
 
+profile() {  # Nsight Compute on one int8-fp8 call at N 4096 D 128: per-kernel time, throughput, stalls
+    step "ncu: the int8-fp8 quantizers and attention kernel, B4 H32 N4096 D128"
+    for causal in "" --causal; do
+        timeout 240 ncu --section SpeedOfLight --section WarpStateStats --section LaunchStats --section Occupancy \
+            --csv --page details --launch-count 6 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run \
+            --shape 4x32x4096x128 --precision int8-fp8 $causal \
+            > "$OUT_DIR/ncu-int8fp8${causal:+-causal}.csv" 2> "$OUT_DIR/ncu-int8fp8${causal:+-causal}.log" \
+            || echo "ncu failed (exit $?): see ncu-int8fp8${causal:+-causal}.log" >&2
+        grep -E '"(Duration|Memory Throughput|DRAM Throughput|Compute \(SM\) Throughput|Registers Per Thread|Achieved Occupancy)"' \
+            "$OUT_DIR/ncu-int8fp8${causal:+-causal}.csv" | awk -F'","' '{print $5" | "$(NF-2)" | "$(NF-1)" "$NF}' | head -40 >&2
+    done
+}
+
 if [[ "$MODE" == sage2-tune ]]; then
     sass
     step "int8-fp8 tile sweep"
@@ -103,6 +116,7 @@ elif [[ "$MODE" == sage2 ]]; then
             done
         done
     done
+    profile
 elif [[ "$MODE" == tune ]]; then
     step "tile sweep"
     bench --tiles all --causal both --precision bf16 --min-ms 150 --shapes 4x32x4096x128,4x32x4096x64 || status=1

@@ -3,8 +3,8 @@
 constexpr int SAGE_INT8_MAX = ${int8Max};
 constexpr float SAGE_FP8_MAX = ${fp8Max};
 constexpr float LOG2_FP8_MAX = ${log2Fp8Max}f;
-constexpr int Q_SCALE_ROWS = ${qScaleRows};            // a Q scale slice; its groups are rows equal mod 8
-constexpr int Q_GROUPS_PER_SLICE = ${qGroupsPerSlice};
+constexpr int Q_SCALE_ROWS = ${qScaleRows};            // a Q scale slice (scales stored per whole slice)
+constexpr int Q_GROUPS_PER_SLICE = ${qGroupsPerSlice};  // groups: rows equal mod this
 constexpr int K_SCALE_TOKENS = ${kScaleTokens};        // a K scale block; its groups are (token % 8) / 2
 constexpr int K_GROUPS_PER_BLOCK = ${kGroupsPerBlock};
 constexpr int V_PERM_PERIOD = ${vPermPeriod};          // V^T's tokens are permuted inside every 16

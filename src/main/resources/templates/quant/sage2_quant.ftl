@@ -5,9 +5,9 @@
      of one (head, batch) per block of THREADS threads, each thread 16-byte chunks of 8 elements.
        1. sage2_kv_stats: per-channel sums of K (-> kmean) and abs-max of V, by atomics
           (STATS_TILES * TOKENS tokens per block).
-       2. sage2_quant_q: INT8 Q, scales per (16-row slice, row % 8), and qshift = Q . kmean.
+       2. sage2_quant_q: INT8 Q, one scale per row, and qshift = Q . kmean.
        3. sage2_quant_k: INT8 (K - kmean), scales per (K scale block, (token % 8) / 2).
-       4. sage2_quant_v: FP8 V^T per channel, tokens permuted inside each 16. -->
+       4. sage2_quant_v: FP8 V^T per channel, tokens permuted inside each 16, transposed in registers. -->
 <#include "../common/types.ftl">
 <#include "../common/ptx.ftl">
 <#include "../common/fp8.ftl">
@@ -21,7 +21,6 @@ constexpr int CHUNKS_PER_THREAD = TOKENS * CHUNKS_PER_ROW / THREADS;
 constexpr int Q_GROUPS_PER_BLOCK = TOKENS / Q_SCALE_ROWS * Q_GROUPS_PER_SLICE;
 constexpr int K_GROUPS_PER_TILE = TOKENS / K_SCALE_TOKENS * K_GROUPS_PER_BLOCK;
 constexpr int STATS_TILES = ${statsTiles};   // kv_stats blocks cover STATS_TILES * TOKENS tokens
-constexpr int V_ROW_PITCH = TOKENS + 16;      // V^T staging rows, padded against bank conflicts
 
 // Loads chunk `c` (row c / CHUNKS_PER_ROW, columns 8 * (c % CHUNKS_PER_ROW)..) as 8 floats; rows
 // at or past n read as zeros.
@@ -215,54 +214,60 @@ sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, c
     }
 }
 
-// Token order inside every V_PERM_PERIOD tokens of V^T: SAGE_V_INV_PERM[n] is the position of token n.
-__device__ __constant__ int SAGE_V_INV_PERM[V_PERM_PERIOD] = {<#list vPermInverse as p>${p}<#sep>, </#sep></#list>};
+// Position p of every V_PERM_PERIOD tokens of V^T holds token SAGE_V_PERM[p] of them.
+__device__ __constant__ int SAGE_V_PERM[V_PERM_PERIOD] = {<#list vPerm as p>${p}<#sep>, </#sep></#list>};
+
+// V^T straight from registers: every lane handles the four positions 4q..4q+3 of one 16-token group
+// (tokens SAGE_V_PERM[4q..4q+3]: {2q, 2q+1, 2q+8, 2q+9}) for 8 channels, and writes one 4-byte
+// word per channel. A warp's 16 lanes of one channel chunk cover the block's 64 positions (one
+// contiguous 64-byte run per channel); its other 16 lanes take the neighbouring chunk, so each load
+// instruction reads whole 32-byte sectors.
+constexpr int V_GROUPS = TOKENS / V_PERM_PERIOD;                       // 16-token groups per block
+constexpr int V_QUADS = V_PERM_PERIOD / 4;                              // 4-position quads per group
+constexpr int V_LANES_PER_CHUNK = V_GROUPS * V_QUADS;
+constexpr int V_UNITS_PER_THREAD = V_LANES_PER_CHUNK * CHUNKS_PER_ROW / THREADS;
+static_assert(V_LANES_PER_CHUNK == 16 && V_UNITS_PER_THREAD >= 1, "V quantizer lane map wants 64-token blocks");
 
 extern "C" __global__ void __launch_bounds__(THREADS)
 sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, int nk_pad,
               const int* __restrict__ vmax_bits, unsigned char* __restrict__ v8t, float* __restrict__ v_scale) {
-    __shared__ __align__(16) unsigned char s_t[HEAD_DIM][V_ROW_PITCH];
     const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
     const i64 hd = ((i64)batch * gridDim.y + head);
     const u16* vp = v + batch * v_sb + head * v_sh;
-    const int col = (threadIdx.x % CHUNKS_PER_ROW) * 8;
-    float inv[8];
+    const int quad = threadIdx.x % V_QUADS;
+    const int grp = (threadIdx.x / V_QUADS) % V_GROUPS;
+    const int p0 = row0 + grp * V_PERM_PERIOD + 4 * quad;  // first V^T position this lane writes
+    int tok[4];
     #pragma unroll
-    for (int e = 0; e < 8; ++e) {
-        const int bits = vmax_bits[hd * HEAD_DIM + col + e];
-        const float amax = __int_as_float(bits);
-        const bool finite = bits < 0x7f800000;
-        inv[e] = finite && bits != 0 ? __fdiv_rn(SAGE_FP8_MAX, amax) : 0.f;
-        if (blockIdx.x == 0 && threadIdx.x < CHUNKS_PER_ROW) {
-            v_scale[hd * HEAD_DIM + col + e] = finite ? __fdiv_rn(amax, SAGE_FP8_MAX) : __int_as_float(0x7fc00000);
-        }
-    }
+    for (int k = 0; k < 4; ++k) tok[k] = SAGE_V_PERM[4 * quad + k];
     #pragma unroll
-    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
-        const int c = threadIdx.x + i * THREADS;
-        const int r = c / CHUNKS_PER_ROW;
-        float x[8];
-        sage_load_chunk(x, vp, v_sn, row0, nk, c);
-        const u32 lo = sage_fp8x4(sage_scaled(x[0], inv[0]), sage_scaled(x[1], inv[1]), sage_scaled(x[2], inv[2]),
-                                  sage_scaled(x[3], inv[3]));
-        const u32 hi = sage_fp8x4(sage_scaled(x[4], inv[4]), sage_scaled(x[5], inv[5]), sage_scaled(x[6], inv[6]),
-                                  sage_scaled(x[7], inv[7]));
-        const int pos = r / V_PERM_PERIOD * V_PERM_PERIOD + SAGE_V_INV_PERM[r % V_PERM_PERIOD];
+    for (int u = 0; u < V_UNITS_PER_THREAD; ++u) {
+        const int chunk = threadIdx.x / V_LANES_PER_CHUNK + u * (THREADS / V_LANES_PER_CHUNK);
+        const int col = chunk * 8;
+        float inv[8];
         #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            s_t[col + e][pos] = (unsigned char)(lo >> (8 * e));
-            s_t[col + 4 + e][pos] = (unsigned char)(hi >> (8 * e));
+        for (int e = 0; e < 8; ++e) {
+            const int bits = vmax_bits[hd * HEAD_DIM + col + e];
+            const float amax = __int_as_float(bits);
+            const bool finite = bits < 0x7f800000;
+            inv[e] = finite && bits != 0 ? __fdiv_rn(SAGE_FP8_MAX, amax) : 0.f;
+            if (blockIdx.x == 0 && grp == 0 && quad == 0) {
+                v_scale[hd * HEAD_DIM + col + e] = finite ? __fdiv_rn(amax, SAGE_FP8_MAX) : __int_as_float(0x7fc00000);
+            }
         }
-    }
-    __syncthreads();
-    // Each channel's TOKENS bytes go out as 16-byte pieces, clipped at the padded length.
-    constexpr int PIECES = TOKENS / 16;
-    for (int idx = threadIdx.x; idx < HEAD_DIM * PIECES; idx += THREADS) {
-        const int ch = idx / PIECES, piece = idx % PIECES;
-        const int p0 = row0 + piece * 16;
+        float x[4][8];
+        #pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            // sage_load_chunk addresses chunk c as (row c / CHUNKS_PER_ROW, column chunk c % CHUNKS_PER_ROW).
+            sage_load_chunk(x[k], vp, v_sn, row0, nk, (grp * V_PERM_PERIOD + tok[k]) * CHUNKS_PER_ROW + chunk);
+        }
         if (p0 < nk_pad) {
-            *reinterpret_cast<u32x4*>(v8t + (hd * HEAD_DIM + ch) * nk_pad + p0) =
-                *reinterpret_cast<const u32x4*>(&s_t[ch][piece * 16]);
+            #pragma unroll
+            for (int e = 0; e < 8; ++e) {
+                *reinterpret_cast<u32*>(v8t + (hd * HEAD_DIM + col + e) * nk_pad + p0) =
+                        sage_fp8x4(sage_scaled(x[0][e], inv[e]), sage_scaled(x[1][e], inv[e]),
+                                   sage_scaled(x[2][e], inv[e]), sage_scaled(x[3][e], inv[e]));
+            }
         }
     }
 }

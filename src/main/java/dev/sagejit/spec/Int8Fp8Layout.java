@@ -15,10 +15,14 @@ public final class Int8Fp8Layout {
     /** log2(448): P~ = exp2(S * sl - m + log2 448) maps each row's maximum to {@link #FP8_MAX}. */
     public static final double LOG2_FP8_MAX = Math.log(FP8_MAX) / Math.log(2.0);
 
-    /** Query rows of one Q scale slice; its groups are rows with equal row % 8 (two rows each). */
+    /** Query rows of one Q scale slice (an m16 MMA tile); scales are stored for whole slices. */
     public static final int Q_SCALE_ROWS = 16;
-    /** Q scale groups per slice: the 8 row pairs {g, g + 8} one thread owns in an m16 MMA tile. */
-    public static final int Q_GROUPS_PER_SLICE = 8;
+    /**
+     * Q scale groups per slice: one per row. (Sharing one scale between the rows g and g + 8 that a
+     * thread owns, SageAttention2's per-thread grouping, costs about 0.001 cosine on heavy-tailed
+     * inputs: one outlier row coarsens its partner; docs/int8-fp8-quantization.md.)
+     */
+    public static final int Q_GROUPS_PER_SLICE = 16;
     /** Keys of one K scale block; its groups are tokens with equal (token % 8) / 2. */
     public static final int K_SCALE_TOKENS = 64;
     /** K scale groups per block: the key columns {2t, 2t + 1} (mod 8) one thread of a quad owns. */
@@ -73,9 +77,9 @@ public final class Int8Fp8Layout {
         return V_PERM_PERIOD * (p / V_PERM_PERIOD) + V_PERM[p % V_PERM_PERIOD];
     }
 
-    /** Position of each token of a slice: what the V quantizer's table holds. */
-    public static int[] vPermInverse() {
-        return Arrays.copyOf(V_PERM_INV, V_PERM_PERIOD);
+    /** V_PERM: position p of every 16-token slice of V^T holds that slice's token vPerm()[p]. */
+    public static int[] vPerm() {
+        return Arrays.copyOf(V_PERM, V_PERM_PERIOD);
     }
 
     private static int ceilDiv(int n, int d) {

@@ -1,24 +1,85 @@
-<#-- Per key block of the int8-fp8 kernels (mma.sync and wgmma alike): the INT32 scores of Q8 K8^T
-     dequantized to FP32, and the softmax's P~ packed into FP8 A fragments. Needs N_TILES, PV_STEPS,
-     K_SCALE_BLOCKS and the layout constants (int8_fp8_layout.ftl) from the kernel. -->
-// Dequantized scores of block j: the exact INT32 dot (|dot| <= 127^2 * 128 < 2^22, so adding it to
-// the bits of 2^23 + 2^22 converts it exactly with one integer add) times qscale * kscale. This
-// thread's key columns in each 64-token scale block form one group (4 per block).
-__device__ __forceinline__ void sage2_scores(float (&s)[1][N_TILES][4], const int (&acc)[1][N_TILES][4], float qs,
+<#-- Per key block of the int8-fp8 kernels (mma.sync and wgmma alike): the INT32 scores of Q8 K8^T,
+     their online softmax and P~ packed into FP8 A fragments. Needs N_TILES, PV_STEPS,
+     K_SCALE_BLOCKS and the layout constants (int8_fp8_layout.ftl) from the kernel.
+     The scores are never materialized as floats: adding an INT32 dot (|dot| <= 127^2 * 128 < 2^22)
+     to the bits of 2^23 + 2^22 gives x, a float equal to dot + MAGIC exactly, and
+     S * scale * log2(e) = (x - MAGIC) * c with c = qscale * kscale * scale * log2(e). The row max is
+     taken over x (order-preserving) and only it is converted; each P~ costs one integer add, one
+     FMA and one exp2 (P~ = exp2(x * c + (log2 448 - m - MAGIC * c))). -->
+constexpr int SAGE2_MAGIC_BITS = 0x4B400000;  // bits of 2^23 + 2^22
+constexpr float SAGE2_MAGIC = 12582912.f;     // 2^23 + 2^22
+constexpr float SAGE2_TINY = 1.17549435e-38f; // stands in for c = 0 so masked keys stay at -inf, not NaN
+
+// This thread's two query rows (g and g + 8 of its warp's 16): each row's INT8 scale times
+// scale * log2(e); rows past nq get 0 (their outputs are never stored).
+__device__ __forceinline__ void sage2_q_scales(float (&qsl)[2], const float* __restrict__ q_scale_bh, int row, int nq,
+                                               float scale_log2) {
+    #pragma unroll
+    for (int h = 0; h < 2; ++h) qsl[h] = row + 8 * h < nq ? q_scale_bh[sage2_q_group(row + 8 * h)] * scale_log2 : 0.f;
+}
+
+// Block j's scores as x = dot + MAGIC, and c per (row, 64-token K scale block). This thread's key
+// columns in each K scale block form one group (ks_ptr already points at it).
+__device__ __forceinline__ void sage2_scores(float (&x)[1][N_TILES][4], float (&c)[2][K_SCALE_BLOCKS],
+                                             const int (&acc)[1][N_TILES][4], const float (&qsl)[2],
                                              const float* __restrict__ ks_ptr, int j, int nk) {
-    constexpr int MAGIC_BITS = 0x4B400000;
-    constexpr float MAGIC = 12582912.f;
-    float deq[K_SCALE_BLOCKS];
     #pragma unroll
     for (int b = 0; b < K_SCALE_BLOCKS; ++b) {
         const int kb = j * K_SCALE_BLOCKS + b;
-        deq[b] = kb * K_SCALE_TOKENS < nk ? qs * ks_ptr[K_GROUPS_PER_BLOCK * kb] : 0.f;
+        const float ks = kb * K_SCALE_TOKENS < nk ? ks_ptr[K_GROUPS_PER_BLOCK * kb] : 0.f;
+        #pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const float f = qsl[h] * ks;
+            c[h][b] = f == 0.f ? SAGE2_TINY : f;  // NaN (a non-finite input) stays NaN
+        }
     }
     #pragma unroll
     for (int nt = 0; nt < N_TILES; ++nt) {
-        const float f = deq[nt * 8 / K_SCALE_TOKENS];
         #pragma unroll
-        for (int e = 0; e < 4; ++e) s[0][nt][e] = (__int_as_float(acc[0][nt][e] + MAGIC_BITS) - MAGIC) * f;
+        for (int e = 0; e < 4; ++e) x[0][nt][e] = __int_as_float(acc[0][nt][e] + SAGE2_MAGIC_BITS);
+    }
+}
+
+// Online softmax of one block (masked keys hold x = -inf): updates m (log2 domain) and l, turns x
+// into P~ in place (the row max maps to 448) and returns the factor exp2(m_old - m_new) that O
+// must take before this block's P~ V is added.
+__device__ __forceinline__ void sage2_softmax_step(float (&x)[1][N_TILES][4], const float (&c)[2][K_SCALE_BLOCKS],
+                                                   float (&m_run)[1][2], float (&l_run)[1][2], float (&alpha)[1][2]) {
+    constexpr int TILES_PER_SCALE = K_SCALE_TOKENS / 8;
+    #pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        float mx = SAGE_NEG_INF;
+        #pragma unroll
+        for (int b = 0; b < K_SCALE_BLOCKS; ++b) {
+            float xm[2] = {SAGE_NEG_INF, SAGE_NEG_INF};  // two chains: half the dependent latency
+            #pragma unroll
+            for (int nt = b * TILES_PER_SCALE; nt < (b + 1) * TILES_PER_SCALE; ++nt) {
+                xm[nt & 1] = fmaxf(xm[nt & 1], fmaxf(x[0][nt][2 * h], x[0][nt][2 * h + 1]));
+            }
+            mx = fmaxf(mx, (fmaxf(xm[0], xm[1]) - SAGE2_MAGIC) * c[h][b]);
+        }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_new = fmaxf(m_run[0][h], mx);
+        // A row that has seen only masked keys keeps m = -inf; exp2 against 0 keeps it at 0.
+        const float m_base = m_new == SAGE_NEG_INF ? 0.f : m_new;
+        alpha[0][h] = sage_exp2(m_run[0][h] - m_base);
+        m_run[0][h] = m_new;
+        float sum[4] = {0.f, 0.f, 0.f, 0.f};
+        #pragma unroll
+        for (int b = 0; b < K_SCALE_BLOCKS; ++b) {
+            const float bias = fmaf(-SAGE2_MAGIC, c[h][b], LOG2_FP8_MAX - m_base);
+            #pragma unroll
+            for (int nt = b * TILES_PER_SCALE; nt < (b + 1) * TILES_PER_SCALE; ++nt) {
+                #pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    const float p = sage_exp2(fmaf(x[0][nt][2 * h + e], c[h][b], bias));
+                    x[0][nt][2 * h + e] = p;
+                    sum[(nt & 1) * 2 + e] += p;
+                }
+            }
+        }
+        l_run[0][h] = fmaf(l_run[0][h], alpha[0][h], (sum[0] + sum[1]) + (sum[2] + sum[3]));
     }
 }
 

@@ -12,7 +12,6 @@
 <#include "../../common/int8_fp8_layout.ftl">
 <#include "../../common/mma_8bit.ftl">
 <#include "../../common/smem_tile.ftl">
-<#include "../../common/online_softmax.ftl">
 <#include "../../common/mask.ftl">
 <#include "epilogue_fwd.ftl">
 
@@ -72,7 +71,8 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
     if (n_blocks > 0) sage_load_cols8<HEAD_DIM, BLOCK_N, THREADS>(sV, v_ptr, nk_pad, 0, nk_pad, tid);
     sage_cp_async_commit();
 
-    const float qs = row0 + warp_row < nq ? q_scale[((i64)batch * gridDim.y + head) * q_groups + sage2_q_group(row0 + warp_row + g)] : 0.f;
+    float qsl[2];
+    sage2_q_scales(qsl, q_scale + ((i64)batch * gridDim.y + head) * q_groups, row0 + warp_row + g, nq, scale_log2);
     const float* ks_ptr = k_scale + ((i64)batch * hkv + kv_head) * k_groups + t;
     float acc_o[1][D_TILES][4];
     float m_run[1][2] = {{SAGE_NEG_INF, SAGE_NEG_INF}};
@@ -117,11 +117,13 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
             }
         }
         float acc_s[1][N_TILES][4];
-        sage2_scores(acc_s, acc_i, qs, ks_ptr, j, nk);
+        float c[2][K_SCALE_BLOCKS];
+        float alpha[1][2];
+        sage2_scores(acc_s, c, acc_i, qsl, ks_ptr, j, nk);
         if ((j + 1) * BLOCK_N > first_masked_key) {
             sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, j * BLOCK_N, nq, nk, lane);
         }
-        sage_online_softmax<1, N_TILES, D_TILES>(acc_s, acc_o, m_run, l_run, scale_log2, LOG2_FP8_MAX);
+        sage2_softmax_step(acc_s, c, m_run, l_run, alpha);
 
         sage_cp_async_wait<1>();  // V[j] landed; K[j+1] may still be in flight
         __syncthreads();
@@ -151,7 +153,7 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
         #pragma unroll
         for (int dt = 0; dt < D_TILES; ++dt) {
             #pragma unroll
-            for (int e = 0; e < 4; ++e) acc_o[0][dt][e] += acc_pv[dt][e];
+            for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc_o[0][dt][e], alpha[0][e / 2], acc_pv[dt][e]);
         }
     }
     sage_cp_async_wait<0>();

@@ -16,7 +16,6 @@
 <#include "../../common/tma.ftl">
 <#include "../../common/wgmma.ftl">
 <#include "../../common/smem_tile.ftl">
-<#include "../../common/online_softmax.ftl">
 <#include "../../common/mask.ftl">
 <#include "epilogue_fwd.ftl">
 
@@ -63,16 +62,17 @@ __device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][D_TILES][4], cons
 }
 
 
-// One query tile of the persistent schedule. Block b takes tiles b, b + gridDim.x, ... Causal tiles
-// go heaviest first (the last query block of every head, then the one before, ...), the others
-// with the query block fastest so neighbouring blocks share K/V in L2.
+// One query tile of the persistent schedule. Block b takes tiles b, b + gridDim.x, ...; tiles run
+// head by head with the query block fastest, so the resident blocks share a few heads' K/V in L2
+// (heaviest-first across all heads kept every head's K/V live at once and ran slower). Causal tiles
+// of a head run heaviest (last query block) first.
 struct Sage2Tile {
     int m_block, head, batch, n_blocks;
 };
 __device__ __forceinline__ Sage2Tile sage2_tile(int t, int m_blocks, int heads, int batches, int nq, int nk) {
     Sage2Tile tile;
-    const int hb = CAUSAL ? t % (heads * batches) : t / m_blocks;
-    tile.m_block = CAUSAL ? m_blocks - 1 - t / (heads * batches) : t % m_blocks;
+    const int hb = t / m_blocks;
+    tile.m_block = CAUSAL ? m_blocks - 1 - t % m_blocks : t % m_blocks;
     tile.head = hb % heads;
     tile.batch = hb / heads;
     const int row0 = tile.m_block * BLOCK_M;
@@ -129,9 +129,8 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
         const int slot = n & 1;
         const u32 sQ_rows = pl.q_slot(slot) + consumer * 64 * QK_ROW_BYTES;
         const int first_masked_key = CAUSAL ? min(nk, row0 + nk - nq + 1) : nk;
-        // This thread's rows g and g+8 of its warp's 16 share one Q scale (group 8i + g).
-        const float qs = row0 + warp_row < nq
-                ? q_scale[((i64)batch * heads + head) * q_groups + sage2_q_group(row0 + warp_row + g)] : 0.f;
+        float qsl[2];
+        sage2_q_scales(qsl, q_scale + ((i64)batch * heads + head) * q_groups, row0 + warp_row + g, nq, scale_log2);
         const float* ks_ptr = k_scale + ((i64)batch * (heads / group) + kv_head) * k_groups + t4;
 
         float acc_o[1][D_TILES][4];
@@ -148,8 +147,10 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             // been issued ahead and its softmax runs on the CUDA cores.
             int acc_i[1][N_TILES][4];
             float acc_s[1][N_TILES][4];
+            float c[2][K_SCALE_BLOCKS];
             float acc_pv[1][D_TILES][4];
-            float alpha[1][2];
+            float alpha[1][2];     // O's factor for the block whose softmax ran last
+            float alpha_pv[1][2];  // O's factor for the block whose P~ V is in flight
             u32 p_cur[PV_STEPS][4];
 
             sage_mbar_wait(pl.full_k(it % STAGES), (it / STAGES) & 1);
@@ -157,9 +158,9 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_i[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_k(it % STAGES));
-            sage2_scores(acc_s, acc_i, qs, ks_ptr, 0, nk);
+            sage2_scores(acc_s, c, acc_i, qsl, ks_ptr, 0, nk);
             if (BLOCK_N > first_masked_key) sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, 0, nq, nk, lane);
-            sage_softmax_step<1, N_TILES>(acc_s, m_run, l_run, alpha, scale_log2, LOG2_FP8_MAX);
+            sage2_softmax_step(acc_s, c, m_run, l_run, alpha);
             sage2_pack_p(p_cur, acc_s);
 
             // Steady state without branches on the pipeline (ptxas can then prove which wgmma group
@@ -174,21 +175,23 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
                 sage_wgmma_touch(acc_i[0]);
                 if (lane == 0) sage_mbar_arrive(pl.empty_k(s1));
-                sage2_scores(acc_s, acc_i, qs, ks_ptr, j + 1, nk);
+                sage2_scores(acc_s, c, acc_i, qsl, ks_ptr, j + 1, nk);
                 if ((j + 2) * BLOCK_N > first_masked_key) {
                     sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, (j + 1) * BLOCK_N, nq, nk, lane);
                 }
-                sage_softmax_step<1, N_TILES>(acc_s, m_run, l_run, alpha, scale_log2, LOG2_FP8_MAX);
+                alpha_pv[0][0] = alpha[0][0];
+                alpha_pv[0][1] = alpha[0][1];
+                sage2_softmax_step(acc_s, c, m_run, l_run, alpha);
                 sage_wgmma_wait<0>();
                 sage_wgmma_touch(acc_pv[0]);
                 sage_wgmma_touch(p_cur);
                 if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
-                // Two-level accumulation: the block's FP8-MMA sum joins the FP32 O, which then takes
-                // block j+1's rescale (P~ of block j+1 is relative to the new maximum).
+                // Two-level accumulation: O (relative to block j-1's max) takes block j's factor and
+                // the block's FP8-MMA sum in one FMA.
                 #pragma unroll
                 for (int dt = 0; dt < D_TILES; ++dt) {
                     #pragma unroll
-                    for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = (acc_o[0][dt][e] + acc_pv[0][dt][e]) * alpha[0][e / 2];
+                    for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc_o[0][dt][e], alpha_pv[0][e / 2], acc_pv[0][dt][e]);
                 }
                 // P~ of block j+1 goes into the A registers only now: while P~ V of block j ran they
                 // were its operands (FlashAttention-3 orders it the same way).
@@ -205,7 +208,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             #pragma unroll
             for (int dt = 0; dt < D_TILES; ++dt) {
                 #pragma unroll
-                for (int e = 0; e < 4; ++e) acc_o[0][dt][e] += acc_pv[0][dt][e];
+                for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc_o[0][dt][e], alpha[0][e / 2], acc_pv[0][dt][e]);
             }
             it += n_blocks;
         } else if (lane == 0) {

@@ -151,21 +151,21 @@ class Sage2ReferenceTest {
     }
 
     @Test
-    void qGroupsAreRowPairsOfMmaTiles() {
+    void qScalesArePerRowInWholeSlices() {
         int nq = 40; // 2.5 slices of 16: the last slice is partial
         HostTensor q = uniform(1, 2, nq, 64, Layout.BHSD, 1);
         HostTensor k = uniform(1, 2, 70, 64, Layout.BHSD, 2);
         HostTensor v = uniform(1, 2, 70, 64, Layout.BHSD, 3);
         float[] zeroMean = new float[2 * 64];
         Sage2Reference.Quantized base = Sage2Reference.quantize(q, k, v, zeroMean);
-        assertEquals(24, base.qGroups());
-        assertEquals(2 * 24, base.qscale().length);
+        assertEquals(48, base.qGroups());
+        assertEquals(2 * 48, base.qscale().length);
         for (int h = 0; h < 2; h++) {
             for (int n = 0; n < nq; n++) {
                 HostTensor spiked = copy(q);
                 spiked.set(0, h, n, 5, 100f);
                 Sage2Reference.Quantized z = Sage2Reference.quantize(spiked, k, v, zeroMean);
-                int expected = h * 24 + 8 * (n / 16) + n % 8;
+                int expected = h * 48 + n;
                 assertEquals(List.of(expected), changed(base.qscale(), z.qscale()), "row " + n + " head " + h);
                 assertEquals(100f / 127f, z.qscale()[expected]);
                 assertEquals(expected, z.qScaleIndex(0, h, n));
@@ -250,7 +250,7 @@ class Sage2ReferenceTest {
         HostTensor k = uniform(1, 1, 64, d, Layout.BHSD, 9);
         HostTensor v = uniform(1, 1, 64, d, Layout.BHSD, 10);
         for (int c = 0; c < d; c++) {
-            q.set(0, 0, 3, c, 0f); // group (0, 3) = rows 3 and 11
+            q.set(0, 0, 3, c, 0f); // groups 3 and 11
             q.set(0, 0, 11, c, 0f);
             for (int n = 0; n < 64; n++) {
                 if (n % 8 == 4 || n % 8 == 5) { // group (0, 2)
@@ -258,15 +258,17 @@ class Sage2ReferenceTest {
                 }
             }
         }
-        q.set(0, 0, 21, 7, Float.NaN); // group (1, 5) = rows 21 and 29
+        q.set(0, 0, 21, 7, Float.NaN); // group 21 only: row 29 keeps its own scale
         k.set(0, 0, 7, 0, Float.POSITIVE_INFINITY); // group (0, 3)
         Sage2Reference.Quantized z = Sage2Reference.quantize(q, k, v, new float[d]);
         assertEquals(0f, z.qscale()[3]);
-        assertTrue(Float.isNaN(z.qscale()[8 + 5]));
+        assertEquals(0f, z.qscale()[11]);
+        assertTrue(Float.isNaN(z.qscale()[21]));
+        assertTrue(z.qscale()[29] > 0);
         assertEquals(0f, z.kscale()[2]);
         assertTrue(Float.isNaN(z.kscale()[3]));
         for (int c = 0; c < d; c++) {
-            for (int row : new int[] {3, 11, 21, 29}) {
+            for (int row : new int[] {3, 11, 21}) {
                 assertEquals(0, z.q8()[row * d + c], "Q row " + row);
             }
             for (int n = 0; n < 64; n++) {
@@ -279,7 +281,7 @@ class Sage2ReferenceTest {
         for (float s : z.qscale()) {
             finite += Float.isFinite(s) && s > 0 ? 1 : 0;
         }
-        assertEquals(14, finite, "the other Q groups are untouched");
+        assertEquals(29, finite, "the other Q groups are untouched");
         assertTrue(z.kscale()[0] > 0 && z.kscale()[1] > 0);
     }
 
