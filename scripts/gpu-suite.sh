@@ -22,11 +22,16 @@ export PYTHONUNBUFFERED=1
 RUN="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 COMMIT="$(cat bundle/COMMIT 2>/dev/null || echo unknown)"
 RESULTS="$OUT_DIR/results.jsonl"
+# At most 8 files come back from a device call: results.jsonl, summary.md, gpu-tests.txt,
+# mmasync.jsonl and the plot stay in OUT_DIR; everything else goes under EXTRA, packed into
+# extras.tar.gz at the end.
+EXTRA="$OUT_DIR/extras"
+mkdir -p "$EXTRA"
 status=0
 step() { echo "=== $(date -u +%H:%M:%S) $*" >&2; }
 
 step "device"
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv 2>&1 | tee "$OUT_DIR/device.txt"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv 2>&1 | tee "$EXTRA/device.txt"
 
 [[ "${SKIP_PROBE:-0}" == 1 ]] || step "probe: default kernels against FP64"
 [[ "${SKIP_PROBE:-0}" == 1 ]] || for args in "--shape 2x4x1000x128" "--shape 2x4x1000x128 --causal" "--shape 1x4x2x333x777x64 --layout bshd" \
@@ -56,31 +61,41 @@ peers() { timeout 300 python3 benchmarks/peers.py --out "$RESULTS" --run "$RUN" 
 
 sass() {  # SASS of the default int8-fp8 kernels: wgmma shows as IGMMA (INT8) and QGMMA (FP8)
     step "SASS of the int8-fp8 kernels"
-    mkdir -p "$OUT_DIR/sass"
+    mkdir -p "$EXTRA/sass"
     for d in 64 128; do
         "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main compile --precision int8-fp8 --head-dim "$d" --arch sm_90a \
-            --backend ffm --emit-dir "$OUT_DIR/sass" >&2 || status=1
+            --backend ffm --emit-dir "$EXTRA/sass" >&2 || status=1
     done
-    for f in "$OUT_DIR"/sass/*.cubin; do
+    for f in "$EXTRA"/sass/*.cubin; do
         cuobjdump -sass "$f" > "${f%.cubin}.sass.txt" 2>&1 || status=1
         echo "$(basename "$f"): $(grep -c IGMMA "${f%.cubin}.sass.txt") IGMMA, $(grep -c QGMMA "${f%.cubin}.sass.txt") QGMMA,"\
             "$(grep -c HGMMA "${f%.cubin}.sass.txt") HGMMA, $(grep -cE '\b[IH]MMA\b' "${f%.cubin}.sass.txt") IMMA/HMMA" \
-            | tee -a "$OUT_DIR/sass-summary.txt" >&2
+            | tee -a "$EXTRA/sass-summary.txt" >&2
     done
-    rm -f "$OUT_DIR"/sass/*.cubin
+    rm -f "$EXTRA"/sass/*.cubin
 }
 
-profile() {  # Nsight Compute on one int8-fp8 call at N 4096 D 128: per-kernel time, throughput, stalls
+profile() {  # Nsight Compute on one int8-fp8 call at N 4096 D 128: per-kernel time and throughput,
+             # and for the attention kernel the full set with per-instruction stall samples
     step "ncu: the int8-fp8 quantizers and attention kernel, B4 H32 N4096 D128"
-    for causal in "" --causal; do
-        timeout 240 ncu --section SpeedOfLight --section WarpStateStats --section LaunchStats --section Occupancy \
-            --csv --page details --launch-count 6 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run \
-            --shape 4x32x4096x128 --precision int8-fp8 $causal \
-            > "$OUT_DIR/ncu-int8fp8${causal:+-causal}.csv" 2> "$OUT_DIR/ncu-int8fp8${causal:+-causal}.log" \
-            || echo "ncu failed (exit $?): see ncu-int8fp8${causal:+-causal}.log" >&2
-        grep -E '"(Duration|Memory Throughput|DRAM Throughput|Compute \(SM\) Throughput|Registers Per Thread|Achieved Occupancy)"' \
-            "$OUT_DIR/ncu-int8fp8${causal:+-causal}.csv" | awk -F'","' '{print $5" | "$(NF-2)" | "$(NF-1)" "$NF}' | head -40 >&2
-    done
+    mkdir -p "$EXTRA/ncu"
+    local run=(-cp "$CP" dev.sagejit.cli.Main run --shape 4x32x4096x128 --precision int8-fp8)
+    timeout 180 ncu --section SpeedOfLight --section Occupancy --csv --page details --launch-count 5 \
+        "$JAVA" $JAVA_OPTS "${run[@]}" > "$EXTRA/ncu/all.csv" 2> "$EXTRA/ncu/all.log" \
+        || echo "ncu failed (exit $?): see ncu/all.log" >&2
+    grep -E '"(Duration|DRAM Throughput|Compute \(SM\) Throughput)"' "$EXTRA/ncu/all.csv" \
+        | awk -F'","' '{print $5" | "$(NF-2)" | "$(NF-1)" "$NF}' >&2
+    timeout 240 ncu --set full --import-source yes --kernel-name regex:sagejit_fwd --launch-count 1 \
+        -o "$EXTRA/ncu/attn" "$JAVA" $JAVA_OPTS "${run[@]}" > "$EXTRA/ncu/attn.log" 2>&1 \
+        || echo "ncu --set full failed (exit $?): see ncu/attn.log" >&2
+    if [[ -f "$EXTRA/ncu/attn.ncu-rep" ]]; then
+        ncu --import "$EXTRA/ncu/attn.ncu-rep" --csv --page details > "$EXTRA/ncu/attn-details.csv" 2>&1
+        ncu --import "$EXTRA/ncu/attn.ncu-rep" --csv --page source --print-source sass > "$EXTRA/ncu/attn-sass.csv" 2>&1 \
+            || echo "ncu source page failed" >&2
+        grep -iE 'stall|Issued Warp|Eligible' "$EXTRA/ncu/attn-details.csv" | awk -F'","' '{print $(NF-2)" "$(NF-1)" "$NF}' \
+            | head -40 >&2
+        rm -f "$EXTRA/ncu/attn.ncu-rep"  # large; the CSV pages keep what we read
+    fi
 }
 
 if [[ "$MODE" == sage2-tune ]]; then
@@ -148,4 +163,5 @@ step "plots and summary"
 python3 benchmarks/plot.py "$RESULTS" --out "$OUT_DIR/fwd_tflops.png" || status=1
 python3 benchmarks/summarize.py "$RESULTS" --accuracy > "$OUT_DIR/summary.md" || status=1
 cat "$OUT_DIR/summary.md"
+tar -czf "$OUT_DIR/extras.tar.gz" -C "$OUT_DIR" extras && rm -rf "$EXTRA"
 exit $status

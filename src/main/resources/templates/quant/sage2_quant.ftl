@@ -49,21 +49,22 @@ __device__ __forceinline__ void sage_int8_scale(int amax_bits, float& scale, flo
     const float amax = __int_as_float(amax_bits);
     if (amax_bits >= 0x7f800000) { scale = __int_as_float(0x7fc00000); inv = 0.f; }
     else if (amax_bits == 0) { scale = 0.f; inv = 0.f; }
-    else { scale = __fdiv_rn(amax, (float)SAGE_INT8_MAX); inv = __fdiv_rn((float)SAGE_INT8_MAX, amax); }
+    else { scale = __fdiv_rn(amax, (float)SAGE_INT8_MAX); inv = fminf(__fdiv_rn((float)SAGE_INT8_MAX, amax), 3.40282347e38f); }
 }
 
 // x * inv, or 0 for a group whose scale is 0 or NaN (inv == 0): its codes are 0, NaN inputs included.
 __device__ __forceinline__ float sage_scaled(float x, float inv) { return inv == 0.f ? 0.f : __fmul_rn(x, inv); }
 
+// Four INT8 codes: the exact product x * inv rounded once, ties to even (docs), by one FMA each:
+// fma(x, inv, 1.5 * 2^23) holds the integer in its low bits and the code's two's complement in its
+// low byte (|x * inv| <= 127, no clamp needed); byte_perm gathers the four low bytes. A group with
+// inv == 0 (scale 0 or NaN) gets codes 0 whatever its values.
 __device__ __forceinline__ u32 sage_int8x4(const float (&x)[8], int off, float inv) {
-    u32 r = 0;
+    if (inv == 0.f) return 0u;
+    u32 b[4];
     #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-        float q = roundf(sage_scaled(x[off + e], inv));
-        q = fminf(fmaxf(q, (float)-SAGE_INT8_MAX), (float)SAGE_INT8_MAX);
-        r |= ((u32)(int)q & 0xffu) << (8 * e);
-    }
-    return r;
+    for (int e = 0; e < 4; ++e) b[e] = __float_as_uint(__fmaf_rn(x[off + e], inv, 12582912.f));
+    return __byte_perm(__byte_perm(b[0], b[1], 0x0040), __byte_perm(b[2], b[3], 0x0040), 0x5410);
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS)

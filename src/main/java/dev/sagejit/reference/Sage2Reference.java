@@ -147,13 +147,22 @@ public final class Sage2Reference {
     // ---------------------------------------------------------------------------------------------
     // Scalar conversions
 
+    /** 1.5 * 2^23: adding it to a float of magnitude below 2^22 leaves the rounded integer in the low bits. */
+    public static final float INT8_ROUND_MAGIC = 12582912f;
+
     /**
-     * Rounds to the nearest integer, halves away from zero, exactly for every float (the sum is
-     * formed in double, where |y| + 0.5 is exact). Values beyond the int range saturate; NaN gives 0.
+     * The INT8 code of x at inverse scale inv: the exact product x * inv rounded once to the nearest
+     * integer, ties to even, as the GPU quantizer does it with one FMA: the low byte of
+     * {@code fma(x, inv, 1.5 * 2^23)} (the sum's low bits hold the rounded integer; its low byte is
+     * the code's two's complement). Callers keep |x * inv| <= 127 (x within the group's abs-max).
      */
-    public static int roundHalfAway(float y) {
-        double a = Math.floor(Math.abs((double) y) + 0.5);
-        return (int) (y < 0 ? -a : a);
+    public static byte int8Code(float x, float inv) {
+        return (byte) Float.floatToRawIntBits(Math.fma(x, inv, INT8_ROUND_MAGIC));
+    }
+
+    /** 127 / amax, saturated at the largest float (groups with amax below 127 / FLT_MAX). */
+    public static float int8Inverse(float amax) {
+        return Math.min(INT8_MAX / amax, Float.MAX_VALUE);
     }
 
     /**
@@ -353,14 +362,13 @@ public final class Sage2Reference {
             }
             return amax == 0f ? 0f : Float.NaN;
         }
-        float inv = INT8_MAX / amax;
+        float inv = int8Inverse(amax);
         for (int r = 0; r < bases.length; r++) {
             int base = bases[r];
             int out = outs[r];
             for (int c = 0; c < d; c++) {
                 float x = mean == null ? data[base + c] : data[base + c] - mean[meanAt + c];
-                int code = roundHalfAway(x * inv);
-                codes[out + c] = (byte) Math.max(-INT8_MAX, Math.min(INT8_MAX, code));
+                codes[out + c] = int8Code(x, inv);
             }
         }
         return amax / INT8_MAX;

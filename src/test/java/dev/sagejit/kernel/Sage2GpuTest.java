@@ -96,6 +96,29 @@ class Sage2GpuTest {
         compareQuantizers(c, q, k, v);
     }
 
+    /**
+     * Adversarial groups: all-zero rows, rows of denormals and of values so small that 127 / amax
+     * saturates, products landing exactly on .5 (ties to even), bf16's largest values, and V
+     * channels at E4M3 rounding ties.
+     */
+    @org.junit.jupiter.api.Test
+    void quantizersMatchTheEmulationOnAdversarialGroups() {
+        var c = c(Precision.INT8_FP8, 1, 2, 2, 64, 128, 64, false, Layout.BHSD, Inputs.GAUSSIAN);
+        var p = new AttentionProblem(c.b(), c.hq(), c.hkv(), c.nq(), c.nk(), c.d(), false);
+        var raw = Inputs.generate(c.family(), p, c.layout(), 11);
+        HostTensor q = raw.q().roundTo(DType.BF16), k = raw.k().roundTo(DType.BF16), v = raw.v().roundTo(DType.BF16);
+        float denormal = Float.intBitsToFloat(0x00010000); // a bf16 subnormal
+        for (int ch = 0; ch < c.d(); ch++) {
+            q.set(0, 0, 3, ch, 0f);                                  // zero row: scale 0
+            q.set(0, 0, 4, ch, (ch % 3 - 1) * denormal);             // subnormal row: 127 / amax saturates
+            q.set(0, 0, 5, ch, ch == 0 ? 254f : (ch % 2 == 0 ? 1f : 3f)); // x * 127/254 = 0.5, 1.5: ties
+            q.set(0, 1, 6, ch, ch == 7 ? 3.3895314e38f : 0x1p100f);   // bf16's largest finite value
+            v.set(0, 1, 9 + ch, ch, ch % 2 == 0 ? 448f : 416f);      // channel maxima 448 and 416
+            v.set(0, 1, 10 + ch, ch, 0.5f * (1 + 1 / 16f));         // an E4M3 tie at scale 1
+        }
+        compareQuantizers(c, q, k, v);
+    }
+
     private static void compareQuantizers(Case c, HostTensor q, HostTensor k, HostTensor v) {
         DType t = c.precision().inputType();
         var device = sage.device();

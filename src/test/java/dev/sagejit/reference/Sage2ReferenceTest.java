@@ -109,19 +109,24 @@ class Sage2ReferenceTest {
     }
 
     @Test
-    void roundHalfAwayFromZero() {
-        assertEquals(1, Sage2Reference.roundHalfAway(0.5f));
-        assertEquals(-1, Sage2Reference.roundHalfAway(-0.5f));
-        assertEquals(2, Sage2Reference.roundHalfAway(1.5f));
-        assertEquals(3, Sage2Reference.roundHalfAway(2.5f));
-        assertEquals(-3, Sage2Reference.roundHalfAway(-2.5f));
-        assertEquals(0, Sage2Reference.roundHalfAway(0.49999997f), "float y + 0.5f would give 1");
-        assertEquals(0, Sage2Reference.roundHalfAway(-0.49999997f));
-        assertEquals(127, Sage2Reference.roundHalfAway(126.5f));
-        assertEquals(126, Sage2Reference.roundHalfAway(126.49999f));
-        assertEquals(8388609, Sage2Reference.roundHalfAway(8388609f), "odd integer above 2^23");
-        assertEquals(0, Sage2Reference.roundHalfAway(0f));
-        assertEquals(0, Sage2Reference.roundHalfAway(-0f));
+    void int8CodesRoundTheExactProductHalfToEven() {
+        assertEquals(0, Sage2Reference.int8Code(0.5f, 1f));
+        assertEquals(0, Sage2Reference.int8Code(-0.5f, 1f));
+        assertEquals(2, Sage2Reference.int8Code(1.5f, 1f));
+        assertEquals(2, Sage2Reference.int8Code(2.5f, 1f));
+        assertEquals(-2, Sage2Reference.int8Code(-2.5f, 1f));
+        assertEquals(127, Sage2Reference.int8Code(127f, 1f));
+        assertEquals(-127, Sage2Reference.int8Code(-127f, 1f));
+        assertEquals(126, Sage2Reference.int8Code(126.49999f, 1f));
+        // The product is rounded once: 0.49999997 * 3 = 1.49999991 exactly (float product: 1.5).
+        assertEquals(1, Sage2Reference.int8Code(0.49999997f, 3f), "exact product, not the rounded float 1.5");
+        // The largest code of a group: x = amax, inv = RN(127 / amax) never rounds past 127.
+        for (float amax : new float[] {0.1f, 1f, 3f, 7.7f, 1e-30f, 1e30f}) {
+            assertEquals(127, Sage2Reference.int8Code(amax, Sage2Reference.int8Inverse(amax)), "amax " + amax);
+        }
+        // Below 127 / FLT_MAX the inverse saturates at FLT_MAX instead of overflowing to infinity.
+        assertEquals(Float.MAX_VALUE, Sage2Reference.int8Inverse(Float.MIN_NORMAL));
+        assertEquals(4, Sage2Reference.int8Code(Float.MIN_NORMAL, Sage2Reference.int8Inverse(Float.MIN_NORMAL)));
     }
 
     // ---------------------------------------------------------------------------------------------
