@@ -13,13 +13,6 @@ __device__ __forceinline__ u64 sage_wgmma_desc(u32 addr, u32 lbo, u32 sbo) {
     return (u64)((addr & 0x3FFFF) >> 4) | ((u64)((lbo & 0x3FFFF) >> 4) << 16)
          | ((u64)((sbo & 0x3FFFF) >> 4) << 32) | (mode << 62);
 }
-// Byte offset inside a K-major tile of ROW_BYTES-byte rows, as the matching swizzle mode stores it:
-// the 16-byte chunk index XOR the row's position in its 8-row (128 B), 4-row-pair (64 B) or
-// 2-row-quad (32 B) repeat, i.e. bits [4, 4 + log2(ROW_BYTES / 16)) ^= bits [7, ...).
-template <int ROW_BYTES>
-__device__ __forceinline__ u32 sage_swizzle(u32 offset) {
-    return offset ^ (((offset >> 7) & (ROW_BYTES / 16 - 1)) << 4);
-}
 __device__ __forceinline__ void sage_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void sage_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int N>
@@ -32,9 +25,6 @@ __device__ __forceinline__ void sage_wgmma_touch(float (&d)[T][4]) {
         asm volatile("" : "+f"(d[i][0]), "+f"(d[i][1]), "+f"(d[i][2]), "+f"(d[i][3]) :: "memory");
     }
 }
-// Pins values: everything computing them happens before this point (the compiler may otherwise
-// sink pure arithmetic below a following wgmma wait and lose the overlap with the MMA in flight).
-__device__ __forceinline__ void sage_wgmma_pin(float (&v)[2]) { asm volatile("" : "+f"(v[0]), "+f"(v[1]) :: "memory"); }
 // The A registers of a wgmma stay in use until its group is waited for: touching them after the
 // wait keeps the compiler from reusing them for new values while the MMA still reads them.
 template <int T>

@@ -67,6 +67,12 @@ __device__ __forceinline__ u32 sage_int8x4(const float (&x)[8], int off, float i
     return __byte_perm(__byte_perm(b[0], b[1], 0x0040), __byte_perm(b[2], b[3], 0x0040), 0x5410);
 }
 
+// kmean = ksum / nk per channel into shared memory, one division per channel per block (0 when
+// nk = 0); the caller syncs before reading it.
+__device__ __forceinline__ void sage_kmean_table(float* s_kmean, const float* __restrict__ ksum, int nk) {
+    for (int ch = threadIdx.x; ch < HEAD_DIM; ch += THREADS) s_kmean[ch] = nk > 0 ? __fdiv_rn(ksum[ch], (float)nk) : 0.f;
+}
+
 extern "C" __global__ void __launch_bounds__(THREADS)
 sage2_kv_stats(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb, i64 k_sh, i64 k_sn,
                i64 v_sb, i64 v_sh, i64 v_sn, int nk, float* __restrict__ ksum, int* __restrict__ vmax_bits) {
@@ -111,16 +117,19 @@ sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, i
               const float* __restrict__ ksum, signed char* __restrict__ q8, float* __restrict__ q_scale,
               float* __restrict__ q_shift, int q_groups) {
     __shared__ int s_max[Q_GROUPS_PER_BLOCK];
+    __shared__ float s_inv[Q_GROUPS_PER_BLOCK];
+    __shared__ float s_kmean[HEAD_DIM];
     const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
+    const float* ks = ksum + ((i64)batch * (gridDim.y / group) + head / group) * HEAD_DIM;
+    sage_kmean_table(s_kmean, ks, nk);
     for (int i = threadIdx.x; i < Q_GROUPS_PER_BLOCK; i += THREADS) s_max[i] = 0;
     __syncthreads();
     const u16* qp = q + batch * q_sb + head * q_sh;
-    const float* ks = ksum + ((i64)batch * (gridDim.y / group) + head / group) * HEAD_DIM;
     float x[CHUNKS_PER_THREAD][8];
     const int col = (threadIdx.x % CHUNKS_PER_ROW) * 8;
     float kmean[8];
     #pragma unroll
-    for (int e = 0; e < 8; ++e) kmean[e] = nk > 0 ? __fdiv_rn(ks[col + e], (float)nk) : 0.f;
+    for (int e = 0; e < 8; ++e) kmean[e] = s_kmean[col + e];
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
         const int c = threadIdx.x + i * THREADS;
@@ -142,22 +151,22 @@ sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, i
         }
     }
     __syncthreads();
-    // Scales of every group whose 16-row slice starts before nq (a group with no rows gets 0).
+    // Scales of every group whose 16-row slice starts before nq (a group with no rows gets 0); one
+    // division pair per group, shared with its rows through s_inv.
     const i64 gbase = ((i64)batch * gridDim.y + head) * q_groups + sage2_q_group(row0);
     for (int i = threadIdx.x; i < Q_GROUPS_PER_BLOCK; i += THREADS) {
-        if (row0 + i / Q_GROUPS_PER_SLICE * Q_SCALE_ROWS < nq) {
-            float scale, inv;
-            sage_int8_scale(s_max[i], scale, inv);
-            q_scale[gbase + i] = scale;
-        }
+        float scale, inv;
+        sage_int8_scale(s_max[i], scale, inv);
+        s_inv[i] = inv;
+        if (row0 + i / Q_GROUPS_PER_SLICE * Q_SCALE_ROWS < nq) q_scale[gbase + i] = scale;
     }
+    __syncthreads();
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
         const int c = threadIdx.x + i * THREADS;
         const int r = c / CHUNKS_PER_ROW;
         if (row0 + r >= nq) continue;
-        float scale, inv;
-        sage_int8_scale(s_max[sage2_q_group(r)], scale, inv);
+        const float inv = s_inv[sage2_q_group(r)];
         signed char* dst = q8 + (((i64)batch * gridDim.y + head) * nq + row0 + r) * HEAD_DIM + col;
         *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x[i], 0, inv), sage_int8x4(x[i], 4, inv));
     }
@@ -167,15 +176,18 @@ extern "C" __global__ void __launch_bounds__(THREADS)
 sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, const float* __restrict__ ksum,
               signed char* __restrict__ k8, float* __restrict__ k_scale, int k_groups) {
     __shared__ int s_max[K_GROUPS_PER_TILE];
+    __shared__ float s_inv[K_GROUPS_PER_TILE];
+    __shared__ float s_kmean[HEAD_DIM];
     const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
+    const i64 hd = ((i64)batch * gridDim.y + head);
+    sage_kmean_table(s_kmean, ksum + hd * HEAD_DIM, nk);
     for (int i = threadIdx.x; i < K_GROUPS_PER_TILE; i += THREADS) s_max[i] = 0;
     __syncthreads();
     const u16* kp = k + batch * k_sb + head * k_sh;
-    const i64 hd = ((i64)batch * gridDim.y + head);
     const int col = (threadIdx.x % CHUNKS_PER_ROW) * 8;
     float kmean[8];
     #pragma unroll
-    for (int e = 0; e < 8; ++e) kmean[e] = nk > 0 ? __fdiv_rn(ksum[hd * HEAD_DIM + col + e], (float)nk) : 0.f;
+    for (int e = 0; e < 8; ++e) kmean[e] = s_kmean[col + e];
     float x[CHUNKS_PER_THREAD][8];
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
@@ -196,20 +208,18 @@ sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, c
     __syncthreads();
     // Scales of every group whose K scale block starts before nk (a group with no tokens gets 0).
     for (int i = threadIdx.x; i < K_GROUPS_PER_TILE; i += THREADS) {
-        if (row0 + i / K_GROUPS_PER_BLOCK * K_SCALE_TOKENS < nk) {
-            float scale, inv;
-            sage_int8_scale(s_max[i], scale, inv);
-            k_scale[hd * k_groups + sage2_k_group(row0) + i] = scale;
-        }
+        float scale, inv;
+        sage_int8_scale(s_max[i], scale, inv);
+        s_inv[i] = inv;
+        if (row0 + i / K_GROUPS_PER_BLOCK * K_SCALE_TOKENS < nk) k_scale[hd * k_groups + sage2_k_group(row0) + i] = scale;
     }
+    __syncthreads();
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
         const int c = threadIdx.x + i * THREADS;
         const int r = c / CHUNKS_PER_ROW;
         if (row0 + r >= nk) continue;
-        const int grp = sage2_k_group(r);
-        float scale, inv;
-        sage_int8_scale(s_max[grp], scale, inv);
+        const float inv = s_inv[sage2_k_group(r)];
         signed char* dst = k8 + (hd * nk + row0 + r) * HEAD_DIM + col;
         *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x[i], 0, inv), sage_int8x4(x[i], 4, inv));
     }
@@ -232,8 +242,18 @@ static_assert(V_LANES_PER_CHUNK == 16 && V_UNITS_PER_THREAD >= 1, "V quantizer l
 extern "C" __global__ void __launch_bounds__(THREADS)
 sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, int nk_pad,
               const int* __restrict__ vmax_bits, unsigned char* __restrict__ v8t, float* __restrict__ v_scale) {
+    __shared__ float s_inv[HEAD_DIM];
     const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
     const i64 hd = ((i64)batch * gridDim.y + head);
+    // 448 / amax per channel, once per block (0 for a zero or non-finite channel: codes 0).
+    for (int ch = threadIdx.x; ch < HEAD_DIM; ch += THREADS) {
+        const int bits = vmax_bits[hd * HEAD_DIM + ch];
+        const float amax = __int_as_float(bits);
+        const bool finite = bits < 0x7f800000;
+        s_inv[ch] = finite && bits != 0 ? __fdiv_rn(SAGE_FP8_MAX, amax) : 0.f;
+        if (blockIdx.x == 0) v_scale[hd * HEAD_DIM + ch] = finite ? __fdiv_rn(amax, SAGE_FP8_MAX) : __int_as_float(0x7fc00000);
+    }
+    __syncthreads();
     const u16* vp = v + batch * v_sb + head * v_sh;
     const int quad = threadIdx.x % V_QUADS;
     const int grp = (threadIdx.x / V_QUADS) % V_GROUPS;
@@ -247,15 +267,7 @@ sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, i
         const int col = chunk * 8;
         float inv[8];
         #pragma unroll
-        for (int e = 0; e < 8; ++e) {
-            const int bits = vmax_bits[hd * HEAD_DIM + col + e];
-            const float amax = __int_as_float(bits);
-            const bool finite = bits < 0x7f800000;
-            inv[e] = finite && bits != 0 ? __fdiv_rn(SAGE_FP8_MAX, amax) : 0.f;
-            if (blockIdx.x == 0 && grp == 0 && quad == 0) {
-                v_scale[hd * HEAD_DIM + col + e] = finite ? __fdiv_rn(amax, SAGE_FP8_MAX) : __int_as_float(0x7fc00000);
-            }
-        }
+        for (int e = 0; e < 8; ++e) inv[e] = s_inv[col + e];
         float x[4][8];
         #pragma unroll
         for (int k = 0; k < 4; ++k) {

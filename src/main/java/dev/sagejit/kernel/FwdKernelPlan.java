@@ -183,8 +183,8 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
                 : new WgmmaShape("sage_wgmma_qk", "S = Q K^T: A (Q) and B (K) K-major from shared memory",
                         tiles.blockN(), k, "f32", elem, elem, false, ", 1, 1, 0, 0", "float");
         var pv = q8
-                ? new WgmmaShape("sage_wgmma_pv", "PV in FP8: A (P~) and B (V^T) K-major from shared memory",
-                        spec.headDim(), k, "f32", "e4m3", "e4m3", false, ", 1, 1", "float")
+                ? new WgmmaShape("sage_wgmma_pv", "PV in FP8: A (P) from registers, B (V^T) K-major from shared memory",
+                        spec.headDim(), k, "f32", "e4m3", "e4m3", true, ", 1, 1", "float")
                 : new WgmmaShape("sage_wgmma_pv",
                         "O += P V: A (P) from registers, B (V) MN-major (transposed) from shared memory",
                         spec.headDim(), k, "f32", elem, elem, true, ", 1, 1, 1", "float");
@@ -201,7 +201,6 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("stepBytes", 32);
         m.put("vTransposed", q8);
         m.put("qSlots", persistent() ? 2 : 1);
-        m.put("pStagingBytes", TileTable.pStagingBytes(spec, tiles));
         m.put("vRowBytes", vRowBytes());
         m.put("swizzleAlign", TileTable.SWIZZLE_ALIGN);
         m.put("setMaxRegisters", tiles.consumerWarpgroups() == 2);

@@ -185,10 +185,9 @@ public final class TileTable {
                     + spec.arch().maxSmemPerBlock());
         }
         // Accumulators of S (64 x blockN) and O (64 x headDim) plus the P fragments, over 128 threads;
-        // int8-fp8 holds each block's PV in a second FP32 accumulator (two-level accumulation) and
-        // stages P~ through shared memory instead (pStagingBytes).
+        // int8-fp8 also holds each block's PV in a second FP32 accumulator (two-level accumulation).
         boolean q8 = spec.precision().quantized();
-        int regs = t.blockN() / 2 + spec.headDim() / 2 + (q8 ? spec.headDim() / 2 : t.blockN() / 4);
+        int regs = t.blockN() / 2 + spec.headDim() / 2 + (q8 ? spec.headDim() / 2 + t.blockN() / 8 : t.blockN() / 4);
         if (regs > WGMMA_CONSUMER_REGS - WGMMA_REG_MARGIN) {
             return Optional.of("S, O and P need " + regs + " registers per consumer thread (limit "
                     + (WGMMA_CONSUMER_REGS - WGMMA_REG_MARGIN) + " of " + WGMMA_CONSUMER_REGS + ")");
@@ -215,24 +214,12 @@ public final class TileTable {
         int outBytes = t.blockM() * spec.headDim() * spec.elementType().bytes();
         if (t.engine() == TileConfig.Engine.WGMMA && spec.precision().quantized()) {
             // Persistent: two Q slots (the next tile's Q loads early); O is written from registers.
-            return SWIZZLE_ALIGN + 2 * qTileBytes(spec, t) + 2 * t.stages() * kvTileBytes(spec, t)
-                    + pStagingBytes(spec, t) + BARRIER_BYTES;
+            return SWIZZLE_ALIGN + 2 * qTileBytes(spec, t) + 2 * t.stages() * kvTileBytes(spec, t) + BARRIER_BYTES;
         }
         int tiles = qTileBytes(spec, t) + 2 * t.stages() * kvTileBytes(spec, t);
         // The epilogue stages the 16-bit output block through the same shared memory.
         tiles = Math.max(tiles, outBytes);
         return t.engine() == TileConfig.Engine.WGMMA ? SWIZZLE_ALIGN + tiles + BARRIER_BYTES : tiles;
-    }
-
-    /**
-     * Shared memory where the int8-fp8 wgmma kernel stages P~ for its P V wgmma (A from shared
-     * memory): two buffers (block j's P~ is read while block j+1's is written) of BLOCK_M rows of
-     * BLOCK_N FP8 bytes. Keeping P~ out of registers leaves room for the softmax of block j+1 while
-     * P~ V of block j runs; 0 for every other kernel.
-     */
-    public static int pStagingBytes(KernelSpec spec, TileConfig t) {
-        boolean staged = t.engine() == TileConfig.Engine.WGMMA && spec.precision().quantized();
-        return staged ? 2 * t.blockM() * t.blockN() : 0;
     }
 
     /** Shared memory of one Q tile: BLOCK_M rows of the operand the kernel reads. */

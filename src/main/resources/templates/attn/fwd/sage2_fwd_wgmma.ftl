@@ -3,11 +3,10 @@
      quantized beforehand as docs/int8-fp8-quantization.md describes (K smoothed; per-thread INT8
      scales for Q and K; V as per-channel FP8 V^T with tokens permuted inside each 16). The TMA
      pipeline is the BF16 kernel's (wgmma_pipeline.ftl). Per key block: S = (Q8 K8^T) * qscale *
-     kscale, online softmax with P~ = exp2(S*sl - m + log2 448) stored as FP8 to a shared-memory
-     buffer, and P~ V^T (both operands from shared memory) into a fresh FP32 accumulator that is
-     added to O (two-level accumulation). Consumers run one block ahead: block j+1's Q K^T and
-     softmax overlap block j's P~ V; P~ alternates between two buffers, so no register has to wait
-     for an MMA (holding P~ in registers left too few for the overlap). Blocks are persistent: one
+     kscale, online softmax with P~ = exp2(S*sl - m + log2 448) packed to FP8 in registers, and
+     P~ V^T into a fresh FP32 accumulator that is added to O (two-level accumulation). Consumers
+     run one block ahead: block j+1's Q K^T and softmax overlap block j's P~ V; P~ is packed to
+     FP8 once that P~ V is done (its A registers are busy until then). Blocks are persistent: one
      per SM walks a list of (query block, head, batch) tiles while the producer already loads the
      next tile's Q and K/V. -->
 <#include "../../common/types.ftl">
@@ -31,7 +30,6 @@ constexpr int PV_STEPS = ${pvSteps};
 constexpr u32 STEP_BYTES = ${stepBytes};
 constexpr u32 QK_GROUP_BYTES = 8 * QK_ROW_BYTES;
 constexpr u32 V_ROW_BYTES = ${vRowBytes};
-constexpr u32 P_ROW_BYTES = BLOCK_N;  // one FP8 P~ row of a block
 constexpr int K_SCALE_BLOCKS = BLOCK_N / K_SCALE_TOKENS;
 constexpr bool CAUSAL = ${causal?c};
 constexpr bool WRITE_LSE = ${lse?c};
@@ -51,46 +49,31 @@ __device__ __forceinline__ void sage2_issue_qk(int (&acc)[1][N_TILES][4], u32 sQ
     sage_wgmma_commit();
 }
 
-// P~ V^T of one block into a fresh `acc` (issued and committed, not waited). P~ (this warpgroup's
-// staged buffer, [64 rows][BLOCK_N]) and V^T ([head dim][keys]) are both K-major for this product:
-// 32 keys = 32 bytes per step.
-__device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][D_TILES][4], u32 sP, u32 sV) {
+// P~ V^T of one block into a fresh `acc` (issued and committed, not waited). V^T is
+// [head dim][keys], K-major for this product: 32 keys = 32 bytes per step.
+__device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][D_TILES][4], const u32 (&p)[PV_STEPS][4], u32 sV) {
     sage_wgmma_fence();
     #pragma unroll
     for (int kk = 0; kk < PV_STEPS; ++kk) {
-        const u64 da = sage_wgmma_desc<P_ROW_BYTES>(sP + kk * STEP_BYTES, 16, 8 * P_ROW_BYTES);
         const u64 db = sage_wgmma_desc<V_ROW_BYTES>(sV + kk * STEP_BYTES, 16, 8 * V_ROW_BYTES);
-        ${pvWgmma}(acc[0], da, db, kk > 0);
+        ${pvWgmma}(acc[0], p[kk], db, kk > 0);
     }
     sage_wgmma_commit();
 }
 
-// P~ of one block to FP8, straight into this warpgroup's staging buffer in the swizzled K-major
-// layout the P V wgmma reads: a thread's four keys {2t, 2t+1, 8+2t, 9+2t} of each 16 (V's token
-// order, PERM) are one 4-byte word at positions 4t..4t+3; the 8 rows g of a warp hit 8 different
-// chunks, so the stores are free of bank conflicts. Then every warp of the warpgroup must have
-// stored and fenced (async proxy) before the wgmma may read: sage2_p_ready.
-__device__ __forceinline__ void sage2_store_p(u32 sP, const float (&p)[1][N_TILES][4], int warp, int lane) {
-    const int g = lane >> 2, t4 = lane & 3;
-    #pragma unroll
-    for (int rh = 0; rh < 2; ++rh) {
-        const u32 row_off = (u32)(warp * 16 + g + 8 * rh) * P_ROW_BYTES;
-        #pragma unroll
-        for (int c = 0; c < N_TILES / 2; ++c) {  // 16-key chunks
-            const u32 word = sage_fp8x4(p[0][2 * c][2 * rh], p[0][2 * c][2 * rh + 1], p[0][2 * c + 1][2 * rh],
-                                        p[0][2 * c + 1][2 * rh + 1]);
-            const u32 addr = sP + sage_swizzle<P_ROW_BYTES>(row_off + 16 * c + 4 * t4);
-            asm volatile("st.shared.u32 [%0], %1;\n" :: "r"(addr), "r"(word) : "memory");
-        }
-    }
-    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
-// The warpgroup's P~ stores are all visible to its next wgmma (named barrier 2 + consumer; barrier 1
-// is the consumers' shared one).
-__device__ __forceinline__ void sage2_p_ready(int consumer) {
-    asm volatile("bar.sync %0, 128;\n" :: "r"(2 + consumer) : "memory");
-}
 
+// Pingpong between the two consumer warpgroups (FlashAttention-3's schedule): a warpgroup issues
+// its MMAs only in its turn (named barrier 2 + consumer) and then hands the turn over, so the
+// tensor cores take one warpgroup's Q K^T and P~ V while the other runs its softmax, instead of
+// both competing for them and then for the special-function units at the same time. Both
+// warpgroups issue at the same points of the same tiles, so turns always pair up; consumer 1
+// starts by handing consumer 0 the first turn (its last hand-over is left unclaimed at exit).
+__device__ __forceinline__ void sage2_turn_wait(int consumer) {
+    if (CONSUMERS == 2) asm volatile("bar.sync %0, 256;\n" :: "r"(2 + consumer) : "memory");
+}
+__device__ __forceinline__ void sage2_turn_pass(int consumer) {
+    if (CONSUMERS == 2) asm volatile("bar.arrive %0, 256;\n" :: "r"(3 - consumer) : "memory");
+}
 
 // One query tile of the persistent schedule. Block b takes tiles b, b + gridDim.x, ...; tiles run
 // head by head with the query block fastest, so the resident blocks share a few heads' K/V in L2
@@ -147,6 +130,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
     asm volatile("setmaxnreg.inc.sync.aligned.u32 ${consumerRegisters};\n");
 </#if>
     const int consumer = warpgroup - 1;
+    if (consumer == 1) sage2_turn_pass(consumer);
     const int warp_row = consumer * 64 + warp * 16;
     const int g = lane >> 2, t4 = lane & 3;
     int it = 0;  // K/V ring uses so far, across this block's tiles (matches the producer's count)
@@ -181,17 +165,19 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             float acc_pv[1][D_TILES][4];
             float alpha[1][2];     // O's factor for the block whose softmax ran last
             float alpha_pv[1][2];  // O's factor for the block whose P~ V is in flight
+            u32 p_cur[PV_STEPS][4];
 
             sage_mbar_wait(pl.full_k(it % STAGES), (it / STAGES) & 1);
+            sage2_turn_wait(consumer);
             sage2_issue_qk(acc_i, sQ_rows, pl.k_stage(it % STAGES));
+            sage2_turn_pass(consumer);
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_i[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_k(it % STAGES));
             sage2_scores(acc_s, c, acc_i, qsl, ks_ptr, 0, nk);
             if (BLOCK_N > first_masked_key) sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, 0, nq, nk, lane);
             sage2_softmax_step(acc_s, c, m_run, l_run, alpha);
-            sage2_store_p(pl.p_tile(it & 1, consumer), acc_s, warp, lane);
-            sage2_p_ready(consumer);
+            sage2_pack_p(p_cur, acc_s);
 
             // Steady state without branches on the pipeline (ptxas can then prove which wgmma group
             // each wait retires and keeps them asynchronous); the last block is peeled off below.
@@ -199,9 +185,11 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 const int s = (it + j) % STAGES;
                 const int s1 = (it + j + 1) % STAGES;
                 sage_mbar_wait(pl.full_k(s1), ((it + j + 1) / STAGES) & 1);
-                sage2_issue_qk(acc_i, sQ_rows, pl.k_stage(s1));
                 sage_mbar_wait(pl.full_v(s), ((it + j) / STAGES) & 1);
-                sage2_issue_pv(acc_pv, pl.p_tile((it + j) & 1, consumer), pl.v_stage(s));
+                sage2_turn_wait(consumer);
+                sage2_issue_qk(acc_i, sQ_rows, pl.k_stage(s1));
+                sage2_issue_pv(acc_pv, p_cur, pl.v_stage(s));
+                sage2_turn_pass(consumer);
                 sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
                 sage_wgmma_touch(acc_i[0]);
                 if (lane == 0) sage_mbar_arrive(pl.empty_k(s1));
@@ -212,12 +200,9 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 alpha_pv[0][0] = alpha[0][0];
                 alpha_pv[0][1] = alpha[0][1];
                 sage2_softmax_step(acc_s, c, m_run, l_run, alpha);
-                // P~ of block j+1 goes to the other buffer while P~ V of block j reads this one (its
-                // P~ V was waited for by every warp before the last sage2_p_ready).
-                sage2_store_p(pl.p_tile((it + j + 1) & 1, consumer), acc_s, warp, lane);
-                sage_wgmma_pin(l_run[0]);
                 sage_wgmma_wait<0>();
                 sage_wgmma_touch(acc_pv[0]);
+                sage_wgmma_touch(p_cur);
                 if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
                 // Two-level accumulation: O (relative to block j-1's max) takes block j's factor and
                 // the block's FP8-MMA sum in one FMA.
@@ -226,13 +211,17 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                     #pragma unroll
                     for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc_o[0][dt][e], alpha_pv[0][e / 2], acc_pv[0][dt][e]);
                 }
-                sage2_p_ready(consumer);
+                // P~ of block j+1 goes into the A registers only now: while P~ V of block j ran they
+                // were its operands (FlashAttention-3 orders it the same way).
+                sage2_pack_p(p_cur, acc_s);
             }
             // Every Q K^T of this tile is done: its Q slot may take the tile after next.
             if (lane == 0) sage_mbar_arrive(pl.empty_q(slot));
             const int s = (it + n_blocks - 1) % STAGES;
             sage_mbar_wait(pl.full_v(s), ((it + n_blocks - 1) / STAGES) & 1);
-            sage2_issue_pv(acc_pv, pl.p_tile((it + n_blocks - 1) & 1, consumer), pl.v_stage(s));
+            sage2_turn_wait(consumer);
+            sage2_issue_pv(acc_pv, p_cur, pl.v_stage(s));
+            sage2_turn_pass(consumer);
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_pv[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_v(s));

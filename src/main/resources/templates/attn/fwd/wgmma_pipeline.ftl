@@ -1,6 +1,5 @@
 <#-- The TMA/mbarrier pipeline shared by the wgmma forward kernels. Shared memory, from a
-     1024-byte-aligned base: the Q tile(s), STAGES K tiles, STAGES V tiles, the P~ buffers of the
-     int8-fp8 kernel, then the barriers.
+     1024-byte-aligned base: the Q tile, STAGES K tiles, STAGES V tiles, then the barriers.
      Q and K tiles are column blocks of [rows][QK_ROW_BYTES] (one TMA box each, swizzled);
      V tiles are [BLOCK_N][V_ROW_BYTES] column blocks, or with V_TRANSPOSED one
      [HEAD_DIM][BLOCK_N]-byte block of V^T (8-bit V is stored transposed in global memory).
@@ -17,10 +16,9 @@ constexpr u32 QK_ROW_BYTES = ${qkRowBytes};
 constexpr int QK_COL_BLOCKS = ${qkColBlocks};
 constexpr int QK_COL_BLOCK_ELEMS = ${qkColBlockElems};
 constexpr bool V_TRANSPOSED = ${vTransposed?c};
-constexpr u32 P_STAGING_BYTES = ${pStagingBytes};  // two P~ buffers of the int8-fp8 kernel (else 0)
 
 struct SagePipeline {
-    u32 q, k, v, p, bars;
+    u32 q, k, v, bars;
     __device__ __forceinline__ u32 q_slot(int slot) const { return q + slot * Q_TILE_BYTES; }
     __device__ __forceinline__ u32 full_q(int slot) const { return bars + 8 * slot; }
     __device__ __forceinline__ u32 empty_q(int slot) const { return bars + 8 * (2 + slot); }
@@ -30,8 +28,6 @@ struct SagePipeline {
     __device__ __forceinline__ u32 empty_v(int s) const { return bars + 8 * (4 + 3 * STAGES + s); }
     __device__ __forceinline__ u32 k_stage(int s) const { return k + s * KV_TILE_BYTES; }
     __device__ __forceinline__ u32 v_stage(int s) const { return v + s * KV_TILE_BYTES; }
-    // P~ buffer `buf` (0 or 1) of consumer warpgroup `c`: 64 rows of BLOCK_N FP8 bytes.
-    __device__ __forceinline__ u32 p_tile(int buf, int c) const { return p + (buf * CONSUMERS + c) * (P_STAGING_BYTES / (2 * CONSUMERS)); }
 };
 
 // Lays out shared memory from the aligned base; thread 0 initialises the barriers, then the block syncs.
@@ -40,8 +36,7 @@ __device__ __forceinline__ SagePipeline sage_pipeline_init(u32 base) {
     pl.q = base;
     pl.k = pl.q + Q_SLOTS * Q_TILE_BYTES;
     pl.v = pl.k + STAGES * KV_TILE_BYTES;
-    pl.p = pl.v + STAGES * KV_TILE_BYTES;
-    pl.bars = pl.p + P_STAGING_BYTES;
+    pl.bars = pl.v + STAGES * KV_TILE_BYTES;
     if (threadIdx.x == 0) {
         for (int slot = 0; slot < 2; ++slot) {
             sage_mbar_init(pl.full_q(slot), 1);
