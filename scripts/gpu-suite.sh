@@ -92,8 +92,7 @@ profile() {  # Nsight Compute on one int8-fp8 call at N 4096 D 128: per-kernel t
         ncu --import "$EXTRA/ncu/attn.ncu-rep" --csv --page details > "$EXTRA/ncu/attn-details.csv" 2>&1
         ncu --import "$EXTRA/ncu/attn.ncu-rep" --csv --page source --print-source sass > "$EXTRA/ncu/attn-sass.csv" 2>&1 \
             || echo "ncu source page failed" >&2
-        grep -iE 'stall|Issued Warp|Eligible' "$EXTRA/ncu/attn-details.csv" | awk -F'","' '{print $(NF-2)" "$(NF-1)" "$NF}' \
-            | head -40 >&2
+        python3 benchmarks/ncu_stalls.py "$EXTRA/ncu/attn-sass.csv" --top 8 >&2 || true
         rm -f "$EXTRA/ncu/attn.ncu-rep"  # large; the CSV pages keep what we read
     fi
 }

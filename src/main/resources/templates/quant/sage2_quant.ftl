@@ -22,24 +22,27 @@ constexpr int Q_GROUPS_PER_BLOCK = TOKENS / Q_SCALE_ROWS * Q_GROUPS_PER_SLICE;
 constexpr int K_GROUPS_PER_TILE = TOKENS / K_SCALE_TOKENS * K_GROUPS_PER_BLOCK;
 constexpr int STATS_TILES = ${statsTiles};   // kv_stats blocks cover STATS_TILES * TOKENS tokens
 
-// Loads chunk `c` (row c / CHUNKS_PER_ROW, columns 8 * (c % CHUNKS_PER_ROW)..) as 8 floats; rows
-// at or past n read as zeros.
-__device__ __forceinline__ void sage_load_chunk(float (&x)[8], const u16* __restrict__ src, i64 sn, int row0,
-                                                int n, int c) {
-    const int r = c / CHUNKS_PER_ROW;
-    if (row0 + r >= n) {
-        #pragma unroll
-        for (int e = 0; e < 8; ++e) x[e] = 0.f;
-        return;
-    }
-    const u32x4 v = *reinterpret_cast<const u32x4*>(src + (i64)(row0 + r) * sn + (c % CHUNKS_PER_ROW) * 8);
+// The raw 16 bytes of chunk `c` (row c / CHUNKS_PER_ROW, columns 8 * (c % CHUNKS_PER_ROW)..). Rows at
+// or past n load row n - 1 instead (n >= 1; sage_unpack zeroes them), so loads are unconditional
+// and a thread issues all of its loads before it uses any (ncu: the quantizers were waiting on one
+// load at a time).
+__device__ __forceinline__ u32x4 sage_load_raw(const u16* __restrict__ src, i64 sn, int row0, int n, int c) {
+    const int row = min(row0 + c / CHUNKS_PER_ROW, n - 1);
+    return *reinterpret_cast<const u32x4*>(src + (i64)row * sn + (c % CHUNKS_PER_ROW) * 8);
+}
+
+// A raw chunk as 8 floats, or zeros when `valid` is false.
+__device__ __forceinline__ void sage_unpack(float (&x)[8], const u32x4& v, bool valid) {
     const u32 w[4] = {v.x, v.y, v.z, v.w};
     #pragma unroll
     for (int e = 0; e < 4; ++e) {
-        x[2 * e] = sage_to_float((u16)(w[e] & 0xffffu));
-        x[2 * e + 1] = sage_to_float((u16)(w[e] >> 16));
+        x[2 * e] = valid ? sage_to_float((u16)(w[e] & 0xffffu)) : 0.f;
+        x[2 * e + 1] = valid ? sage_to_float((u16)(w[e] >> 16)) : 0.f;
     }
 }
+
+// Whether chunk `c` of a tile starting at row0 lies in a row before n.
+__device__ __forceinline__ bool sage_chunk_valid(int row0, int n, int c) { return row0 + c / CHUNKS_PER_ROW < n; }
 
 // |x| as ordered int bits: atomicMax over them is a float max where NaN and Inf win.
 __device__ __forceinline__ int sage_abs_bits(float x) { return __float_as_int(fabsf(x)); }
@@ -89,14 +92,20 @@ sage2_kv_stats(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb, i
     for (int tile = 0; tile < STATS_TILES; ++tile) {
         const int row0 = (blockIdx.x * STATS_TILES + tile) * TOKENS;
         if (row0 >= nk) break;
+        u32x4 rk[CHUNKS_PER_THREAD], rv[CHUNKS_PER_THREAD];
         #pragma unroll
         for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
-            const int c = threadIdx.x + i * THREADS;
+            rk[i] = sage_load_raw(kp, k_sn, row0, nk, threadIdx.x + i * THREADS);
+            rv[i] = sage_load_raw(vp, v_sn, row0, nk, threadIdx.x + i * THREADS);
+        }
+        #pragma unroll
+        for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
+            const bool valid = sage_chunk_valid(row0, nk, threadIdx.x + i * THREADS);
             float x[8];
-            sage_load_chunk(x, kp, k_sn, row0, nk, c);
+            sage_unpack(x, rk[i], valid);
             #pragma unroll
             for (int e = 0; e < 8; ++e) sum[e] += x[e];
-            sage_load_chunk(x, vp, v_sn, row0, nk, c);
+            sage_unpack(x, rv[i], valid);
             #pragma unroll
             for (int e = 0; e < 8; ++e) mx[e] = max(mx[e], sage_abs_bits(x[e]));
         }
@@ -125,7 +134,9 @@ sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, i
     for (int i = threadIdx.x; i < Q_GROUPS_PER_BLOCK; i += THREADS) s_max[i] = 0;
     __syncthreads();
     const u16* qp = q + batch * q_sb + head * q_sh;
-    float x[CHUNKS_PER_THREAD][8];
+    u32x4 raw[CHUNKS_PER_THREAD];  // kept raw (half the registers of floats) and unpacked twice
+    #pragma unroll
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) raw[i] = sage_load_raw(qp, q_sn, row0, nq, threadIdx.x + i * THREADS);
     const int col = (threadIdx.x % CHUNKS_PER_ROW) * 8;
     float kmean[8];
     #pragma unroll
@@ -134,11 +145,12 @@ sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, i
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
         const int c = threadIdx.x + i * THREADS;
         const int r = c / CHUNKS_PER_ROW;
-        sage_load_chunk(x[i], qp, q_sn, row0, nq, c);
+        float x[8];
+        sage_unpack(x, raw[i], sage_chunk_valid(row0, nq, c));
         int mx = 0;
         float dot = 0.f;
         #pragma unroll
-        for (int e = 0; e < 8; ++e) { mx = max(mx, sage_abs_bits(x[i][e])); dot = fmaf(x[i][e], kmean[e], dot); }
+        for (int e = 0; e < 8; ++e) { mx = max(mx, sage_abs_bits(x[e])); dot = fmaf(x[e], kmean[e], dot); }
         // The CHUNKS_PER_ROW threads of one row are consecutive lanes: reduce the row's dot product.
         #pragma unroll
         for (int off = CHUNKS_PER_ROW / 2; off > 0; off /= 2) {
@@ -167,8 +179,10 @@ sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, i
         const int r = c / CHUNKS_PER_ROW;
         if (row0 + r >= nq) continue;
         const float inv = s_inv[sage2_q_group(r)];
+        float x[8];
+        sage_unpack(x, raw[i], true);
         signed char* dst = q8 + (((i64)batch * gridDim.y + head) * nq + row0 + r) * HEAD_DIM + col;
-        *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x[i], 0, inv), sage_int8x4(x[i], 4, inv));
+        *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x, 0, inv), sage_int8x4(x, 4, inv));
     }
 }
 
@@ -188,18 +202,19 @@ sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, c
     float kmean[8];
     #pragma unroll
     for (int e = 0; e < 8; ++e) kmean[e] = s_kmean[col + e];
-    float x[CHUNKS_PER_THREAD][8];
+    u32x4 raw[CHUNKS_PER_THREAD];  // kept raw (half the registers of floats) and unpacked twice
+    #pragma unroll
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) raw[i] = sage_load_raw(kp, k_sn, row0, nk, threadIdx.x + i * THREADS);
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
         const int c = threadIdx.x + i * THREADS;
         const int r = c / CHUNKS_PER_ROW;
-        sage_load_chunk(x[i], kp, k_sn, row0, nk, c);
+        const bool valid = sage_chunk_valid(row0, nk, c);
+        float x[8];
+        sage_unpack(x, raw[i], valid);
         int mx = 0;
         #pragma unroll
-        for (int e = 0; e < 8; ++e) {
-            x[i][e] = row0 + r < nk ? __fsub_rn(x[i][e], kmean[e]) : 0.f;
-            mx = max(mx, sage_abs_bits(x[i][e]));
-        }
+        for (int e = 0; e < 8; ++e) mx = max(mx, sage_abs_bits(valid ? __fsub_rn(x[e], kmean[e]) : 0.f));
         // The CHUNKS_PER_ROW lanes of one token reduce first: one shared atomic per token.
         #pragma unroll
         for (int off = CHUNKS_PER_ROW / 2; off > 0; off /= 2) mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, off));
@@ -220,8 +235,12 @@ sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, c
         const int r = c / CHUNKS_PER_ROW;
         if (row0 + r >= nk) continue;
         const float inv = s_inv[sage2_k_group(r)];
+        float x[8];
+        sage_unpack(x, raw[i], true);
+        #pragma unroll
+        for (int e = 0; e < 8; ++e) x[e] = __fsub_rn(x[e], kmean[e]);
         signed char* dst = k8 + (hd * nk + row0 + r) * HEAD_DIM + col;
-        *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x[i], 0, inv), sage_int8x4(x[i], 4, inv));
+        *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x, 0, inv), sage_int8x4(x, 4, inv));
     }
 }
 
@@ -269,11 +288,14 @@ sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, i
         #pragma unroll
         for (int e = 0; e < 8; ++e) inv[e] = s_inv[col + e];
         float x[4][8];
+        u32x4 raw[4];
         #pragma unroll
         for (int k = 0; k < 4; ++k) {
-            // sage_load_chunk addresses chunk c as (row c / CHUNKS_PER_ROW, column chunk c % CHUNKS_PER_ROW).
-            sage_load_chunk(x[k], vp, v_sn, row0, nk, (grp * V_PERM_PERIOD + tok[k]) * CHUNKS_PER_ROW + chunk);
+            // Chunk c is (row c / CHUNKS_PER_ROW, column chunk c % CHUNKS_PER_ROW).
+            raw[k] = sage_load_raw(vp, v_sn, row0, nk, (grp * V_PERM_PERIOD + tok[k]) * CHUNKS_PER_ROW + chunk);
         }
+        #pragma unroll
+        for (int k = 0; k < 4; ++k) sage_unpack(x[k], raw[k], row0 + grp * V_PERM_PERIOD + tok[k] < nk);
         if (p0 < nk_pad) {
             #pragma unroll
             for (int e = 0; e < 8; ++e) {

@@ -167,6 +167,17 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         return spec.precision().quantized() ? tiles.blockN() : qkRowBytes();
     }
 
+    /**
+     * Whether the int8-fp8 wgmma kernel's two consumer warpgroups take turns issuing their MMAs
+     * (FlashAttention-3's pingpong). Measured on the H200 (benchmarks/results, run of 14:04):
+     * non-causal D64 +9-15%, D128 +0-2%; causal 8-13% slower (its short tiles turn the strict
+     * alternation into waiting), so causal kernels run without it.
+     */
+    public boolean pingpong() {
+        return spec.precision().quantized() && tiles.engine() == TileConfig.Engine.WGMMA
+                && tiles.consumerWarpgroups() == 2 && !spec.causal();
+    }
+
     /** Head-dim elements of one Q/K column block (the TMA box's inner size). */
     public int columnBlockElements() {
         return qkRowBytes() / spec.operandBytes();
@@ -204,6 +215,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("vRowBytes", vRowBytes());
         m.put("swizzleAlign", TileTable.SWIZZLE_ALIGN);
         m.put("setMaxRegisters", tiles.consumerWarpgroups() == 2);
+        m.put("pingpong", pingpong());
         m.put("producerRegisters", TileTable.WGMMA_PRODUCER_REGS);
         m.put("consumerRegisters", TileTable.WGMMA_CONSUMER_REGS);
         m.put("wgmmaShapes", java.util.List.of(qk.model(), pv.model()));

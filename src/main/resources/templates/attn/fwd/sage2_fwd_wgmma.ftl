@@ -62,6 +62,7 @@ __device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][D_TILES][4], cons
 }
 
 
+constexpr bool PINGPONG = ${pingpong?c};  // FwdKernelPlan.pingpong(): non-causal only
 // Pingpong between the two consumer warpgroups (FlashAttention-3's schedule): a warpgroup issues
 // its MMAs only in its turn (named barrier 2 + consumer) and then hands the turn over, so the
 // tensor cores take one warpgroup's Q K^T and P~ V while the other runs its softmax, instead of
@@ -69,10 +70,10 @@ __device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][D_TILES][4], cons
 // warpgroups issue at the same points of the same tiles, so turns always pair up; consumer 1
 // starts by handing consumer 0 the first turn (its last hand-over is left unclaimed at exit).
 __device__ __forceinline__ void sage2_turn_wait(int consumer) {
-    if (CONSUMERS == 2) asm volatile("bar.sync %0, 256;\n" :: "r"(2 + consumer) : "memory");
+    if (PINGPONG) asm volatile("bar.sync %0, 256;\n" :: "r"(2 + consumer) : "memory");
 }
 __device__ __forceinline__ void sage2_turn_pass(int consumer) {
-    if (CONSUMERS == 2) asm volatile("bar.arrive %0, 256;\n" :: "r"(3 - consumer) : "memory");
+    if (PINGPONG) asm volatile("bar.arrive %0, 256;\n" :: "r"(3 - consumer) : "memory");
 }
 
 // One query tile of the persistent schedule. Block b takes tiles b, b + gridDim.x, ...; tiles run
