@@ -8,7 +8,8 @@
 #     sage2-tune: smoke + int8-fp8 tile sweep at N 4096, SASS and peers there;
 #     sage2: smoke + int8-fp8 SASS, int8-fp8 and BF16 against SDPA on every shape, accuracy on
 #     identical inputs, Nsight Compute on one call. SKIP_GPU_TESTS=1 / SKIP_PROBE=1 leave the GPU tests / the probe out of any mode;
-#     GPU_TEST_SELECT=class#method(types) runs only that test method.
+#     GPU_TEST_SELECT=class#method(types) runs only that test method, GPU_TEST_CLASS=class one class.
+#     autotune: sagejit tune on N 4096 int8-fp8 and bf16 cases, timed, then again from the database.
 # Every step runs under a timeout, so a kernel that hangs costs minutes, not the whole device call.
 # Needs bundle/ from scripts/make-bundle.sh (carried to the host) and python3 with torch there.
 set -uo pipefail
@@ -46,7 +47,9 @@ done
 
 if [[ "${SKIP_GPU_TESTS:-0}" != 1 ]]; then
 step "GPU tests${GPU_TEST_SELECT:+ (only $GPU_TEST_SELECT)}"
-if [[ -n "${GPU_TEST_SELECT:-}" ]]; then select=(--select-method "$GPU_TEST_SELECT"); else select=(--scan-class-path "$TEST_CLASSES"); fi
+if [[ -n "${GPU_TEST_SELECT:-}" ]]; then select=(--select-method "$GPU_TEST_SELECT");
+elif [[ -n "${GPU_TEST_CLASS:-}" ]]; then select=(--select-class "$GPU_TEST_CLASS");
+else select=(--scan-class-path "$TEST_CLASSES"); fi
 timeout 600 "$JAVA" $JAVA_OPTS -jar "$SAGEJIT_BUNDLE/test-lib/junit-platform-console-standalone.jar" execute \
     --class-path "$TEST_CP" --include-tag gpu "${select[@]}" --disable-banner --details=tree \
     > "$OUT_DIR/gpu-tests.txt" 2>&1 || status=1
@@ -131,6 +134,22 @@ elif [[ "$MODE" == sage2 ]]; then
         done
     done
     profile
+elif [[ "$MODE" == autotune ]]; then
+    run_tune() { local limit="$1"; shift; timeout "$limit" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune \
+        --run "$RUN" --commit "$COMMIT" --min-ms 150 "$@"; }
+    n=0
+    for args in "--precision int8-fp8 --shapes 4x32x4096x128 --causal both" "--precision int8-fp8 --shapes 4x32x4096x64 --causal 0" \
+                "--precision bf16 --shapes 4x32x4096x128 --causal 0"; do
+        n=$((n + 1))
+        step "sagejit tune $args --force (compiles included)"
+        start=$SECONDS
+        run_tune 400 $args --force --json "$RESULTS" --csv "$EXTRA/tune-$n.csv" | tee -a "$EXTRA/tune.txt" || status=1
+        echo "tune wall time: $((SECONDS - start)) s" | tee -a "$EXTRA/tune.txt" >&2
+        step "the same again: answered from the tuning database"
+        start=$SECONDS
+        run_tune 120 $args | tee -a "$EXTRA/tune.txt" || status=1
+        echo "second tune wall time: $((SECONDS - start)) s" | tee -a "$EXTRA/tune.txt" >&2
+    done
 elif [[ "$MODE" == tune ]]; then
     step "tile sweep"
     bench --tiles all --causal both --precision bf16 --min-ms 150 --shapes 4x32x4096x128,4x32x4096x64 || status=1

@@ -75,12 +75,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        List<Boolean> masks = switch (causal) {
-            case "0", "false" -> List.of(false);
-            case "1", "true" -> List.of(true);
-            case "both" -> List.of(false, true);
-            default -> throw new IllegalArgumentException("--causal must be 0, 1 or both, got '" + causal + "'");
-        };
+        List<Boolean> masks = Converters.causalMasks(causal);
         if (!tiles.equals("default") && !tiles.equals("all")) {
             tiles = Converters.guard(() -> TileConfig.parse(tiles).key());
         }

@@ -41,4 +41,14 @@ final class Converters {
             return guard(() -> TileConfig.parse(value).key());
         }
     }
+
+    /** The masks a {@code --causal} value asks for: 0 (non-causal), 1 (causal) or both. */
+    static java.util.List<Boolean> causalMasks(String causal) {
+        return switch (causal) {
+            case "0", "false" -> java.util.List.of(false);
+            case "1", "true" -> java.util.List.of(true);
+            case "both" -> java.util.List.of(false, true);
+            default -> throw new IllegalArgumentException("--causal must be 0, 1 or both, got '" + causal + "'");
+        };
+    }
 }

@@ -55,6 +55,23 @@ public final class FwdLauncher {
         return TileTable.choose(spec).tiles();
     }
 
+    /**
+     * Compiles a plan's kernel on the CPU without loading it (the kernel cache keeps it for the later
+     * launch); safe to call from several threads. Tuners compile their candidates this way.
+     *
+     * @throws IllegalStateException when ptxas serialized the kernel's wgmma instructions
+     */
+    public dev.sagejit.compile.CompiledKernel compile(FwdKernelPlan plan) {
+        var compiled = loader.compiler().compile(KernelLoader.source(loader.renderer(), plan),
+                dev.sagejit.compile.CompileOptions.cubin(plan.spec().arch()));
+        var serialized = dev.sagejit.compile.PtxasReport.wgmmaSerialization(compiled.log());
+        if (serialized.isPresent()) {
+            throw new IllegalStateException("ptxas serialized the wgmma instructions of " + plan.key() + ": "
+                    + serialized.get());
+        }
+        return compiled;
+    }
+
     /** The tuning database this launcher consults, or null. */
     public TuningDatabase tuning() {
         return tuning;

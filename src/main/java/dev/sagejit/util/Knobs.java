@@ -75,6 +75,11 @@ public record Knobs(Optional<Path> nvrtcLibrary, String nvrtcBackend, Path cache
         return java.util.Arrays.stream(s.split(":")).filter(p -> !p.isBlank()).map(Path::of).toList();
     }
 
+    /** A copy that opens another GPU (its CUDA ordinal). */
+    public Knobs withDevice(int ordinal) {
+        return new Knobs(nvrtcLibrary, nvrtcBackend, cacheDir, cacheEnabled, ordinal, cudaHome, pythonPaths, libraryPath);
+    }
+
     /** A copy with another cache directory. */
     public Knobs withCacheDir(Path dir) {
         return new Knobs(nvrtcLibrary, nvrtcBackend, dir, cacheEnabled, deviceOrdinal, cudaHome, pythonPaths, libraryPath);

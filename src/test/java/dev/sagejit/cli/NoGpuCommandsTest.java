@@ -43,4 +43,19 @@ class NoGpuCommandsTest {
         assertTrue(r.out().contains("Kernel cache: " + cache), r.out());
         assertTrue(r.out().contains("Java: "), r.out());
     }
+
+    @Test
+    void tuneSaysThereIsNoGpuButItsDryRunListsCandidatesForAGivenArch() {
+        var r = Cli.run(Cli.knobs(cache), "tune", "--shapes", "1x2x64x64");
+        assertEquals(2, r.code(), r.out() + r.err());
+        assertTrue(r.err().contains("no GPU"), r.err());
+
+        var dry = Cli.run(Cli.knobs(cache), "tune", "--dry-run", "--arch", "sm_90a", "--shapes", "4x32x4096x128",
+                "--precision", "int8-fp8", "--causal", "1");
+        assertEquals(0, dry.code(), dry.out() + dry.err());
+        assertTrue(dry.out().contains("4x32x4096x128 int8-fp8 causal"), dry.out());
+        assertTrue(dry.out().contains("(default) compile, check, time"), dry.out());
+        assertTrue(dry.out().contains("wgm64n64w4s2 ") && dry.out().contains("m64n64w4s2 "),
+                "wgmma and mma.sync candidates: " + dry.out());
+    }
 }
