@@ -9,7 +9,8 @@
 #     sage2: smoke + int8-fp8 SASS, int8-fp8 and BF16 against SDPA on every shape, accuracy on
 #     identical inputs, Nsight Compute on one call. SKIP_GPU_TESTS=1 / SKIP_PROBE=1 leave the GPU tests / the probe out of any mode;
 #     GPU_TEST_SELECT=class#method(types) runs only that test method, GPU_TEST_CLASS=class one class.
-#     autotune: sagejit tune on N 4096 int8-fp8 and bf16 cases, timed, then again from the database.
+#     autotune: sagejit tune on N 4096 int8-fp8 and bf16 cases, timed, then again from the database;
+#     autotune-all: sagejit tune on 24 benchmark cases (TUNE_LIMIT seconds at most).
 # Every step runs under a timeout, so a kernel that hangs costs minutes, not the whole device call.
 # Needs bundle/ from scripts/make-bundle.sh (carried to the host) and python3 with torch there.
 set -uo pipefail
@@ -150,6 +151,12 @@ elif [[ "$MODE" == autotune ]]; then
         run_tune 120 $args | tee -a "$EXTRA/tune.txt" || status=1
         echo "second tune wall time: $((SECONDS - start)) s" | tee -a "$EXTRA/tune.txt" >&2
     done
+elif [[ "$MODE" == autotune-all ]]; then
+    step "sagejit tune: int8-fp8 and bf16 on N 1K/4K/16K, D 64/128, causal or not (written case by case)"
+    timeout "${TUNE_LIMIT:-300}" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune --run "$RUN" --commit "$COMMIT" \
+        --min-ms 100 --precision int8-fp8,bf16 --causal both --json "$RESULTS" --csv "$EXTRA/tune-all.csv" \
+        --shapes 4x32x4096x128,4x32x4096x64,4x32x16384x128,4x32x16384x64,4x32x1024x128,4x32x1024x64 \
+        | tee "$EXTRA/tune-all.txt" || status=1
 elif [[ "$MODE" == tune ]]; then
     step "tile sweep"
     bench --tiles all --causal both --precision bf16 --min-ms 150 --shapes 4x32x4096x128,4x32x4096x64 || status=1

@@ -112,24 +112,29 @@ final class TuneCommand implements Callable<Integer> {
                 engines.add(SageAttention.open(main.knobs().withDevice(ordinal)));
             }
             gpu = engines.get(0).device().name();
+            String sha = commit != null ? commit : GitCommit.shortHead();
             List<Lab> labs = engines.stream().map(s -> (Lab) new GpuLab(s)).toList();
             var tuner = new Tuner(labs, engines.get(0).launcher().tuning());
             for (int i = 0; i < cases.size(); i++) {
                 BenchCase c = cases.get(i);
                 var bar = new ProgressBar(spec.commandLine().getErr(), String.format(Locale.ROOT, "[%d/%d] %s %s %s",
                         i + 1, cases.size(), c.shape(), c.precision().id(), c.causal() ? "causal" : "full"));
+                TuneReport report;
                 try {
-                    reports.add(tuner.tune(c, options, bar::update));
+                    report = tuner.tune(c, options, bar::update);
                 } finally {
                     bar.finish();
                 }
+                reports.add(report);
+                // Each case is reported and written as soon as it is done: nothing is lost if a later one fails.
+                printReports(out, List.of(report));
+                appendJson(report, run, gpu, sha);
             }
+            writeCsv(reports, run, gpu, sha);
         } finally {
             engines.forEach(SageAttention::close);
         }
-        String sha = commit != null ? commit : GitCommit.shortHead();
-        printReports(out, reports);
-        writeRows(reports, run, gpu, sha);
+        printSummary(out, reports);
         return reports.stream().allMatch(r -> r.winner().isPresent()) ? 0 : 1;
     }
 
@@ -226,11 +231,30 @@ final class TuneCommand implements Callable<Integer> {
         out.flush();
     }
 
-    private void writeRows(List<TuneReport> reports, String run, String gpu, String sha) {
-        var rows = reports.stream().flatMap(r -> r.rows(run, gpu, sha).stream()).toList();
-        if (json != null) {
-            rows.forEach(row -> JsonLines.append(json, row));
+    /** The cases tuned in this call, the largest gains first: where tuning paid most. */
+    private static void printSummary(PrintWriter out, List<TuneReport> reports) {
+        if (reports.size() < 2) {
+            return;
         }
+        out.printf(Locale.ROOT, "%nsummary (largest gain over the default first)%n");
+        reports.stream().filter(r -> r.winner().isPresent())
+                .sorted(java.util.Comparator.comparingDouble((TuneReport r) -> -r.speedupOverDefault().orElse(1.0)))
+                .forEach(r -> out.printf(Locale.ROOT, "  %-16s %-13s %-6s %-16s %s%n", r.bench().shape(),
+                        r.bench().precision().id(), r.bench().causal() ? "causal" : "full", r.winner().get().key(),
+                        r.speedupOverDefault().isPresent()
+                                ? String.format(Locale.ROOT, "%.3fx the default", r.speedupOverDefault().getAsDouble())
+                                : "(default not measured)"));
+        out.flush();
+    }
+
+    private void appendJson(TuneReport report, String run, String gpu, String sha) {
+        if (json != null) {
+            report.rows(run, gpu, sha).forEach(row -> JsonLines.append(json, row));
+        }
+    }
+
+    private void writeCsv(List<TuneReport> reports, String run, String gpu, String sha) {
+        var rows = reports.stream().flatMap(r -> r.rows(run, gpu, sha).stream()).toList();
         if (csv != null) {
             var keys = new java.util.LinkedHashSet<String>();
             rows.forEach(row -> keys.addAll(row.keySet()));
