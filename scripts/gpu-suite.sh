@@ -10,7 +10,8 @@
 #     identical inputs, Nsight Compute on one call. SKIP_GPU_TESTS=1 / SKIP_PROBE=1 leave the GPU tests / the probe out of any mode;
 #     GPU_TEST_SELECT=class#method(types) runs only that test method, GPU_TEST_CLASS=class one class.
 #     autotune: sagejit tune on N 4096 int8-fp8 and bf16 cases, timed, then again from the database;
-#     autotune-all: sagejit tune on 24 benchmark cases (TUNE_LIMIT seconds at most).
+#     autotune-all: sagejit tune on 24 benchmark cases (TUNE_LIMIT seconds at most);
+#     headline: int8-fp8, bf16 and SDPA at N 4096 only (a short check of new defaults).
 # Every step runs under a timeout, so a kernel that hangs costs minutes, not the whole device call.
 # Needs bundle/ from scripts/make-bundle.sh (carried to the host) and python3 with torch there.
 set -uo pipefail
@@ -151,6 +152,12 @@ elif [[ "$MODE" == autotune ]]; then
         run_tune 120 $args | tee -a "$EXTRA/tune.txt" || status=1
         echo "second tune wall time: $((SECONDS - start)) s" | tee -a "$EXTRA/tune.txt" >&2
     done
+elif [[ "$MODE" == headline ]]; then
+    step "int8-fp8 and bf16 (default tiles) and SDPA at N 4096, D 64/128, causal or not"
+    bench --tiles default --causal both --precision int8-fp8,bf16 --min-ms 150 --warmup 3 \
+        --shapes 4x32x4096x128,4x32x4096x64 || status=1
+    peers --shapes 4x32x4096x128,4x32x4096x64 --causal both --dtype bf16 --backends flash,cudnn --warmup 3 \
+        --min-iters 5 --min-time 0.3 || status=1
 elif [[ "$MODE" == autotune-all ]]; then
     step "sagejit tune: int8-fp8 and bf16 on N 1K/4K/16K, D 64/128, causal or not (written case by case)"
     timeout "${TUNE_LIMIT:-300}" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune --run "$RUN" --commit "$COMMIT" \

@@ -29,13 +29,17 @@ public final class TileTable {
                             + " Not tuned (no sm_89/sm_120a GPU here)");
         }
         if (spec.precision().quantized()) {
-            return new Choice(TileConfig.wgmma(128, 128, FWD_STAGES),
-                    "int8-fp8 on sm_90a: the BF16 kernel's TMA pipeline with 8-bit tiles, 2 consumer warpgroups"
-                            + " running one key block ahead (Q K^T and softmax of block j+1 overlap P V of block j),"
-                            + " persistent over tiles. Fastest of 8 candidates on the H200 at N 4096, causal and not,"
-                            + " before the kernel became persistent: d128 646 / 588 TOPS kernel-only (BLOCK_N 64:"
-                            + " 541 / 504), d64 398 / 355 (benchmarks/results/2026-11-30-h200-int8fp8-tile-sweep.jsonl);"
-                            + " not re-swept since");
+            String common = "int8-fp8 on sm_90a: the BF16 kernel's TMA pipeline with 8-bit tiles, 2 consumer warpgroups"
+                    + " running one key block ahead (Q K^T and softmax of block j+1 overlap P V of block j),"
+                    + " persistent over tiles; BLOCK_N 64 and single-warpgroup tiles are 15-50% slower. ";
+            // sagejit tune over 24 cases (benchmarks/results/2026-11-30-h200-tune-all.jsonl).
+            if (spec.headDim() == 128 || spec.causal()) {
+                return new Choice(TileConfig.wgmma(128, 128, 3), common + "3 K/V stages: sagejit tune on the H200"
+                        + " picked them over 2 for d128 (N 1K-16K, +0.5-4.3%) and causal d64 (+3.0-4.0%)"
+                        + " (benchmarks/results/2026-11-30-h200-tune-all.jsonl)");
+            }
+            return new Choice(TileConfig.wgmma(128, 128, FWD_STAGES), common + "2 K/V stages: sagejit tune on the"
+                    + " H200 kept them for non-causal d64 at N 1K-16K (benchmarks/results/2026-11-30-h200-tune-all.jsonl)");
         }
         if (spec.arch().has(MmaKind.WGMMA)) {
             String common = "sm_90a: wgmma with TMA loads; 2 consumer warpgroups of 64 query rows share each K/V"
