@@ -2,6 +2,7 @@
 typedef unsigned int u32;
 typedef unsigned short u16;
 typedef long long i64;
+typedef unsigned long long u64;
 struct __align__(16) u32x4 { u32 x, y, z, w; };
 #define SAGE_NEG_INF __int_as_float(0xff800000)
 #define SAGE_LN2 0.69314718055994530942f

@@ -2,7 +2,7 @@
      one wrapper per instruction shape the kernel uses (generated below from the template model's
      `wgmmaShapes`). Accumulators are float[N/8][4]: per warp the same (g, 2t) layout as mma.sync's
      m16n8 tiles, warp w of the warpgroup owning rows 16w..16w+15 of the 64. -->
-typedef unsigned long long u64;
+
 
 // Descriptor of a swizzled tile: `addr` is 16-byte aligned inside a swizzle pattern that starts on
 // its repeat (1024 B for 128-byte rows, 512 B for 64-byte rows); lbo/sbo are the leading/stride byte

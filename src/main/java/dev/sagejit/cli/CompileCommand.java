@@ -12,6 +12,7 @@ import dev.sagejit.compile.Nvrtc;
 import dev.sagejit.compile.PtxasReport;
 import dev.sagejit.kernel.FwdKernelPlan;
 import dev.sagejit.kernel.KernelLoader;
+import dev.sagejit.kernel.Nvfp4QuantPlan;
 import dev.sagejit.kernel.Sage2QuantPlan;
 import dev.sagejit.spec.Arch;
 import dev.sagejit.spec.Direction;
@@ -67,7 +68,8 @@ final class CompileCommand implements Callable<Integer> {
             description = "Tile config key, e.g. m128n64w4s2 (default: TileTable's choice).")
     String tiles;
 
-    @Option(names = "--all", description = "Every spec of the baseline and int8-fp8 families (with their quantizers),"
+    @Option(names = "--all", description = "Every spec of the baseline and int8-fp8 families (with their quantizers)"
+            + " and the NVFP4 quantizers,"
             + " default tiles.")
     boolean all;
 
@@ -91,7 +93,6 @@ final class CompileCommand implements Callable<Integer> {
     @Option(names = "--jobs", description = "Parallel compiles (default: available processors).")
     int jobs = Runtime.getRuntime().availableProcessors();
 
-    /** One compile to run: a plan through one NVRTC binding. */
     /** One module to build: an attention kernel plan or a quantizer module, with its NVRTC. */
     record Variant(String key, Arch arch, int dynamicSharedBytes, Function<TemplateRenderer, KernelSource> source,
             Nvrtc nvrtc) {
@@ -100,6 +101,10 @@ final class CompileCommand implements Callable<Integer> {
         }
 
         static Variant of(Sage2QuantPlan plan, Nvrtc nvrtc) {
+            return new Variant(plan.key(), plan.arch(), 0, r -> KernelLoader.source(r, plan), nvrtc);
+        }
+
+        static Variant of(Nvfp4QuantPlan plan, Nvrtc nvrtc) {
             return new Variant(plan.key(), plan.arch(), 0, r -> KernelLoader.source(r, plan), nvrtc);
         }
 
@@ -134,6 +139,9 @@ final class CompileCommand implements Callable<Integer> {
                 compilers.forEach(n -> variants.add(Variant.of(plan, n)));
             }
             for (Sage2QuantPlan plan : quantizers(arch)) {
+                compilers.forEach(n -> variants.add(Variant.of(plan, n)));
+            }
+            for (Nvfp4QuantPlan plan : nvfp4Quantizers(arch)) {
                 compilers.forEach(n -> variants.add(Variant.of(plan, n)));
             }
         }
@@ -190,6 +198,20 @@ final class CompileCommand implements Callable<Integer> {
             }
         }
         return List.copyOf(out);
+    }
+
+    /** With --all, the NVFP4 quantizer modules (every input type and head dim) on archs with FP8 conversions. */
+    private List<Nvfp4QuantPlan> nvfp4Quantizers(Arch arch) {
+        if (!all || !arch.has(dev.sagejit.spec.MmaKind.MMA_SYNC_FP8)) {
+            return List.of();
+        }
+        var out = new ArrayList<Nvfp4QuantPlan>();
+        for (var type : List.of(dev.sagejit.api.DType.BF16, dev.sagejit.api.DType.FP16)) {
+            for (int d : new int[] {64, 128}) {
+                out.add(new Nvfp4QuantPlan(arch, type, d));
+            }
+        }
+        return out;
     }
 
     private String compileOne(Variant v, KernelCache cache, TemplateRenderer renderer) throws IOException {

@@ -72,6 +72,14 @@ public final class FwdLauncher {
         return compiled;
     }
 
+    /**
+     * The NVFP4 quantizers (SageAttention3's operands, bit-identical to {@code Nvfp4Reference}); the
+     * NVFP4 attention kernels that will consume them are not built yet.
+     */
+    public Nvfp4Quantizer nvfp4Quantizer() {
+        return new Nvfp4Quantizer(loader);
+    }
+
     /** The tuning database this launcher consults, or null. */
     public TuningDatabase tuning() {
         return tuning;

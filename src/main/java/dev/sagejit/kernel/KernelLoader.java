@@ -68,6 +68,12 @@ public final class KernelLoader implements AutoCloseable {
                 Sage2QuantPlan.QUANT_K);
     }
 
+    /** Renders the NVFP4 quantizer module's source; needs no GPU. */
+    public static KernelSource source(TemplateRenderer renderer, Nvfp4QuantPlan plan) {
+        return new KernelSource(plan.key(), renderer.render(Nvfp4QuantPlan.TEMPLATE, plan.templateModel()),
+                Nvfp4QuantPlan.QUANT_Q);
+    }
+
     public TemplateRenderer renderer() {
         return renderer;
     }

@@ -31,16 +31,36 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
     public static final String QUANT_V = "sage2_quant_v";
 
     public Sage2QuantPlan {
+        requireInputs("int8-fp8", inputType, headDim);
+    }
+
+    public String key() {
+        return moduleKey("int8fp8", inputType, headDim, arch);
+    }
+
+    /** Checks what every quantizer module reads: BF16 or FP16 inputs of head dim 64 or 128. */
+    static void requireInputs(String mode, DType inputType, int headDim) {
         if (inputType != DType.BF16 && inputType != DType.FP16) {
-            throw new IllegalArgumentException("the int8-fp8 quantizers read BF16 or FP16, not " + inputType);
+            throw new IllegalArgumentException("the " + mode + " quantizers read BF16 or FP16, not " + inputType);
         }
         if (headDim != 64 && headDim != 128) {
             throw new IllegalArgumentException("head dim " + headDim + " is not supported; use 64 or 128");
         }
     }
 
-    public String key() {
-        return "quant_int8fp8_" + inputType.name().toLowerCase(java.util.Locale.ROOT) + "_d" + headDim + "_" + arch.id();
+    /** What every quantizer module's template reads: its key, input element type, head dim, threads. */
+    static Map<String, Object> moduleModel(String key, DType inputType, int headDim, int threads) {
+        var m = new LinkedHashMap<String, Object>();
+        m.put("specKey", key);
+        m.put("elemPtx", inputType == DType.BF16 ? "bf16" : "f16");
+        m.put("headDim", headDim);
+        m.put("threads", threads);
+        return m;
+    }
+
+    /** A quantizer module's cache key, e.g. quant_int8fp8_bf16_d128_sm90a. */
+    static String moduleKey(String mode, DType inputType, int headDim, Arch arch) {
+        return "quant_" + mode + "_" + inputType.name().toLowerCase(java.util.Locale.ROOT) + "_d" + headDim + "_" + arch.id();
     }
 
     /** Blocks of the kv_stats kernel along the tokens. */
@@ -49,11 +69,7 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
     }
 
     public Map<String, Object> templateModel() {
-        var m = new LinkedHashMap<String, Object>();
-        m.put("specKey", key());
-        m.put("elemPtx", inputType == DType.BF16 ? "bf16" : "f16");
-        m.put("headDim", headDim);
-        m.put("threads", THREADS);
+        var m = moduleModel(key(), inputType, headDim, THREADS);
         m.put("tokens", TOKENS);
         m.put("statsTiles", STATS_TILES);
         m.putAll(layoutModel());

@@ -828,11 +828,13 @@ public final class Nvfp4Reference {
         }
     }
 
-    private static int padTokens(int nk) {
+    /** NkPad: key tokens padded to a multiple of {@link #TOKEN_PAD} (document, Layouts). */
+    public static int padTokens(int nk) {
         return (int) (((long) nk + TOKEN_PAD - 1) / TOKEN_PAD * TOKEN_PAD);
     }
 
-    private static int queryGroups(int nq) {
+    /** QG: Q smoothing groups of {@link #QMEAN_ROWS} rows. */
+    public static int queryGroups(int nq) {
         return (nq + QMEAN_ROWS - 1) / QMEAN_ROWS;
     }
 }

@@ -54,6 +54,14 @@ class FwdKernelRenderTest {
                     assertTrue(src.code().contains(entry + "("), entry);
                 }
                 assertFalse(src.code().contains("${") || src.code().contains("<#"));
+                var fp4 = new Nvfp4QuantPlan(Arch.SM90A, type, d);
+                var fp4Src = KernelLoader.source(renderer, fp4);
+                Files.writeString(dump.resolve(fp4.key() + ".cu"), fp4Src.code());
+                for (String entry : java.util.List.of(Nvfp4QuantPlan.KMEAN, Nvfp4QuantPlan.QMEAN, Nvfp4QuantPlan.QUANT_Q,
+                        Nvfp4QuantPlan.QUANT_K, Nvfp4QuantPlan.QUANT_V, Nvfp4QuantPlan.DELTA_S)) {
+                    assertTrue(fp4Src.code().contains(entry + "("), entry);
+                }
+                assertFalse(fp4Src.code().contains("${") || fp4Src.code().contains("<#"));
             }
         }
     }

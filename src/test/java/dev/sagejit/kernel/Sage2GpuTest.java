@@ -9,7 +9,6 @@ import dev.sagejit.api.DType;
 import dev.sagejit.api.DeviceTensor;
 import dev.sagejit.api.Layout;
 import dev.sagejit.api.Precision;
-import dev.sagejit.api.SageAttention;
 import dev.sagejit.bench.Accuracy;
 import dev.sagejit.reference.AttentionProblem;
 import dev.sagejit.reference.HostTensor;
@@ -24,8 +23,6 @@ import dev.sagejit.util.Half;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -37,20 +34,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * option matrix. Runs only where a GPU is (scripts/gpu-suite.sh).
  */
 @Tag("gpu")
-class Sage2GpuTest {
-    static SageAttention sage;
-
-    @BeforeAll
-    static void open() {
-        sage = SageAttention.open();
-    }
-
-    @AfterAll
-    static void close() {
-        if (sage != null) {
-            sage.close();
-        }
-    }
+class Sage2GpuTest extends dev.sagejit.testing.GpuSession {
 
     record Case(String name, Precision precision, int b, int hq, int hkv, int nq, int nk, int d, boolean causal,
             Layout layout, String family, String tiles) {
@@ -304,25 +288,18 @@ class Sage2GpuTest {
     }
 
     private static DeviceBuffer upload(HostTensor x, DType t) {
-        DeviceBuffer b = sage.device().allocate(Math.max(16, 2L * x.data().length));
-        b.copyFromHost(Half.toBits(x.data(), t));
-        return b;
+        return DeviceCopies.upload(sage.device(), x, t);
     }
 
     private static DeviceTensor tensor(DeviceBuffer b, DType t, HostTensor like) {
-        return DeviceTensor.contiguous(b.address(), t, like.layout(), like.batch(), like.heads(), like.seq(),
-                like.headDim());
+        return DeviceCopies.tensor(b, t, like);
     }
 
     private static byte[] bytes(DeviceBuffer b, int n) {
-        byte[] out = new byte[n];
-        b.copyToHost(out, 0, n, 0);
-        return out;
+        return DeviceCopies.bytes(b, n);
     }
 
     private static float[] floats(DeviceBuffer b, int n) {
-        float[] out = new float[n];
-        b.copyToHost(out, 0, n, 0);
-        return out;
+        return DeviceCopies.floats(b, n);
     }
 }

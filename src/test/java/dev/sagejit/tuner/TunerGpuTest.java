@@ -10,35 +10,19 @@ import dev.sagejit.api.DType;
 import dev.sagejit.api.DeviceTensor;
 import dev.sagejit.api.Layout;
 import dev.sagejit.api.Precision;
-import dev.sagejit.api.SageAttention;
 import dev.sagejit.bench.BenchCase;
 import dev.sagejit.spec.TileConfig;
 import dev.sagejit.tune.TunedConfig;
 import dev.sagejit.tune.TuningDatabase;
 import java.nio.file.Path;
 import java.time.Duration;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The tuner on the GPU: real compiles, checks and timings; the runtime follows the database. */
 @Tag("gpu")
-class TunerGpuTest {
-    static SageAttention sage;
-
-    @BeforeAll
-    static void open() {
-        sage = SageAttention.open();
-    }
-
-    @AfterAll
-    static void close() {
-        if (sage != null) {
-            sage.close();
-        }
-    }
+class TunerGpuTest extends dev.sagejit.testing.GpuSession {
 
     @Test
     void tunesACaseRecordsTheWinnerAndAnswersTheSecondRunFromTheDatabase(@TempDir Path dir) {
