@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - the project's test command, for a fresh machine without a GPU:
-#   1. provisions NVRTC 12.9 and 13.0 from NVIDIA's PyPI wheels into .tools/site (once),
+#   1. provisions NVRTC 12.9 and 13.0, cuobjdump and nvdisasm from NVIDIA's PyPI wheels into
+#      .tools/site (once),
 #   2. runs every CPU test with Maven (NVRTC must be found: compile tests may not skip),
 #   3. compiles every kernel variant (all specs x all tile candidates) for sm_90a and sm_120a
 #      through every NVRTC backend (JCuda over libnvrtc.so.12, FFM over .so.13 and .so.12);
@@ -34,6 +35,17 @@ if [[ ! -e "$SITE/nvidia/cuda_nvrtc/lib/libnvrtc.so.12" || ! -e "$SITE/nvidia/cu
     for w in "$ROOT"/.tools/wheels/nvidia_cuda_nvrtc*.whl; do
         python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" "$w" "$SITE"
     done
+fi
+# cuobjdump + nvdisasm (SASS checks of SassTest: which MMA instructions the kernels compile to).
+if [[ ! -x "$SITE/nvidia/cu13/bin/cuobjdump" || ! -x "$SITE/nvidia/cu13/bin/nvdisasm" ]]; then
+    echo "test.sh: provisioning cuobjdump and nvdisasm from NVIDIA's wheels"
+    mkdir -p "$ROOT/.tools/wheels" "$SITE"
+    python3 -m pip download -q --no-deps --only-binary=:all: -d "$ROOT/.tools/wheels" \
+        nvidia-cuda-cuobjdump==13.5.37 nvidia-cuda-nvdisasm==13.5.37
+    for w in "$ROOT"/.tools/wheels/nvidia_cuda_cuobjdump*.whl "$ROOT"/.tools/wheels/nvidia_cuda_nvdisasm*.whl; do
+        python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" "$w" "$SITE"
+    done
+    chmod +x "$SITE/nvidia/cu13/bin/cuobjdump" "$SITE/nvidia/cu13/bin/nvdisasm"  # zip keeps no modes
 fi
 export SAGEJIT_PYTHON_PATH="$SITE"
 export SAGEJIT_CACHE_DIR="$(mktemp -d)"
