@@ -12,6 +12,7 @@ import dev.sagejit.compile.Nvrtc;
 import dev.sagejit.compile.PtxasReport;
 import dev.sagejit.kernel.FwdKernelPlan;
 import dev.sagejit.kernel.KernelLoader;
+import dev.sagejit.kernel.Nvfp4FwdPlan;
 import dev.sagejit.kernel.Nvfp4QuantPlan;
 import dev.sagejit.kernel.Sage2QuantPlan;
 import dev.sagejit.spec.Arch;
@@ -69,7 +70,7 @@ final class CompileCommand implements Callable<Integer> {
     String tiles;
 
     @Option(names = "--all", description = "Every spec of the baseline and int8-fp8 families (with their quantizers)"
-            + " and the NVFP4 quantizers,"
+            + " and the NVFP4 quantizers and (sm_120a) attention kernels,"
             + " default tiles.")
     boolean all;
 
@@ -108,6 +109,10 @@ final class CompileCommand implements Callable<Integer> {
             return new Variant(plan.key(), plan.arch(), 0, r -> KernelLoader.source(r, plan), nvrtc);
         }
 
+        static Variant of(Nvfp4FwdPlan plan, Nvrtc nvrtc) {
+            return new Variant(plan.key(), plan.arch(), 0, r -> KernelLoader.source(r, plan), nvrtc);
+        }
+
         String label() {
             return key + " " + nvrtc.backend() + "-" + nvrtc.version();
         }
@@ -142,6 +147,9 @@ final class CompileCommand implements Callable<Integer> {
                 compilers.forEach(n -> variants.add(Variant.of(plan, n)));
             }
             for (Nvfp4QuantPlan plan : nvfp4Quantizers(arch)) {
+                compilers.forEach(n -> variants.add(Variant.of(plan, n)));
+            }
+            for (Nvfp4FwdPlan plan : nvfp4Kernels(arch)) {
                 compilers.forEach(n -> variants.add(Variant.of(plan, n)));
             }
         }
@@ -209,6 +217,24 @@ final class CompileCommand implements Callable<Integer> {
         for (var type : List.of(dev.sagejit.api.DType.BF16, dev.sagejit.api.DType.FP16)) {
             for (int d : new int[] {64, 128}) {
                 out.add(new Nvfp4QuantPlan(arch, type, d));
+            }
+        }
+        return out;
+    }
+
+    /** With --all, every NVFP4 attention variant on archs with the block-scaled FP4 MMA (sm_120a). */
+    private List<Nvfp4FwdPlan> nvfp4Kernels(Arch arch) {
+        if (!all || !arch.has(dev.sagejit.spec.MmaKind.MMA_BLOCK_SCALE_FP4)) {
+            return List.of();
+        }
+        var out = new ArrayList<Nvfp4FwdPlan>();
+        for (var type : List.of(dev.sagejit.api.DType.BF16, dev.sagejit.api.DType.FP16)) {
+            for (int d : new int[] {64, 128}) {
+                for (boolean causal : new boolean[] {false, true}) {
+                    for (boolean lse : new boolean[] {false, true}) {
+                        out.add(new Nvfp4FwdPlan(arch, type, d, causal, lse));
+                    }
+                }
             }
         }
         return out;

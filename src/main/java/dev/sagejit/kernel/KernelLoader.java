@@ -68,6 +68,11 @@ public final class KernelLoader implements AutoCloseable {
                 Sage2QuantPlan.QUANT_K);
     }
 
+    /** Renders an NVFP4 attention kernel's source; needs no GPU. */
+    public static KernelSource source(TemplateRenderer renderer, Nvfp4FwdPlan plan) {
+        return new KernelSource(plan.key(), renderer.render(Nvfp4FwdPlan.TEMPLATE, plan.templateModel()), plan.entry());
+    }
+
     /** Renders the NVFP4 quantizer module's source; needs no GPU. */
     public static KernelSource source(TemplateRenderer renderer, Nvfp4QuantPlan plan) {
         return new KernelSource(plan.key(), renderer.render(Nvfp4QuantPlan.TEMPLATE, plan.templateModel()),

@@ -35,10 +35,12 @@ public final class Nvfp4Reference {
     private static final float[] E2M1_MIDPOINTS = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5f};
     /** Twice the value of every E2M1 code (an integer), indexed by code. */
     private static final int[] E2M1_TWICE = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
-    /** log2(2688) = log2(448 * 6) in FP32: maps the running row maximum of P to 2688. */
-    private static final float LOG2_2688 = (float) (Math.log(2688.0) / Math.log(2.0));
+    /** Two-level P maps each row's running maximum to 448 * 6 = 2688 (largest E4M3 scale times largest E2M1). */
+    public static final float P_ROW_MAX = 448f * E2M1_MAX;
+    /** log2(2688) in FP32: maps the running row maximum of P to {@link #P_ROW_MAX}. */
+    public static final float LOG2_2688 = (float) (Math.log(P_ROW_MAX) / Math.log(2.0));
     /** log2(2688) - log2(6) = log2(448) in FP32: the offset of the two-level P block scales. */
-    private static final float LOG2_448 = (float) (Math.log(448.0) / Math.log(2.0));
+    public static final float LOG2_448 = (float) (Math.log(P_ROW_MAX / E2M1_MAX) / Math.log(2.0));
     private static final float LN2 = (float) Math.log(2.0);
     private static final double LOG2_E = 1.0 / Math.log(2.0);
     /** Query rows per parallel attention task. */

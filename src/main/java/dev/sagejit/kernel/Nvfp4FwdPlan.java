@@ -1,0 +1,68 @@
+package dev.sagejit.kernel;
+
+import dev.sagejit.api.DType;
+import dev.sagejit.reference.Nvfp4Reference;
+import dev.sagejit.spec.Arch;
+import dev.sagejit.spec.MmaKind;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The NVFP4 attention kernel (SageAttention3) for GPUs with the block-scaled FP4 MMA (sm_120a): one
+ * variant per output type, head dim, mask and LSE. It reads the operands {@link Nvfp4Quantizer}
+ * writes (NVFP4 with the K permutation and two-level P, docs/nvfp4-quantization.md). Compile-verified
+ * only: no sm_120a GPU is available to run it.
+ *
+ * @param arch    a target with {@link MmaKind#MMA_BLOCK_SCALE_FP4}
+ * @param outType BF16 or FP16 output
+ */
+public record Nvfp4FwdPlan(Arch arch, DType outType, int headDim, boolean causal, boolean lse) {
+    public static final String TEMPLATE = "attn/fwd/nvfp4_fwd_mma.ftl";
+    /** Query rows per block: 4 warps of 16 rows (one m16 tile each). */
+    public static final int BLOCK_M = 64;
+    /** Keys per block: one k64 step of the P V MMA, a multiple of the K permutation group. */
+    public static final int BLOCK_N = 64;
+    public static final int THREADS = 128;
+
+    public Nvfp4FwdPlan {
+        if (!arch.has(MmaKind.MMA_BLOCK_SCALE_FP4)) {
+            throw new IllegalArgumentException(arch.name() + " has no block-scaled FP4 MMA (sm_120a); NVFP4 attention"
+                    + " runs there only");
+        }
+        Sage2QuantPlan.requireInputs("NVFP4", outType, headDim);
+        if (Nvfp4Reference.QMEAN_ROWS % BLOCK_M != 0 || BLOCK_N % Nvfp4Reference.PERMUTE_GROUP != 0
+                || Nvfp4Reference.TOKEN_PAD % BLOCK_N != 0) {
+            throw new IllegalStateException("NVFP4 kernel blocks must tile the document's Q groups, K permutation"
+                    + " groups and key padding");
+        }
+    }
+
+    public String key() {
+        return "fwd_nvfp4_" + outType.name().toLowerCase(Locale.ROOT) + "_d" + headDim + (causal ? "_causal" : "")
+                + (lse ? "_lse" : "") + "_" + arch.id();
+    }
+
+    public String entry() {
+        return "sagejit_" + key();
+    }
+
+    public Map<String, Object> templateModel() {
+        var m = new LinkedHashMap<String, Object>();
+        m.put("specKey", key());
+        m.put("entry", entry());
+        m.put("elemPtx", outType == DType.BF16 ? "bf16" : "f16");
+        m.put("headDim", headDim);
+        m.put("blockM", BLOCK_M);
+        m.put("blockN", BLOCK_N);
+        m.put("qmeanRows", Nvfp4Reference.QMEAN_ROWS);
+        m.put("permuteGroup", Nvfp4Reference.PERMUTE_GROUP);
+        m.put("log2PRow", Nvfp4Reference.LOG2_2688);
+        m.put("log2PBlock", Nvfp4Reference.LOG2_448);
+        m.put("causal", causal);
+        m.put("lse", lse);
+        m.put("e2m1Max", (int) Nvfp4Reference.E2M1_MAX);
+        m.put("blockSize", Nvfp4Reference.Format.NVFP4.blockSize());
+        return m;
+    }
+}
