@@ -17,7 +17,7 @@ import picocli.CommandLine.Option;
 @Command(name = "sagejit", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Generates, compiles and runs CUDA attention kernels.",
         subcommands = {InfoCommand.class, CompileCommand.class, RunCommand.class, BenchCommand.class,
-                TuneCommand.class, CacheCommand.class})
+                TuneCommand.class, AccuracyCommand.class, CacheCommand.class})
 public final class Main implements Runnable {
     /** Exit code of a usage error or a reported {@link SageException}. */
     static final int EXIT_ERROR = 2;

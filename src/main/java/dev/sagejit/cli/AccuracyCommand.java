@@ -1,0 +1,88 @@
+package dev.sagejit.cli;
+
+import dev.sagejit.bench.AccuracyStudy;
+import dev.sagejit.reference.AttentionProblem;
+import dev.sagejit.util.JsonLines;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code sagejit accuracy}: the CPU accuracy study of the quantized modes (no GPU): each mode's
+ * emulation against FP64 per input family, with the NVFP4 ablations and the paper's directions.
+ */
+@Command(name = "accuracy", mixinStandardHelpOptions = true,
+        description = "Accuracy of BF16, INT8/FP8 and NVFP4 (with its ablations) against FP64, on the CPU.")
+final class AccuracyCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--shapes", split = ",", defaultValue = "1x2x1024x128",
+            description = "BxHxNxD or BxHqxHkvxNqxNkxD, comma-separated (default ${DEFAULT-VALUE}).")
+    List<String> shapes;
+
+    @Option(names = "--inputs", split = ",", defaultValue = "gaussian,k-channel-offset,heavy-tail,peaky",
+            description = "Input families (default ${DEFAULT-VALUE}).")
+    List<String> families;
+
+    @Option(names = "--causal", defaultValue = "both", description = "0, 1 or both (default ${DEFAULT-VALUE}).")
+    String causal;
+
+    @Option(names = "--seed", defaultValue = "2024", description = "Seed of the inputs (default ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--out", description = "Append the accuracy lines (RESULTS.md format) to this JSONL file.")
+    Path out;
+
+    @Option(names = "--commit", description = "Commit written to each line (default: git rev-parse --short HEAD).")
+    String commit;
+
+    @Override
+    public Integer call() {
+        var problems = new ArrayList<AttentionProblem>();
+        for (String s : shapes) {
+            int[] v = java.util.Arrays.stream(s.trim().toLowerCase(Locale.ROOT).split("x")).mapToInt(Integer::parseInt)
+                    .toArray();
+            for (boolean c : Converters.causalMasks(causal)) {
+                problems.add(switch (v.length) {
+                    case 4 -> new AttentionProblem(v[0], v[1], v[1], v[2], v[2], v[3], c);
+                    case 6 -> new AttentionProblem(v[0], v[1], v[2], v[3], v[4], v[5], c);
+                    default -> throw new IllegalArgumentException("shape '" + s + "' is not BxHxNxD or BxHqxHkvxNqxNkxD");
+                });
+            }
+        }
+        PrintWriter o = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        String run = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
+        String sha = commit != null ? commit : GitCommit.shortHead();
+        o.printf(Locale.ROOT, "%-17s %-34s %-18s %9s %8s %9s%n", "inputs", "problem", "variant", "cosine", "rel_l1", "rmse");
+        var rows = AccuracyStudy.run(families, problems, seed, r -> {
+            o.printf(Locale.ROOT, "%-17s %-34s %-18s %9.5f %8.4f %9.2e%n", r.family(), r.problem(), r.variant().label(),
+                    r.o().cosine(), r.o().relL1(), r.o().rmse());
+            o.flush();
+            if (out != null) {
+                AccuracyStudy.resultLines(r, run, sha).forEach(line -> JsonLines.append(out, line));
+            }
+        });
+        o.println();
+        o.println("paper directions (relative L1 of O):");
+        for (var p : problems) {
+            for (String f : families) {
+                var d = AccuracyStudy.directions(rows, f, p);
+                var parts = new ArrayList<String>();
+                d.forEach((what, holds) -> holds.ifPresent(h -> parts.add(what + ": " + (h ? "yes" : "NO"))));
+                o.printf(Locale.ROOT, "  %-17s %-34s %s%n", f, p, String.join(", ", parts));
+            }
+        }
+        o.flush();
+        err.flush();
+        return 0;
+    }
+}
