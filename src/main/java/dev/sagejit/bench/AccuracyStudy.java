@@ -114,38 +114,8 @@ public final class AccuracyStudy {
 
     /** Accuracy lines of a row in the format of shared/RESULTS.md (one per metric). */
     public static List<Map<String, Object>> resultLines(Row r, String run, String commit) {
-        var lines = new ArrayList<Map<String, Object>>();
-        var p = r.problem();
-        for (var metric : List.of("cosine", "rel_l1", "rmse", "max_abs")) {
-            var line = new LinkedHashMap<String, Object>();
-            line.put("run", run);
-            line.put("gpu", "none (CPU emulation)");
-            line.put("commit", commit);
-            line.put("impl", "sagejit-emulation");
-            line.put("mode", r.variant().mode());
-            if (!r.variant().ablation().isEmpty()) {
-                line.put("ablation", r.variant().ablation());
-            }
-            line.put("direction", "fwd");
-            line.put("B", p.batch());
-            line.put("H", p.hq());
-            line.put("Hkv", p.hkv());
-            line.put("Nq", p.nq());
-            line.put("Nk", p.nk());
-            line.put("D", p.headDim());
-            line.put("causal", p.causal());
-            line.put("inputs", r.family());
-            line.put("tensor", "O");
-            line.put("reference", "fp64-cpu");
-            line.put("metric", metric);
-            line.put("value", switch (metric) {
-                case "cosine" -> r.o().cosine();
-                case "rel_l1" -> r.o().relL1();
-                case "rmse" -> r.o().rmse();
-                default -> r.o().maxAbs();
-            });
-            lines.add(line);
-        }
-        return lines;
+        Map<String, Object> extra = r.variant().ablation().isEmpty() ? Map.of() : Map.of("ablation", r.variant().ablation());
+        return AccuracyLines.of(run, "none (CPU emulation)", commit, "sagejit-emulation", r.variant().mode(), r.problem(),
+                r.family(), r.o(), extra);
     }
 }

@@ -211,34 +211,8 @@ final class RunCommand implements Callable<Integer> {
 
     private void appendResults(SageAttention sage, AttentionProblem p, Metrics.Errors e, String rows) {
         String runId = run != null ? run : java.time.Instant.now().toString();
-        var metrics = new java.util.LinkedHashMap<String, Double>();
-        metrics.put("cosine", e.cosine());
-        metrics.put("rel_l1", e.relL1());
-        metrics.put("rel_l2", e.relL2());
-        metrics.put("rmse", e.rmse());
-        metrics.put("max_abs", e.maxAbs());
-        for (var m : metrics.entrySet()) {
-            var line = new java.util.LinkedHashMap<String, Object>();
-            line.put("run", runId);
-            line.put("gpu", sage.device().name());
-            line.put("commit", GitCommit.shortHead());
-            line.put("impl", "sagejit");
-            line.put("mode", precision.id());
-            line.put("direction", "fwd");
-            line.put("B", p.batch());
-            line.put("H", p.hq());
-            line.put("Hkv", p.hkv());
-            line.put("Nq", p.nq());
-            line.put("Nk", p.nk());
-            line.put("D", p.headDim());
-            line.put("causal", causal);
-            line.put("metric", m.getKey());
-            line.put("value", m.getValue());
-            line.put("reference", "fp64-cpu");
-            line.put("tensor", "O");
-            line.put("inputs", label != null ? label : inputsName());
-            line.put("rows_checked", rows);
-            dev.sagejit.util.JsonLines.append(results, line);
-        }
+        var lines = dev.sagejit.bench.AccuracyLines.of(runId, sage.device().name(), GitCommit.shortHead(), "sagejit",
+                precision.id(), p, label != null ? label : inputsName(), e, java.util.Map.of("rows_checked", rows));
+        lines.forEach(line -> dev.sagejit.util.JsonLines.append(results, line));
     }
 }

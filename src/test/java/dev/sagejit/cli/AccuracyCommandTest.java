@@ -27,7 +27,7 @@ class AccuracyCommandTest {
         assertTrue(r.out().lines().anyMatch(l -> l.contains("k-channel-offset") && l.contains("K smoothing helps: yes")),
                 r.out());
         var lines = JsonLines.read(out);
-        assertEquals(2 * 7 * 4, lines.size(), "2 families x 7 variants x 4 metrics");
+        assertEquals(2 * 7 * 5, lines.size(), "2 families x 7 variants x 5 metrics");
         var first = lines.get(0);
         assertEquals("sagejit-emulation", first.get("impl"));
         assertEquals("O", first.get("tensor"));

@@ -1,0 +1,53 @@
+package dev.sagejit.bench;
+
+import dev.sagejit.reference.AttentionProblem;
+import dev.sagejit.reference.Metrics;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Accuracy lines of shared/RESULTS.md: one line per metric of an output's errors against FP64. */
+public final class AccuracyLines {
+    private AccuracyLines() {
+    }
+
+    /**
+     * The lines of one measurement (cosine, rel_l1, rel_l2, rmse, max_abs of O against the FP64 CPU
+     * reference); {@code extra} fields (e.g. ablation, rows_checked) go after the identifying ones.
+     */
+    public static List<Map<String, Object>> of(String run, String gpu, String commit, String impl, String mode,
+            AttentionProblem p, String inputs, Metrics.Errors e, Map<String, Object> extra) {
+        var metrics = new LinkedHashMap<String, Double>();
+        metrics.put("cosine", e.cosine());
+        metrics.put("rel_l1", e.relL1());
+        metrics.put("rel_l2", e.relL2());
+        metrics.put("rmse", e.rmse());
+        metrics.put("max_abs", e.maxAbs());
+        var lines = new ArrayList<Map<String, Object>>();
+        for (var m : metrics.entrySet()) {
+            var line = new LinkedHashMap<String, Object>();
+            line.put("run", run);
+            line.put("gpu", gpu);
+            line.put("commit", commit);
+            line.put("impl", impl);
+            line.put("mode", mode);
+            line.put("direction", "fwd");
+            line.put("B", p.batch());
+            line.put("H", p.hq());
+            line.put("Hkv", p.hkv());
+            line.put("Nq", p.nq());
+            line.put("Nk", p.nk());
+            line.put("D", p.headDim());
+            line.put("causal", p.causal());
+            line.put("metric", m.getKey());
+            line.put("value", m.getValue());
+            line.put("reference", "fp64-cpu");
+            line.put("tensor", "O");
+            line.put("inputs", inputs);
+            line.putAll(extra);
+            lines.add(line);
+        }
+        return lines;
+    }
+}
