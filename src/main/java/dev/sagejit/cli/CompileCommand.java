@@ -222,9 +222,13 @@ final class CompileCommand implements Callable<Integer> {
         return out;
     }
 
-    /** With --all, every NVFP4 attention variant on archs with the block-scaled FP4 MMA (sm_120a). */
+    /**
+     * With --all, every NVFP4 attention variant: native on archs with the block-scaled FP4 MMA
+     * (sm_120a), emulated with 16-bit MMAs on the other archs with FP8 conversions (sm_89, sm_90a).
+     */
     private List<Nvfp4FwdPlan> nvfp4Kernels(Arch arch) {
-        if (!all || !arch.has(dev.sagejit.spec.MmaKind.MMA_BLOCK_SCALE_FP4)) {
+        if (!all || !(arch.has(dev.sagejit.spec.MmaKind.MMA_BLOCK_SCALE_FP4)
+                || arch.has(dev.sagejit.spec.MmaKind.MMA_SYNC_FP8))) {
             return List.of();
         }
         var out = new ArrayList<Nvfp4FwdPlan>();

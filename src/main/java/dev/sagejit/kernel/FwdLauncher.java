@@ -80,6 +80,11 @@ public final class FwdLauncher {
         return new Nvfp4Quantizer(loader);
     }
 
+    /** NVFP4 attention (quantizers + kernel; emulated with 16-bit MMAs on GPUs without FP4 tensor cores). */
+    public Nvfp4Attention nvfp4Attention() {
+        return new Nvfp4Attention(loader);
+    }
+
     /** The tuning database this launcher consults, or null. */
     public TuningDatabase tuning() {
         return tuning;

@@ -9,12 +9,13 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * The NVFP4 attention kernel (SageAttention3) for GPUs with the block-scaled FP4 MMA (sm_120a): one
- * variant per output type, head dim, mask and LSE. It reads the operands {@link Nvfp4Quantizer}
- * writes (NVFP4 with the K permutation and two-level P, docs/nvfp4-quantization.md). Compile-verified
- * only: no sm_120a GPU is available to run it.
+ * The NVFP4 attention kernel (SageAttention3): native on GPUs with the block-scaled FP4 MMA (sm_120a;
+ * compile-verified only, no such GPU here), emulated exactly with 16-bit MMAs elsewhere (sm_89+, e.g.
+ * the H200); one variant per output type, head dim, mask and LSE. It reads the operands
+ * {@link Nvfp4Quantizer} writes (NVFP4 with the K permutation and two-level P,
+ * docs/nvfp4-quantization.md).
  *
- * @param arch    a target with {@link MmaKind#MMA_BLOCK_SCALE_FP4}
+ * @param arch    sm_120a (native) or an sm_89+ target (emulated)
  * @param outType BF16 or FP16 output
  */
 public record Nvfp4FwdPlan(Arch arch, DType outType, int headDim, boolean causal, boolean lse) {
@@ -26,9 +27,9 @@ public record Nvfp4FwdPlan(Arch arch, DType outType, int headDim, boolean causal
     public static final int THREADS = 128;
 
     public Nvfp4FwdPlan {
-        if (!arch.has(MmaKind.MMA_BLOCK_SCALE_FP4)) {
-            throw new IllegalArgumentException(arch.name() + " has no block-scaled FP4 MMA (sm_120a); NVFP4 attention"
-                    + " runs there only");
+        if (!arch.has(MmaKind.MMA_BLOCK_SCALE_FP4) && !arch.has(MmaKind.MMA_SYNC_FP8)) {
+            throw new IllegalArgumentException(arch.name() + " has neither the block-scaled FP4 MMA (sm_120a) nor the"
+                    + " FP8 conversions the emulated NVFP4 kernel needs (sm_89+); use bf16 or fp16");
         }
         Sage2QuantPlan.requireInputs("NVFP4", outType, headDim);
         if (Nvfp4Reference.QMEAN_ROWS % BLOCK_M != 0 || BLOCK_N % Nvfp4Reference.PERMUTE_GROUP != 0
@@ -38,8 +39,13 @@ public record Nvfp4FwdPlan(Arch arch, DType outType, int headDim, boolean causal
         }
     }
 
+    /** Whether this GPU lacks FP4 tensor cores, so the kernel emulates each FP4 MMA exactly with 16-bit MMAs. */
+    public boolean emulated() {
+        return !arch.has(MmaKind.MMA_BLOCK_SCALE_FP4);
+    }
+
     public String key() {
-        return "fwd_nvfp4_" + outType.name().toLowerCase(Locale.ROOT) + "_d" + headDim + (causal ? "_causal" : "")
+        return "fwd_nvfp4" + (emulated() ? "emu_" : "_") + outType.name().toLowerCase(Locale.ROOT) + "_d" + headDim + (causal ? "_causal" : "")
                 + (lse ? "_lse" : "") + "_" + arch.id();
     }
 
@@ -61,6 +67,7 @@ public record Nvfp4FwdPlan(Arch arch, DType outType, int headDim, boolean causal
         m.put("log2PBlock", Nvfp4Reference.LOG2_448);
         m.put("causal", causal);
         m.put("lse", lse);
+        m.put("emulated", emulated());
         m.put("e2m1Max", (int) Nvfp4Reference.E2M1_MAX);
         m.put("blockSize", Nvfp4Reference.Format.NVFP4.blockSize());
         return m;

@@ -1,5 +1,7 @@
 <#include "../../common/header.ftl">
-<#-- NVFP4 attention (SageAttention3) for sm_120a with the block-scaled FP4 MMA
+<#-- NVFP4 attention (SageAttention3) for sm_120a with the block-scaled FP4 MMA, or its exact
+     emulation elsewhere (sm_90a: the same kernel with each FP4 MMA done as dequantized 16-bit MMAs,
+     fp4_mma_emulated.ftl). The block-scaled FP4 MMA
      (mma.sync m16n8k64 kind::mxf4nvf4 block_scale scale_vec::4X, MMA-FACTS D), over the operands of
      docs/nvfp4-quantization.md (quant/nvfp4_quant.ftl): S = dS + Q4 K4^T with E4M3 scales per 16
      channels, online softmax, two-level P (per-row factor 2688, E4M3 scale per 16 key tokens) packed
@@ -30,21 +32,12 @@ constexpr bool WRITE_LSE = ${lse?c};
 // then the tokens 8t..8t+7 its P fragment needs, which the P packing below relies on.
 constexpr bool PERMUTED_K = true;
 
-// D += A * B with E4M3 block scales: sfa holds row scales (lane 4(m%8) + m/8, thread-id-a 0), sfb
-// column scales (lane 4n, thread-id-b 0); byte j scales k-chunk j (16 values each).
-__device__ __forceinline__ void sage_mma_fp4(float (&d)[4], const u32 (&a)[4], u32 b0, u32 b1, u32 sfa, u32 sfb) {
-    asm volatile("mma.sync.aligned.m16n8k64.row.col.kind::mxf4nvf4.block_scale.scale_vec::4X.f32.e2m1.e2m1.f32.ue4m3"
-                 " {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3}, %10, {0, 0}, %11, {0, 0};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "r"(sfa), "r"(sfb));
-}
-
-// Two E2M1 codes in one byte, the lower-k one (lo) in the low nibble (hardware rounding, sm_120a).
-__device__ __forceinline__ u32 sage_e2m1x2(float lo, float hi) {
-    unsigned short r;
-    asm("{ .reg .b8 b; cvt.rn.satfinite.e2m1x2.f32 b, %1, %2; cvt.u16.u8 %0, b; }\n" : "=h"(r) : "f"(hi), "f"(lo));
-    return r & 0xFFu;
-}
+<#if emulated>
+<#include "../../common/mma_f16.ftl">
+<#include "../../common/fp4_mma_emulated.ftl">
+<#else>
+<#include "../../common/fp4_mma_native.ftl">
+</#if>
 
 // The key token of S column `col` of a key block (the K permutation inside every PERMUTE_GROUP rows).
 __device__ __forceinline__ int nvfp4_token(int block_key0, int col) {

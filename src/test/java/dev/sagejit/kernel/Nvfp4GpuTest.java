@@ -2,10 +2,13 @@ package dev.sagejit.kernel;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sagejit.api.DType;
 import dev.sagejit.api.Layout;
 import dev.sagejit.reference.AttentionProblem;
+import dev.sagejit.reference.CpuAttention;
+import dev.sagejit.reference.Metrics;
 import dev.sagejit.reference.HostTensor;
 import dev.sagejit.reference.Inputs;
 import dev.sagejit.reference.Nvfp4Reference;
@@ -80,6 +83,64 @@ class Nvfp4GpuTest extends dev.sagejit.testing.GpuSession {
         k.set(0, 1, 10, 17, Float.POSITIVE_INFINITY);
         v.set(0, 0, 33, 40, Float.NEGATIVE_INFINITY);
         compare(c, q, k, v);
+    }
+
+    static Stream<Arguments> attentionCases() {
+        var dflt = Nvfp4Reference.Options.DEFAULT;
+        return Stream.of(
+                new Case("gaussian d128 gqa", 1, 4, 2, 200, 333, 128, Layout.BHSD, Inputs.GAUSSIAN, DType.BF16, dflt),
+                new Case("peaky d128 causal", 1, 2, 2, 256, 256, 128, Layout.BHSD, Inputs.PEAKY, DType.BF16, dflt),
+                new Case("k-channel-offset d64 causal bshd fp16", 2, 2, 1, 130, 190, 64, Layout.BSHD,
+                        Inputs.K_CHANNEL_OFFSET, DType.FP16, dflt),
+                new Case("heavy-tail d64 no Q smoothing", 1, 2, 2, 100, 64, 64, Layout.BHSD, Inputs.HEAVY_TAIL,
+                        DType.BF16, dflt.withSmoothQ(false)))
+                .map(Arguments::of);
+    }
+
+    /**
+     * The attention kernel (emulated with 16-bit MMAs on a GPU without FP4 tensor cores) against the
+     * CPU emulation: equal up to FP32 summation order (a few P codes may round the other way), so the
+     * difference is far below the format's own error against FP64.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("attentionCases")
+    void attentionMatchesTheEmulation(Case c) {
+        boolean causal = c.name().contains("causal");
+        var p = new AttentionProblem(c.b(), c.hq(), c.hkv(), c.nq(), c.nk(), c.d(), causal);
+        var raw = Inputs.generate(c.family(), p, c.layout(), 31);
+        HostTensor q = raw.q().roundTo(c.t()), k = raw.k().roundTo(c.t()), v = raw.v().roundTo(c.t());
+        var dev = sage.device();
+        try (DeviceBuffer dq = DeviceCopies.upload(dev, q, c.t()); DeviceBuffer dk = DeviceCopies.upload(dev, k, c.t());
+                DeviceBuffer dv = DeviceCopies.upload(dev, v, c.t()); DeviceBuffer dout = dev.allocate(2L * q.data().length);
+                DeviceBuffer dlse = dev.allocate(4L * c.b() * c.hq() * c.nq())) {
+            sage.launcher().nvfp4Attention().forward(DeviceCopies.tensor(dq, c.t(), q), DeviceCopies.tensor(dk, c.t(), k),
+                    DeviceCopies.tensor(dv, c.t(), v), DeviceCopies.tensor(dout, c.t(), q), dlse.address(), causal,
+                    Double.NaN, c.options(), sage.arch(), dev.defaultStream());
+            short[] bits = new short[q.data().length];
+            dout.copyToHost(bits);
+            HostTensor o = HostTensor.fromBits(bits, c.t(), c.b(), c.hq(), c.nq(), c.d(), c.layout());
+            float[] lse = DeviceCopies.floats(dlse, c.b() * c.hq() * c.nq());
+            var emu = Nvfp4Reference.attention(p, q, k, v, c.options());
+            var ref = CpuAttention.forward(p, q, k, v);
+            var gpuErr = Metrics.output(o, ref, p);
+            var emuErr = Metrics.of(emu.o(), ref.o());
+            var gpuVsEmu = Metrics.of(o.toLayout(Layout.BHSD).data(), toDouble(emu.o()));
+            System.out.printf(java.util.Locale.ROOT, "NVFP4 %s: GPU %s | emulation %s | GPU vs emulation %s%n", c,
+                    gpuErr.summary(), emuErr.summary(), gpuVsEmu.summary());
+            assertTrue(gpuVsEmu.relL2() <= 0.1 * emuErr.relL2() + 1e-3,
+                    c + ": GPU vs emulation " + gpuVsEmu.summary() + ", emulation vs FP64 " + emuErr.summary());
+            assertTrue(Math.abs(gpuErr.cosine() - emuErr.cosine()) <= 0.002, c.toString());
+            var lseDiff = Metrics.of(lse, toDouble(emu.lse()));
+            assertTrue(lseDiff.maxAbs() <= 0.02, c + ": LSE " + lseDiff.summary());
+        }
+    }
+
+    private static double[] toDouble(float[] x) {
+        double[] out = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            out[i] = x[i];
+        }
+        return out;
     }
 
     private static void compare(Case c, HostTensor q, HostTensor k, HostTensor v) {

@@ -14,9 +14,6 @@ import dev.sagejit.spec.Arch;
 import dev.sagejit.util.Knobs;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.Properties;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,17 +28,9 @@ class Nvfp4SassTest {
 
     @Test
     void everyVariantCompilesForSm120aToBlockScaledFp4Mma() throws Exception {
-        var props = new Properties();
-        props.putAll(System.getProperties());
-        props.setProperty("sagejit.cache.dir", cache.toString());
-        Knobs knobs = Knobs.from(new HashMap<>(System.getenv()), props);
+        var tools = SassTools.require(cache, Arch.SM120A);
+        Knobs knobs = tools.knobs();
         var nvrtcs = NvrtcBackends.available(knobs).stream().filter(n -> n.supports(Arch.SM120A)).toList();
-        var disassembler = Disassembler.locate(knobs);
-        boolean found = !nvrtcs.isEmpty() && disassembler.isPresent();
-        if (!found && Boolean.getBoolean("sagejit.test.require-nvrtc")) {
-            throw new AssertionError("no sm_120a NVRTC or no cuobjdump but sagejit.test.require-nvrtc=true");
-        }
-        Assumptions.assumeTrue(found, "no NVRTC for sm_120a or no cuobjdump; set SAGEJIT_PYTHON_PATH");
         var renderer = new TemplateRenderer();
         int variants = 0;
         for (var nvrtc : nvrtcs) {
@@ -53,7 +42,7 @@ class Nvfp4SassTest {
                             var plan = new Nvfp4FwdPlan(Arch.SM120A, out, d, causal, lse);
                             var compiled = compiler.compile(KernelLoader.source(renderer, plan),
                                     CompileOptions.cubin(Arch.SM120A));
-                            String sass = disassembler.get().sass(compiled.image());
+                            String sass = tools.disassembler().sass(compiled.image());
                             var ops = Disassembler.opcodes(sass);
                             String what = plan.key() + " via " + nvrtc + ": " + ops;
                             // Q K^T: d/64 k-steps x 8 n-tiles; P V: d/8 n-tiles (unrolled once per loop).
@@ -72,5 +61,19 @@ class Nvfp4SassTest {
             }
         }
         assertEquals(16 * nvrtcs.size(), variants);
+    }
+
+    @Test
+    void theEmulatedKernelCompilesForSm90aTo16BitMmas() {
+        var tools = SassTools.require(cache, Arch.SM90A);
+        Knobs knobs = tools.knobs();
+        var plan = new Nvfp4FwdPlan(Arch.SM90A, DType.BF16, 128, true, true);
+        assertTrue(plan.emulated());
+        var compiler = new KernelCompiler(knobs, NvrtcBackends.preferred(knobs, Arch.SM90A), new KernelCache(knobs));
+        var compiled = compiler.compile(KernelLoader.source(new TemplateRenderer(), plan), CompileOptions.cubin(Arch.SM90A));
+        var ops = Disassembler.opcodes(tools.disassembler().sass(compiled.image()));
+        // Each FP4 MMA becomes four m16n8k16 MMAs: (d/64 x 8 for Q K^T + d/8 for P V) x 4.
+        assertTrue(ops.getOrDefault("HMMA", 0) >= 4 * (128 / 64 * 8 + 128 / 8), ops.toString());
+        assertEquals(0, ops.getOrDefault("OMMA", 0), ops.toString());
     }
 }

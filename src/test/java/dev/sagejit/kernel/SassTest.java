@@ -15,10 +15,7 @@ import dev.sagejit.spec.Direction;
 import dev.sagejit.spec.KernelSpec;
 import dev.sagejit.util.Knobs;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.Map;
-import java.util.Properties;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -33,22 +30,13 @@ class SassTest {
     Path cache;
 
     private Map<String, Integer> opcodesOf(Precision precision, int headDim, boolean causal) {
-        var props = new Properties();
-        props.putAll(System.getProperties());
-        props.setProperty("sagejit.cache.dir", cache.toString());
-        Knobs knobs = Knobs.from(new HashMap<>(System.getenv()), props);
-        var disassembler = Disassembler.locate(knobs);
-        boolean found = !NvrtcBackends.available(knobs).isEmpty() && disassembler.isPresent();
-        if (!found && Boolean.getBoolean("sagejit.test.require-nvrtc")) {
-            throw new AssertionError("NVRTC or cuobjdump missing but sagejit.test.require-nvrtc=true; scripts/test.sh"
-                    + " provisions both into .tools/site (SAGEJIT_PYTHON_PATH)");
-        }
-        Assumptions.assumeTrue(found, "no NVRTC or no cuobjdump found; set SAGEJIT_PYTHON_PATH");
+        var tools = SassTools.require(cache, Arch.SM90A);
+        Knobs knobs = tools.knobs();
         var spec = new KernelSpec(Direction.FWD, Arch.SM90A, precision, headDim, causal, false);
         var plan = FwdKernelPlan.ofDefault(spec);
         var compiler = new KernelCompiler(knobs, NvrtcBackends.preferred(knobs, Arch.SM90A), new KernelCache(knobs));
         var compiled = compiler.compile(KernelLoader.source(new TemplateRenderer(), plan), CompileOptions.cubin(Arch.SM90A));
-        return Disassembler.opcodes(disassembler.get().sass(compiled.image()));
+        return Disassembler.opcodes(tools.disassembler().sass(compiled.image()));
     }
 
     @Test
