@@ -60,7 +60,8 @@ grep -E "✘|MethodSource|Exception" "$OUT_DIR/gpu-tests.txt" | head -40 >&2
 fi
 [[ "$MODE" == smoke ]] && exit $status
 
-bench() { timeout 420 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --out "$RESULTS" --run "$RUN" \
+# The suite runs peers.py itself (with its own shapes and settings), so bench's own --peers stays off.
+bench() { timeout 420 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --peers off --out "$RESULTS" --run "$RUN" \
     --commit "$COMMIT" "$@"; }
 peers() { timeout 300 python3 benchmarks/peers.py --out "$RESULTS" --run "$RUN" --commit "$COMMIT" "$@"; }
 
@@ -115,7 +116,7 @@ elif [[ "$MODE" == sage2 ]]; then
     step "sagejit int8-fp8 (kernel and end-to-end) and bf16"
     bench --tiles default --causal both --precision int8-fp8,bf16 --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
     step "the portable int8-fp8 mma.sync kernel (sm_89/sm_120a form) on this GPU, for reference"
-    "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --out "$OUT_DIR/mmasync.jsonl" --run "$RUN" \
+    "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --peers off --out "$OUT_DIR/mmasync.jsonl" --run "$RUN" \
         --commit "$COMMIT" --tiles m64n64w4s2 --causal both --precision int8-fp8 --min-ms 150 \
         --shapes 4x32x4096x128,4x32x4096x64 2>&1 | tail -9 >&2 || status=1
     step "peers"

@@ -68,6 +68,16 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "10", description = "Untimed launches per case.")
     int warmup;
 
+    @Option(names = "--peers", defaultValue = "auto", description = "PyTorch SDPA flash and cuDNN on the same shapes,"
+            + " in the same run (BF16): auto (when python3 with CUDA PyTorch is present), on, off (default ${DEFAULT-VALUE}).")
+    String peers;
+
+    @Option(names = "--python", defaultValue = "python3", description = "Python for the peers and plots (default ${DEFAULT-VALUE}).")
+    String python;
+
+    @Option(names = "--plot", description = "Also write a PNG plot of --out's timings here (needs matplotlib).")
+    Path plot;
+
     /** One row of the final table: a measurement or the error that replaced it. */
     private record Row(BenchCase bench, String config, FwdBenchmark.Scope scope, FwdBenchmark.Measurement m,
             String error) {
@@ -113,7 +123,45 @@ final class BenchCommand implements Callable<Integer> {
         }
         printTable(spec.commandLine().getOut(), rows);
         long ok = rows.stream().filter(r -> r.error() == null).count();
-        return ok > 0 || rows.isEmpty() ? 0 : 1;
+        boolean peersOk = runPeersAndPlot(runId, sha, err);
+        return (ok > 0 || rows.isEmpty()) && peersOk ? 0 : 1;
+    }
+
+    /** The PyTorch peers (per --peers) and the plot (per --plot); false when a required one failed. */
+    private boolean runPeersAndPlot(String runId, String sha, PrintWriter err) {
+        if (!List.of("auto", "on", "off").contains(peers)) {
+            throw new IllegalArgumentException("--peers must be auto, on or off, got '" + peers + "'");
+        }
+        if (peers.equals("off") && plot == null) {
+            return true;
+        }
+        var tools = dev.sagejit.bench.PythonTools.unpack(python);
+        boolean ok = true;
+        if (!peers.equals("off")) {
+            var why = tools.whyNoPeers();
+            if (why.isPresent()) {
+                err.println("peers " + (peers.equals("on") ? "FAILED" : "skipped") + ": " + why.get()
+                        + (peers.equals("on") ? "" : " (--peers on makes this an error)"));
+                ok = !peers.equals("on");
+            } else {
+                err.println("peers: PyTorch SDPA flash and cuDNN on the same shapes ...");
+                var r = tools.script("peers.py", List.of("--out", outFile.toString(), "--run", runId, "--commit", sha,
+                        "--shapes", String.join(",", shapes), "--causal", causal, "--dtype", "bf16", "--backends",
+                        "flash,cudnn"), 1800);
+                err.print(r.output());
+                ok = r.code() == 0;
+            }
+        }
+        if (plot != null) {
+            var r = tools.script("plot.py", List.of(outFile.toString(), "--out", plot.toString()), 300);
+            err.print(r.output());
+            if (r.code() != 0) {
+                err.println("plot FAILED (exit " + r.code() + "); matplotlib is needed");
+                ok = false;
+            }
+        }
+        err.flush();
+        return ok;
     }
 
     private Row measure(SageAttention sage, BenchCase c, String t, FwdBenchmark.Scope scope, String runId,
