@@ -28,15 +28,16 @@ public final class Nvfp4Attention {
      * kernel). The kernel implements two-level P over permuted K: {@code options} may turn Q and K
      * smoothing off, nothing else.
      *
+     * @param mode  native (sm_120a) or emulated (other GPUs); the wrong one for the GPU is refused
      * @param scale softmax scale, NaN for 1/sqrt(D)
      */
-    public void forward(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o, long lseAddress,
-            boolean causal, double scale, Nvfp4Reference.Options options, Arch arch, Stream stream) {
+    public void forward(Nvfp4FwdPlan.Mode mode, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o,
+            long lseAddress, boolean causal, double scale, Nvfp4Reference.Options options, Arch arch, Stream stream) {
         if (options.format() != Nvfp4Reference.Format.NVFP4 || !options.twoLevelP() || !options.permuteK()) {
             throw new IllegalArgumentException("the NVFP4 kernel runs NVFP4 with two-level P over permuted K; "
                     + options + " is an emulation-only ablation (Nvfp4Reference)");
         }
-        var plan = new Nvfp4FwdPlan(arch, o.dtype(), q.headDim(), causal, lseAddress != 0L);
+        var plan = Nvfp4FwdPlan.of(mode, arch, o.dtype(), q.headDim(), causal, lseAddress != 0L);
         int b = q.batch(), hq = q.heads(), nq = q.seq(), nk = k.seq();
         double s = Double.isNaN(scale) ? 1.0 / Math.sqrt(q.headDim()) : scale;
         float scaleLog2 = (float) (s * (1.0 / Math.log(2.0)));  // as Nvfp4Reference computes sl

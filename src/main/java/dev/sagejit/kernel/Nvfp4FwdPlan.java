@@ -19,6 +19,40 @@ import java.util.Map;
  * @param outType BF16 or FP16 output
  */
 public record Nvfp4FwdPlan(Arch arch, DType outType, int headDim, boolean causal, boolean lse) {
+    /** How NVFP4 runs: on FP4 tensor cores, or emulated exactly with 16-bit MMAs (same numerics). */
+    public enum Mode {
+        NATIVE("nvfp4"), EMULATED("nvfp4-emulated");
+
+        private final String id;
+
+        Mode(String id) {
+            this.id = id;
+        }
+
+        public String id() {
+            return id;
+        }
+    }
+
+    /**
+     * The plan of a mode on an arch.
+     *
+     * @throws dev.sagejit.api.SageException.Unsupported for native NVFP4 on a GPU without FP4 tensor
+     *         cores, naming the emulated mode and int8-fp8 as what runs there
+     */
+    public static Nvfp4FwdPlan of(Mode mode, Arch arch, DType outType, int headDim, boolean causal, boolean lse) {
+        if (mode == Mode.NATIVE && !arch.has(MmaKind.MMA_BLOCK_SCALE_FP4)) {
+            throw new dev.sagejit.api.SageException.Unsupported("native NVFP4 needs FP4 tensor cores (sm_120a); "
+                    + arch.name() + " has none. Use " + Mode.EMULATED.id() + " (the same numerics through 16-bit MMAs)"
+                    + " or int8-fp8 (SageAttention2, faster on this GPU)");
+        }
+        if (mode == Mode.EMULATED && arch.has(MmaKind.MMA_BLOCK_SCALE_FP4)) {
+            throw new IllegalArgumentException(arch.name() + " has FP4 tensor cores: run " + Mode.NATIVE.id()
+                    + " (the emulated kernel exists for GPUs without them)");
+        }
+        return new Nvfp4FwdPlan(arch, outType, headDim, causal, lse);
+    }
+
     public static final String TEMPLATE = "attn/fwd/nvfp4_fwd_mma.ftl";
     /** Query rows per block: 4 warps of 16 rows (one m16 tile each). */
     public static final int BLOCK_M = 64;
