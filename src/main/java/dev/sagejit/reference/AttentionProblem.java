@@ -66,6 +66,11 @@ public record AttentionProblem(int batch, int hq, int hkv, int nq, int nk, int h
      * {@code clamp(i + nk - nq + 1, 0, nk)}. Zero means the row is fully masked.
      */
     public int visibleKeys(int i) {
+        return visibleKeys(causal, i, nq, nk);
+    }
+
+    /** {@link #visibleKeys(int)} for a mask and lengths (the emulations walk rows without a problem). */
+    public static int visibleKeys(boolean causal, int i, int nq, int nk) {
         if (!causal) {
             return nk;
         }

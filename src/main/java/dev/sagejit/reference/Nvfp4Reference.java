@@ -1,5 +1,7 @@
 package dev.sagejit.reference;
 
+import dev.sagejit.spec.Int8Fp8Layout;
+
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.stream.IntStream;
@@ -36,13 +38,11 @@ public final class Nvfp4Reference {
     /** Twice the value of every E2M1 code (an integer), indexed by code. */
     private static final int[] E2M1_TWICE = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
     /** Two-level P maps each row's running maximum to 448 * 6 = 2688 (largest E4M3 scale times largest E2M1). */
-    public static final float P_ROW_MAX = 448f * E2M1_MAX;
+    public static final float P_ROW_MAX = Sage2Reference.E4M3_MAX * E2M1_MAX;
     /** log2(2688) in FP32: maps the running row maximum of P to {@link #P_ROW_MAX}. */
     public static final float LOG2_2688 = (float) (Math.log(P_ROW_MAX) / Math.log(2.0));
-    /** log2(2688) - log2(6) = log2(448) in FP32: the offset of the two-level P block scales. */
-    public static final float LOG2_448 = (float) (Math.log(P_ROW_MAX / E2M1_MAX) / Math.log(2.0));
-    private static final float LN2 = (float) Math.log(2.0);
-    private static final double LOG2_E = 1.0 / Math.log(2.0);
+    /** log2(2688) - log2(6) = log2(448) in FP32: the offset of the two-level P block scales (E4M3's maximum). */
+    public static final float LOG2_448 = (float) Int8Fp8Layout.LOG2_FP8_MAX;
     /** Query rows per parallel attention task. */
 
     private Nvfp4Reference() {
@@ -676,7 +676,7 @@ public final class Nvfp4Reference {
         });
         float[] o = new float[z.batch() * z.hq() * z.nq() * d];
         float[] lse = new float[z.batch() * z.hq() * z.nq()];
-        float sl = (float) (effectiveScale * LOG2_E);
+        float sl = (float) (effectiveScale * Log2Domain.LOG2_E);
         float lseScale = (float) effectiveScale;
         RowChunks.forEach(z.batch(), z.hq(), z.hkv(), z.nq(), () -> new RowState(d, nb, z.options().blockN(), bs),
                 (b, h, kvh, i, st) -> attentionRow(z, b, h, i, causal, sl, lseScale, k2[kvh], ks[kvh], v2[kvh], vs[kvh],
@@ -717,7 +717,7 @@ public final class Nvfp4Reference {
         Format format = z.options().format();
         int row = (b * z.hq() + h) * z.nq() + i;
         int outBase = row * d;
-        int visible = causal ? (int) Math.max(0, Math.min(nk, (long) i + nk - z.nq() + 1)) : nk;
+        int visible = AttentionProblem.visibleKeys(causal, i, z.nq(), nk);
         if (visible == 0) {
             Arrays.fill(o, outBase, outBase + d, 0f);
             lse[row] = Float.NEGATIVE_INFINITY;
@@ -757,7 +757,7 @@ public final class Nvfp4Reference {
                 blockMax = Math.max(blockMax, xs); // NaN propagates
             }
             float mNew = Math.max(m, blockMax);
-            float alpha = exp2(m - mNew); // 0 on the first block (m = -inf)
+            float alpha = Log2Domain.exp2(m - mNew); // 0 on the first block (m = -inf)
             for (int c = 0; c < d; c++) {
                 acc[c] *= alpha;
             }
@@ -770,16 +770,16 @@ public final class Nvfp4Reference {
                     for (int j = t0; j < t1; j++) {
                         chunkMax = Math.max(chunkMax, t[j - start]);
                     }
-                    byte code = format.encodeScale(exp2(chunkMax - mNew + LOG2_448));
+                    byte code = format.encodeScale(Log2Domain.exp2(chunkMax - mNew + LOG2_448));
                     ps = format.decodeScale(code);
                     for (int j = t0; j < t1; j++) {
-                        float p = exp2(t[j - start] - mNew + LOG2_2688);
+                        float p = Log2Domain.exp2(t[j - start] - mNew + LOG2_2688);
                         rowSum += p;
                         p2[j - start] = ps == 0f ? 0 : E2M1_TWICE[e2m1(p / ps)];
                     }
                 } else {
                     for (int j = t0; j < t0 + bs; j++) {
-                        float p = j < t1 ? exp2(t[j - start] - mNew) : 0f;
+                        float p = j < t1 ? Log2Domain.exp2(t[j - start] - mNew) : 0f;
                         rowSum += p;
                         st.block[j - t0] = p;
                     }
@@ -805,15 +805,11 @@ public final class Nvfp4Reference {
         for (int c = 0; c < d; c++) {
             o[outBase + c] = acc[c] / l;
         }
-        float log2l = (float) (Math.log(l) * LOG2_E);
+        float log2l = Log2Domain.log2(l);
         float offset = twoLevel ? LOG2_2688 : 0f;
-        lse[row] = (m + log2l - offset) * LN2 + z.qshift()[row] * lseScale;
+        lse[row] = (m + log2l - offset) * Log2Domain.LN2 + z.qshift()[row] * lseScale;
     }
 
-    /** 2^x in FP32 (evaluated in double and rounded once). */
-    private static float exp2(float x) {
-        return (float) Math.pow(2.0, x);
-    }
 
     private static void checkShape(int batch, int hq, int hkv, int nq, int nk, int d, Format format) {
         if (batch < 1 || hq < 1 || hkv < 1 || nq < 1 || nk < 1 || d < 1) {

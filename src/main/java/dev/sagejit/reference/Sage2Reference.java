@@ -30,8 +30,6 @@ public final class Sage2Reference {
     private static final float[] E4M3_VALUES = new float[256];
     /** log2(448) in FP32: the offset that maps the running row maximum to 448. */
     private static final float LOG2_448 = (float) Int8Fp8Layout.LOG2_FP8_MAX;
-    private static final float LN2 = (float) Math.log(2.0);
-    private static final double LOG2_E = 1.0 / Math.log(2.0);
     /** Query rows per parallel attention task. */
 
     static {
@@ -457,7 +455,7 @@ public final class Sage2Reference {
         });
         float[] o = new float[z.batch() * z.hq() * z.nq() * d];
         float[] lse = new float[z.batch() * z.hq() * z.nq()];
-        float sl = (float) (effectiveScale * LOG2_E);
+        float sl = (float) (effectiveScale * Log2Domain.LOG2_E);
         float lseScale = (float) effectiveScale;
         RowChunks.forEach(z.batch(), z.hq(), z.hkv(), z.nq(), () -> new RowState(d, Math.min(blockN, nk)),
                 (b, h, kvh, i, state) -> attentionRow(z, b, h, kvh, i, causal, blockN, sl, lseScale, vTokens[kvh],
@@ -486,7 +484,7 @@ public final class Sage2Reference {
         int nk = z.nk();
         int row = (b * z.hq() + h) * z.nq() + i;
         int outBase = row * d;
-        int visible = causal ? (int) Math.max(0, Math.min(nk, (long) i + nk - z.nq() + 1)) : nk;
+        int visible = AttentionProblem.visibleKeys(causal, i, z.nq(), nk);
         if (visible == 0) {
             Arrays.fill(o, outBase, outBase + d, 0f);
             lse[row] = Float.NEGATIVE_INFINITY;
@@ -520,11 +518,11 @@ public final class Sage2Reference {
                 blockMax = Math.max(blockMax, x); // NaN propagates
             }
             float mNew = Math.max(m, blockMax);
-            float alpha = exp2(m - mNew); // 0 on the first block (m = -inf)
+            float alpha = Log2Domain.exp2(m - mNew); // 0 on the first block (m = -inf)
             Arrays.fill(pv, 0f);
             float rowSum = 0f;
             for (int j = start; j < stop; j++) {
-                float p = exp2(t[j - start] - mNew + LOG2_448);
+                float p = Log2Domain.exp2(t[j - start] - mNew + LOG2_448);
                 rowSum += p;
                 float p8 = e4m3ToFloat(e4m3(p));
                 int vr = j * d;
@@ -543,13 +541,9 @@ public final class Sage2Reference {
         for (int c = 0; c < d; c++) {
             o[outBase + c] = acc[c] * vscale[vsBase + c] / l;
         }
-        float log2l = (float) (Math.log(l) * LOG2_E);
-        lse[row] = (m + log2l - LOG2_448) * LN2 + z.qshift()[row] * lseScale;
+        float log2l = Log2Domain.log2(l);
+        lse[row] = (m + log2l - LOG2_448) * Log2Domain.LN2 + z.qshift()[row] * lseScale;
     }
 
-    /** 2^x in FP32 (evaluated in double and rounded once). */
-    private static float exp2(float x) {
-        return (float) Math.pow(2.0, x);
-    }
 
 }
