@@ -1,8 +1,9 @@
 <#-- NVFP4 block quantization in software, bit for bit as docs/nvfp4-quantization.md specifies and
-     dev.sagejit.reference.Nvfp4Reference emulates (every architecture: sm_90a has no e2m1 cvt). -->
+     dev.sagejit.reference.Nvfp4Reference emulates (every architecture: sm_90a has no e2m1 cvt).
+     Needs fp8.ftl (sage_e4m3). -->
 constexpr float SAGE_E2M1_MAX = ${e2m1Max?c}.0f;  // the largest E2M1 magnitude
 constexpr int SAGE_FP4_BLOCK = ${blockSize};  // values per scale (1 x 16 blocks, E4M3 scales)
-constexpr unsigned SAGE_E4M3_NAN = 0x7Fu;
+constexpr unsigned SAGE_E4M3_NAN = ${e4m3Nan}u;   // the scale code of a block with NaN or Inf
 
 // E2M1 code of x (not NaN): round to nearest, ties to the even code, saturating at +-6, sign kept
 // for results that round to zero. The magnitude index counts the midpoints x passes; at a midpoint
@@ -14,13 +15,6 @@ __device__ __forceinline__ u32 sage_e2m1(float x) {
     #pragma unroll
     for (int i = 0; i < 7; ++i) m += (a > mid[i] || (a == mid[i] && (i & 1))) ? 1u : 0u;
     return ((__float_as_uint(x) >> 31) << 3) | m;
-}
-
-// E4M3 code of x >= 0 (round to nearest even, saturating; the cvt the MMA's scales come from).
-__device__ __forceinline__ u32 sage_e4m3(float x) {
-    unsigned short r;
-    asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;\n" : "=h"(r) : "f"(0.f), "f"(x));
-    return r & 0xFFu;
 }
 
 // The value of an E4M3 code (not NaN): subnormals m * 2^-9, normals (1 + m/8) * 2^(e - 7).
@@ -39,7 +33,7 @@ __device__ __forceinline__ u64 sage_fp4_block(const float (&x)[SAGE_FP4_BLOCK], 
     #pragma unroll
     for (int i = 0; i < SAGE_FP4_BLOCK; ++i) {
         amax = fmaxf(amax, fabsf(x[i]));
-        finite = finite && fabsf(x[i]) <= 3.40282347e38f;  // false for NaN and infinities
+        finite = finite && fabsf(x[i]) <= SAGE_FLT_MAX;  // false for NaN and infinities
     }
     if (!finite) {
         scale_code = SAGE_E4M3_NAN;

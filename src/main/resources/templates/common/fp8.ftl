@@ -9,3 +9,10 @@ __device__ __forceinline__ u32 sage_fp8x4(float b0, float b1, float b2, float b3
         : "=r"(r) : "f"(b0), "f"(b1), "f"(b2), "f"(b3));
     return r;
 }
+
+// E4M3 code of one float (the same rounding; the low byte of the e4m3x2 pair).
+__device__ __forceinline__ u32 sage_e4m3(float x) {
+    unsigned short r;
+    asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;\n" : "=h"(r) : "f"(0.f), "f"(x));
+    return r & 0xFFu;
+}

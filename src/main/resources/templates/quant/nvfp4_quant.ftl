@@ -14,21 +14,14 @@
        6. nvfp4_delta_s: dS[b, h, g, r] = qmean[g] . (K[token(r)] - kmean), 0 for padding rows. -->
 <#include "../common/types.ftl">
 <#include "../common/ptx.ftl">
+<#include "../common/fp8.ftl">
 <#include "../common/fp4.ftl">
+<#include "../common/nvfp4_layout.ftl">
 
 constexpr int HEAD_DIM = ${headDim};
-constexpr int QMEAN_ROWS = ${qmeanRows};         // rows of one Q smoothing group (the kernel's BLOCK_M)
-constexpr int PERMUTE_GROUP = ${permuteGroup};   // K rows are permuted inside every 32
 constexpr int BLOCKS_PER_ROW = HEAD_DIM / SAGE_FP4_BLOCK;
 constexpr int ROWS_PER_CTA = ${threads} / BLOCKS_PER_ROW;  // rows one quantizer block handles
 constexpr int THREADS = ${threads};
-
-// Stored K row r holds token kToken(r): inside its 32-row group, row 8a + 2b + c holds token 8b + 2a + c.
-__device__ __forceinline__ int nvfp4_k_token(int r, bool permute) {
-    if (!permute) return r;
-    const int i = r % PERMUTE_GROUP;
-    return r - i + 2 * (i / 8) + 8 * ((i % 8) / 2) + i % 2;
-}
 
 // The 16 values of channel block `blk` of row `row` (a [N, D] slice with row stride sn), minus `mean`
 // (null: none), as the document's FP32 subtraction.
@@ -110,7 +103,7 @@ nvfp4_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, i
     const int blk = threadIdx.x % BLOCKS_PER_ROW;
     if (row >= nk_pad) return;
     const i64 bh = (i64)batch * gridDim.y + head;
-    const int token = nvfp4_k_token(row, permute != 0);
+    const int token = permute != 0 ? nvfp4_k_token(0, row) : row;
     u64 codes = 0ull;
     u32 scale = 0u;  // padding rows: codes 0, scale byte 0
     if (token < nk) {
@@ -153,7 +146,7 @@ nvfp4_delta_s(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, i
     const int batch = blockIdx.z / hq, head = blockIdx.z % hq, kv_head = head / group;
     if (r >= nk_pad) return;
     const i64 bhq = (i64)batch * hq + head;
-    const int token = nvfp4_k_token(r, permute != 0);
+    const int token = permute != 0 ? nvfp4_k_token(0, r) : r;
     float ds = 0.f;
     if (token < nk) {
         const float* qm = qmean + (bhq * gridDim.y + g) * HEAD_DIM;

@@ -52,7 +52,7 @@ __device__ __forceinline__ void sage_int8_scale(int amax_bits, float& scale, flo
     const float amax = __int_as_float(amax_bits);
     if (amax_bits >= 0x7f800000) { scale = __int_as_float(0x7fc00000); inv = 0.f; }
     else if (amax_bits == 0) { scale = 0.f; inv = 0.f; }
-    else { scale = __fdiv_rn(amax, (float)SAGE_INT8_MAX); inv = fminf(__fdiv_rn((float)SAGE_INT8_MAX, amax), 3.40282347e38f); }
+    else { scale = __fdiv_rn(amax, (float)SAGE_INT8_MAX); inv = fminf(__fdiv_rn((float)SAGE_INT8_MAX, amax), SAGE_FLT_MAX); }
 }
 
 // x * inv, or 0 for a group whose scale is 0 or NaN (inv == 0): its codes are 0, NaN inputs included.
@@ -66,7 +66,7 @@ __device__ __forceinline__ u32 sage_int8x4(const float (&x)[8], int off, float i
     if (inv == 0.f) return 0u;
     u32 b[4];
     #pragma unroll
-    for (int e = 0; e < 4; ++e) b[e] = __float_as_uint(__fmaf_rn(x[off + e], inv, 12582912.f));
+    for (int e = 0; e < 4; ++e) b[e] = __float_as_uint(__fmaf_rn(x[off + e], inv, SAGE_ROUND_MAGIC));
     return __byte_perm(__byte_perm(b[0], b[1], 0x0040), __byte_perm(b[2], b[3], 0x0040), 0x5410);
 }
 

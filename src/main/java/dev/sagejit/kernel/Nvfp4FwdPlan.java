@@ -95,15 +95,12 @@ public record Nvfp4FwdPlan(Arch arch, DType outType, int headDim, boolean causal
         m.put("headDim", headDim);
         m.put("blockM", BLOCK_M);
         m.put("blockN", BLOCK_N);
-        m.put("qmeanRows", Nvfp4Reference.QMEAN_ROWS);
-        m.put("permuteGroup", Nvfp4Reference.PERMUTE_GROUP);
         m.put("log2PRow", Nvfp4Reference.LOG2_2688);
         m.put("log2PBlock", Nvfp4Reference.LOG2_448);
         m.put("causal", causal);
         m.put("lse", lse);
         m.put("emulated", emulated());
-        m.put("e2m1Max", (int) Nvfp4Reference.E2M1_MAX);
-        m.put("blockSize", Nvfp4Reference.Format.NVFP4.blockSize());
+        m.putAll(Nvfp4QuantPlan.layoutModel());
         return m;
     }
 }

@@ -39,12 +39,23 @@ public record Nvfp4QuantPlan(Arch arch, DType inputType, int headDim) {
         return THREADS / (headDim / Nvfp4Reference.Format.NVFP4.blockSize());
     }
 
-    public Map<String, Object> templateModel() {
-        var m = Sage2QuantPlan.moduleModel(key(), inputType, headDim, THREADS);
+    /**
+     * The NVFP4 layout decisions (Nvfp4Reference) as the templates read them (fp4.ftl,
+     * nvfp4_layout.ftl): the quantizers and the attention kernels print these, never their own.
+     */
+    public static Map<String, Object> layoutModel() {
+        var m = new java.util.LinkedHashMap<String, Object>();
         m.put("e2m1Max", (int) Nvfp4Reference.E2M1_MAX);  // 6, an integer: printed as 6.0f
         m.put("blockSize", Nvfp4Reference.Format.NVFP4.blockSize());
+        m.put("e4m3Nan", Byte.toUnsignedInt(dev.sagejit.reference.Sage2Reference.E4M3_NAN));
         m.put("qmeanRows", Nvfp4Reference.QMEAN_ROWS);
         m.put("permuteGroup", Nvfp4Reference.PERMUTE_GROUP);
+        return m;
+    }
+
+    public Map<String, Object> templateModel() {
+        var m = Sage2QuantPlan.moduleModel(key(), inputType, headDim, THREADS);
+        m.putAll(layoutModel());
         return m;
     }
 }

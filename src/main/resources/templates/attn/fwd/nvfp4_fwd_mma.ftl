@@ -13,7 +13,9 @@
      its SASS by Nvfp4SassTest. -->
 <#include "../../common/types.ftl">
 <#include "../../common/ptx.ftl">
+<#include "../../common/fp8.ftl">
 <#include "../../common/fp4.ftl">
+<#include "../../common/nvfp4_layout.ftl">
 <#include "store_o_direct.ftl">
 
 constexpr int HEAD_DIM = ${headDim};
@@ -22,15 +24,12 @@ constexpr int BLOCK_N = ${blockN};
 constexpr int K_STEPS = HEAD_DIM / 64;          // k64 steps of Q K^T
 constexpr int N_TILES = BLOCK_N / 8;            // n8 tiles of S per key block
 constexpr int D_TILES = HEAD_DIM / 8;           // n8 tiles of O
-constexpr int QMEAN_ROWS = ${qmeanRows};
-constexpr int PERMUTE_GROUP = ${permuteGroup};
 constexpr float LOG2_P_ROW = ${log2PRow}f;      // log2(2688): the row maximum of P maps to 448 * 6
 constexpr float LOG2_P_BLOCK = ${log2PBlock}f;  // log2(448): P's block scales
 constexpr bool CAUSAL = ${causal?c};
 constexpr bool WRITE_LSE = ${lse?c};
-// K's stored rows are permuted inside every 32 (the document's default): a thread's S columns are
-// then the tokens 8t..8t+7 its P fragment needs, which the P packing below relies on.
-constexpr bool PERMUTED_K = true;
+// K's stored rows are permuted inside every PERMUTE_GROUP (the document's default, Nvfp4Attention
+// requires it): a thread's S columns are then the tokens 8t..8t+7 its P fragment needs.
 
 <#if emulated>
 <#include "../../common/mma_f16.ftl">
@@ -38,12 +37,6 @@ constexpr bool PERMUTED_K = true;
 <#else>
 <#include "../../common/fp4_mma_native.ftl">
 </#if>
-
-// The key token of S column `col` of a key block (the K permutation inside every PERMUTE_GROUP rows).
-__device__ __forceinline__ int nvfp4_token(int block_key0, int col) {
-    const int i = col % PERMUTE_GROUP;
-    return block_key0 + col - i + 2 * (i / 8) + 8 * ((i % 8) / 2) + i % 2;
-}
 
 __device__ __forceinline__ u32 nvfp4_ld32(const unsigned char* p) { return *reinterpret_cast<const u32*>(p); }
 
@@ -110,7 +103,7 @@ ${entry}(const unsigned char* __restrict__ q4, const unsigned char* __restrict__
             for (int nt = 0; nt < N_TILES; ++nt) {
                 #pragma unroll
                 for (int e = 0; e < 2; ++e) {
-                    const bool visible = nvfp4_token(key0, nt * 8 + 2 * t + e) < limit;
+                    const bool visible = nvfp4_k_token(key0, nt * 8 + 2 * t + e) < limit;
                     s[nt][2 * h + e] = visible ? s[nt][2 * h + e] * scale_log2 : SAGE_NEG_INF;
                 }
             }

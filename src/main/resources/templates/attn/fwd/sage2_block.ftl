@@ -6,8 +6,6 @@
      S * scale * log2(e) = (x - MAGIC) * c with c = qscale * kscale * scale * log2(e). The row max is
      taken over x (order-preserving) and only it is converted; each P~ costs one integer add, one
      FMA and one exp2 (P~ = exp2(x * c + (log2 448 - m - MAGIC * c))). -->
-constexpr int SAGE2_MAGIC_BITS = 0x4B400000;  // bits of 2^23 + 2^22
-constexpr float SAGE2_MAGIC = 12582912.f;     // 2^23 + 2^22
 constexpr float SAGE2_TINY = 1.17549435e-38f; // stands in for c = 0 so masked keys stay at -inf, not NaN
 
 // This thread's two query rows (g and g + 8 of its warp's 16): each row's INT8 scale times
@@ -36,7 +34,7 @@ __device__ __forceinline__ void sage2_scores(float (&x)[1][N_TILES][4], float (&
     #pragma unroll
     for (int nt = 0; nt < N_TILES; ++nt) {
         #pragma unroll
-        for (int e = 0; e < 4; ++e) x[0][nt][e] = __int_as_float(acc[0][nt][e] + SAGE2_MAGIC_BITS);
+        for (int e = 0; e < 4; ++e) x[0][nt][e] = __int_as_float(acc[0][nt][e] + SAGE_ROUND_MAGIC_BITS);
     }
 }
 
@@ -56,7 +54,7 @@ __device__ __forceinline__ void sage2_softmax_step(float (&x)[1][N_TILES][4], co
             for (int nt = b * TILES_PER_SCALE; nt < (b + 1) * TILES_PER_SCALE; ++nt) {
                 xm[nt & 1] = fmaxf(xm[nt & 1], fmaxf(x[0][nt][2 * h], x[0][nt][2 * h + 1]));
             }
-            mx = fmaxf(mx, (fmaxf(xm[0], xm[1]) - SAGE2_MAGIC) * c[h][b]);
+            mx = fmaxf(mx, (fmaxf(xm[0], xm[1]) - SAGE_ROUND_MAGIC) * c[h][b]);
         }
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
@@ -68,7 +66,7 @@ __device__ __forceinline__ void sage2_softmax_step(float (&x)[1][N_TILES][4], co
         float sum[4] = {0.f, 0.f, 0.f, 0.f};
         #pragma unroll
         for (int b = 0; b < K_SCALE_BLOCKS; ++b) {
-            const float bias = fmaf(-SAGE2_MAGIC, c[h][b], LOG2_FP8_MAX - m_base);
+            const float bias = fmaf(-SAGE_ROUND_MAGIC, c[h][b], LOG2_FP8_MAX - m_base);
             #pragma unroll
             for (int nt = b * TILES_PER_SCALE; nt < (b + 1) * TILES_PER_SCALE; ++nt) {
                 #pragma unroll
