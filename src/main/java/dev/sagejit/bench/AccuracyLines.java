@@ -33,13 +33,7 @@ public final class AccuracyLines {
             line.put("impl", impl);
             line.put("mode", mode);
             line.put("direction", "fwd");
-            line.put("B", p.batch());
-            line.put("H", p.hq());
-            line.put("Hkv", p.hkv());
-            line.put("Nq", p.nq());
-            line.put("Nk", p.nk());
-            line.put("D", p.headDim());
-            line.put("causal", p.causal());
+            BenchCase.putProblem(line, p);
             line.put("metric", m.getKey());
             line.put("value", m.getValue());
             line.put("reference", "fp64-cpu");

@@ -2,6 +2,7 @@ package dev.sagejit.bench;
 
 import dev.sagejit.api.Layout;
 import dev.sagejit.api.Precision;
+import dev.sagejit.reference.AttentionProblem;
 
 /**
  * One benchmark problem. Parses the compact form {@code B x Hq [x Hkv] x N [x Nk] x D}, e.g.
@@ -29,16 +30,21 @@ public record BenchCase(int batch, int heads, int kvHeads, int nq, int nk, int h
         line.put("mode", precision.id());
         line.put("direction", "fwd");
         line.put("scope", "kernel");
-        line.put("B", batch);
-        line.put("H", heads);
-        line.put("Hkv", kvHeads);
-        line.put("Nq", nq);
-        line.put("Nk", nk);
-        line.put("D", headDim);
-        line.put("causal", causal);
+        putProblem(line, problem());
         line.put("layout", layout.name());
         line.put("config", config);
         return line;
+    }
+
+    /** The problem fields of a results line (shared/RESULTS.md): B, H, Hkv, Nq, Nk, D, causal. */
+    public static void putProblem(java.util.Map<String, Object> line, AttentionProblem p) {
+        line.put("B", p.batch());
+        line.put("H", p.hq());
+        line.put("Hkv", p.hkv());
+        line.put("Nq", p.nq());
+        line.put("Nk", p.nk());
+        line.put("D", p.headDim());
+        line.put("causal", p.causal());
     }
 
     public String shape() {
@@ -47,12 +53,26 @@ public record BenchCase(int batch, int heads, int kvHeads, int nq, int nk, int h
     }
 
     public static BenchCase parse(String text, boolean causal, Precision precision, Layout layout) {
-        String[] p = text.trim().toLowerCase(java.util.Locale.ROOT).split("x");
-        int[] v = java.util.Arrays.stream(p).mapToInt(Integer::parseInt).toArray();
-        return switch (v.length) {
-            case 4 -> new BenchCase(v[0], v[1], v[1], v[2], v[2], v[3], causal, precision, layout);
-            case 6 -> new BenchCase(v[0], v[1], v[2], v[3], v[4], v[5], causal, precision, layout);
-            default -> throw new IllegalArgumentException("shape '" + text + "' is not BxHxNxD or BxHqxHkvxNqxNkxD");
-        };
+        var p = AttentionProblem.parse(text, causal, Double.NaN);
+        return new BenchCase(p.batch(), p.hq(), p.hkv(), p.nq(), p.nk(), p.headDim(), causal, precision, layout);
+    }
+
+    /** Every case of shapes x masks x precisions, in that nesting order. */
+    public static java.util.List<BenchCase> grid(java.util.List<String> shapes, java.util.List<Boolean> masks,
+            java.util.List<Precision> precisions, Layout layout) {
+        var out = new java.util.ArrayList<BenchCase>();
+        for (String s : shapes) {
+            for (boolean c : masks) {
+                for (Precision p : precisions) {
+                    out.add(parse(s, c, p, layout));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The attention problem of this case (default scale). */
+    public AttentionProblem problem() {
+        return new AttentionProblem(batch, heads, kvHeads, nq, nk, headDim, causal);
     }
 }

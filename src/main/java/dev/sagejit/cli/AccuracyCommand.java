@@ -48,14 +48,8 @@ final class AccuracyCommand implements Callable<Integer> {
     public Integer call() {
         var problems = new ArrayList<AttentionProblem>();
         for (String s : shapes) {
-            int[] v = java.util.Arrays.stream(s.trim().toLowerCase(Locale.ROOT).split("x")).mapToInt(Integer::parseInt)
-                    .toArray();
             for (boolean c : Converters.causalMasks(causal)) {
-                problems.add(switch (v.length) {
-                    case 4 -> new AttentionProblem(v[0], v[1], v[1], v[2], v[2], v[3], c);
-                    case 6 -> new AttentionProblem(v[0], v[1], v[2], v[3], v[4], v[5], c);
-                    default -> throw new IllegalArgumentException("shape '" + s + "' is not BxHxNxD or BxHqxHkvxNqxNkxD");
-                });
+                problems.add(AttentionProblem.parse(s, c, Double.NaN));
             }
         }
         PrintWriter o = spec.commandLine().getOut();

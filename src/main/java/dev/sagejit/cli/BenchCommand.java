@@ -89,14 +89,7 @@ final class BenchCommand implements Callable<Integer> {
         if (!tiles.equals("default") && !tiles.equals("all")) {
             tiles = Converters.guard(() -> TileConfig.parse(tiles).key());
         }
-        var cases = new ArrayList<BenchCase>();
-        for (String s : shapes) {
-            for (boolean c : masks) {
-                for (Precision p : precisions) {
-                    cases.add(BenchCase.parse(s, c, p, layout));
-                }
-            }
-        }
+        List<BenchCase> cases = BenchCase.grid(shapes, masks, precisions, layout);
         String runId = run != null ? run : Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
         String sha = commit != null ? commit : GitCommit.shortHead();
         PrintWriter err = spec.commandLine().getErr();

@@ -2,7 +2,6 @@ package dev.sagejit.cli;
 
 import dev.sagejit.api.Layout;
 import dev.sagejit.api.SageException;
-import dev.sagejit.bench.BenchCase;
 import dev.sagejit.reference.AttentionProblem;
 import dev.sagejit.reference.HostTensor;
 import dev.sagejit.reference.Inputs;
@@ -16,13 +15,7 @@ record RunInputs(AttentionProblem problem, Layout layout, HostTensor q, HostTens
 
     /** Random inputs of {@code family} for a {@code BxHxNxD} or {@code BxHqxHkvxNqxNkxD} shape. */
     static RunInputs generate(String shape, String family, long seed, Layout layout, boolean causal, double scale) {
-        BenchCase c;
-        try {
-            c = BenchCase.parse(shape, causal, dev.sagejit.api.Precision.BF16, layout);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("--shape '" + shape + "' is not BxHxNxD or BxHqxHkvxNqxNkxD");
-        }
-        var p = new AttentionProblem(c.batch(), c.heads(), c.kvHeads(), c.nq(), c.nk(), c.headDim(), causal, scale);
+        var p = AttentionProblem.parse(shape, causal, scale);
         var qkv = Inputs.generate(family, p, layout, seed);
         return new RunInputs(p, layout, qkv.q(), qkv.k(), qkv.v());
     }

@@ -7,8 +7,6 @@ import dev.sagejit.bench.BenchCase;
 import dev.sagejit.spec.Arch;
 import dev.sagejit.spec.Direction;
 import dev.sagejit.spec.KernelSpec;
-import dev.sagejit.spec.TileConfig;
-import dev.sagejit.spec.TileTable;
 import dev.sagejit.tuner.GpuLab;
 import dev.sagejit.tuner.Lab;
 import dev.sagejit.tuner.TuneReport;
@@ -24,7 +22,6 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -160,15 +157,7 @@ final class TuneCommand implements Callable<Integer> {
             }
             return out;
         }
-        List<Boolean> masks = Converters.causalMasks(causal);
-        for (String s : shapes) {
-            for (boolean m : masks) {
-                for (Precision p : precisions) {
-                    out.add(BenchCase.parse(s, m, p, layout));
-                }
-            }
-        }
-        return out;
+        return BenchCase.grid(shapes, Converters.causalMasks(causal), precisions, layout);
     }
 
     private int dryRun(PrintWriter out, List<BenchCase> cases) {
@@ -181,17 +170,11 @@ final class TuneCommand implements Callable<Integer> {
             }
             for (BenchCase c : cases) {
                 var s = new KernelSpec(Direction.FWD, target, c.precision(), c.headDim(), c.causal(), false);
-                TileConfig dflt = TileTable.choose(s).tiles();
                 out.printf(Locale.ROOT, "%s %s %s (%s): candidates%n", c.shape(), c.precision().id(),
                         c.causal() ? "causal" : "full", s.key());
-                var all = new ArrayList<>(TileTable.candidates(s));
-                if (!all.contains(dflt)) {
-                    all.add(0, dflt);
-                }
-                for (TileConfig t : all) {
-                    Optional<String> why = TileTable.whyInvalid(s, t);
-                    out.printf(Locale.ROOT, "  %-16s %s%s%n", t.key(), t.equals(dflt) ? "(default) " : "",
-                            why.map(w -> "pruned: " + w).orElse("compile, check, time"));
+                for (TuneReport.Entry e : Tuner.candidates(s)) {
+                    out.printf(Locale.ROOT, "  %-16s %s%s%n", e.tiles().key(), e.isDefault() ? "(default) " : "",
+                            e.failure().orElse("compile, check, time"));
                 }
             }
         } finally {

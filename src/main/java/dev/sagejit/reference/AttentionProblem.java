@@ -33,6 +33,25 @@ public record AttentionProblem(int batch, int hq, int hkv, int nq, int nk, int h
         }
     }
 
+    /**
+     * Parses the compact shape {@code B x Hq [x Hkv] x N [x Nk] x D} ({@code 4x32x4096x128} or
+     * {@code 4x32x8x4096x4096x128}) with the given mask and scale (NaN: 1/sqrt(D)).
+     */
+    public static AttentionProblem parse(String shape, boolean causal, double scale) {
+        int[] v;
+        try {
+            v = java.util.Arrays.stream(shape.trim().toLowerCase(java.util.Locale.ROOT).split("x"))
+                    .mapToInt(Integer::parseInt).toArray();
+        } catch (NumberFormatException e) {
+            v = new int[0];
+        }
+        return switch (v.length) {
+            case 4 -> new AttentionProblem(v[0], v[1], v[1], v[2], v[2], v[3], causal, scale);
+            case 6 -> new AttentionProblem(v[0], v[1], v[2], v[3], v[4], v[5], causal, scale);
+            default -> throw new IllegalArgumentException("shape '" + shape + "' is not BxHxNxD or BxHqxHkvxNqxNkxD");
+        };
+    }
+
     /** A problem with the default scale 1/sqrt(D). */
     public AttentionProblem(int batch, int hq, int hkv, int nq, int nk, int headDim, boolean causal) {
         this(batch, hq, hkv, nq, nk, headDim, causal, Double.NaN);

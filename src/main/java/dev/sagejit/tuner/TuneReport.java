@@ -97,11 +97,11 @@ public record TuneReport(BenchCase bench, KernelSpec spec, String bucket, List<E
      * (neither while it is still pending).
      */
     public record Entry(TileConfig tiles, boolean isDefault, Optional<Lab.Timing> timing, Optional<String> failure) {
-        static Entry pending(TileConfig t, boolean dflt) {
+        public static Entry pending(TileConfig t, boolean dflt) {
             return new Entry(t, dflt, Optional.empty(), Optional.empty());
         }
 
-        static Entry failed(TileConfig t, boolean dflt, String why) {
+        public static Entry failed(TileConfig t, boolean dflt, String why) {
             return new Entry(t, dflt, Optional.empty(), Optional.of(why));
         }
 
@@ -109,7 +109,8 @@ public record TuneReport(BenchCase bench, KernelSpec spec, String bucket, List<E
             return new Entry(t, dflt, Optional.of(timing), Optional.empty());
         }
 
-        boolean pending() {
+        /** Not yet compiled, checked or timed (and not pruned). */
+        public boolean pending() {
             return timing.isEmpty() && failure.isEmpty();
         }
 

@@ -92,19 +92,25 @@ public final class Tuner {
 
     /** The candidates of a case, each with the reason it is pruned before compiling (if it is). */
     public List<TuneReport.Entry> candidates(BenchCase c) {
-        KernelSpec spec = lab.spec(c);
+        return candidates(lab.spec(c)).stream().map(e -> e.pending()
+                ? lab.whyNot(c, e.tiles()).map(w -> TuneReport.Entry.failed(e.tiles(), e.isDefault(), "pruned: " + w))
+                        .orElse(e)
+                : e).toList();
+    }
+
+    /**
+     * A spec's candidates from the TileTable alone (no GPU needed): every candidate, the default
+     * first if the table does not list it, those that cannot fit failed with "pruned: " and why.
+     */
+    public static List<TuneReport.Entry> candidates(KernelSpec spec) {
         TileConfig dflt = TileTable.choose(spec).tiles();
-        var out = new ArrayList<TuneReport.Entry>();
         var all = new ArrayList<>(TileTable.candidates(spec));
         if (!all.contains(dflt)) {
             all.add(0, dflt);
         }
-        for (TileConfig t : all) {
-            Optional<String> why = TileTable.whyInvalid(spec, t).or(() -> lab.whyNot(c, t));
-            out.add(why.map(w -> TuneReport.Entry.failed(t, t.equals(dflt), "pruned: " + w))
-                    .orElseGet(() -> TuneReport.Entry.pending(t, t.equals(dflt))));
-        }
-        return out;
+        return all.stream().map(t -> TileTable.whyInvalid(spec, t)
+                .map(w -> TuneReport.Entry.failed(t, t.equals(dflt), "pruned: " + w))
+                .orElseGet(() -> TuneReport.Entry.pending(t, t.equals(dflt)))).toList();
     }
 
     /** Tunes one case (see the class comment). */
@@ -133,7 +139,7 @@ public final class Tuner {
             OptionalDouble dflt = report.defaultEntry().flatMap(TuneReport.Entry::timing)
                     .map(t -> OptionalDouble.of(t.medianMs())).orElse(OptionalDouble.empty());
             var record = new TunedConfig(spec.key(), bucket, best.tiles().key(), best.timing().orElseThrow().medianMs(),
-                    c.flops() / (best.timing().orElseThrow().medianMs() * 1e-3) / 1e12,
+                    report.tops(best),
                     Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(), options.run(), dflt);
             database.record(record, true);
         }
