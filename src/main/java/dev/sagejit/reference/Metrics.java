@@ -48,6 +48,16 @@ public final class Metrics {
         return compute(i -> candidate[i], reference, null);
     }
 
+    /** Metrics of one FP32 result against another (e.g. a GPU kernel against its CPU emulation). */
+    public static Errors of(float[] candidate, float[] reference) {
+        requireSameLength(candidate.length, reference.length);
+        double[] widened = new double[reference.length];
+        for (int i = 0; i < widened.length; i++) {
+            widened[i] = reference[i];
+        }
+        return compute(i -> candidate[i], widened, null);
+    }
+
     /** Metrics over the elements at {@code indices} only (null: all). */
     public static Errors of(double[] candidate, double[] reference, int[] indices) {
         requireSameLength(candidate.length, reference.length);

@@ -1,5 +1,6 @@
 package dev.sagejit.interop;
 
+import dev.sagejit.testing.LittleEndian;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -38,13 +39,6 @@ class SafetensorsTest {
         return out.toByteArray();
     }
 
-    private static byte[] floatsLe(float... v) {
-        ByteBuffer b = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
-        for (float f : v) {
-            b.putFloat(f);
-        }
-        return b.array();
-    }
 
     private Path file(String name, byte[] bytes) throws IOException {
         Path p = dir.resolve(name);
@@ -61,7 +55,7 @@ class SafetensorsTest {
     void readsAHandMadeFile() throws IOException {
         Path p = file("one.safetensors", handMade(
                 "{\"__metadata__\":{\"format\":\"pt\"},\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}}",
-                floatsLe(1, 2, 3, -4, 5.5f, 6)));
+                LittleEndian.floats(1, 2, 3, -4, 5.5f, 6)));
         Map<String, Tensor> t = Safetensors.read(p);
         assertEquals(List.of("w"), List.copyOf(t.keySet()));
         Tensor w = t.get("w");

@@ -22,8 +22,6 @@ import dev.sagejit.spec.TileTable;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -36,26 +34,13 @@ import org.junit.jupiter.params.provider.MethodSource;
  * every tile candidate. Runs only where a GPU is (scripts/gpu-suite.sh).
  */
 @Tag("gpu")
-class FwdAttentionGpuTest {
+class FwdAttentionGpuTest extends dev.sagejit.testing.GpuSession {
     /** Relative L2 error bounds of O against FP64 (issue 2's bars). */
     static final double BF16_TOL = Accuracy.tolerance(Precision.BF16);
     static final double FP16_TOL = Accuracy.tolerance(Precision.FP16);
     /** Absolute LSE error bound: LSE is FP32 from an FP32 row max and sum. */
     static final double LSE_TOL = 2e-3;
 
-    static SageAttention sage;
-
-    @BeforeAll
-    static void open() {
-        sage = SageAttention.open();
-    }
-
-    @AfterAll
-    static void close() {
-        if (sage != null) {
-            sage.close();
-        }
-    }
 
     record Case(String name, Precision precision, int batch, int hq, int hkv, int nq, int nk, int d, boolean causal,
             boolean lse, Layout layout, String family, String tiles) {
@@ -107,8 +92,8 @@ class FwdAttentionGpuTest {
     }
 
     private static SageAttention sage() {
-        if (sage == null) {
-            open();
+        if (sage == null) {  // argument factories may run before the class's @BeforeAll
+            sage = SageAttention.open();
         }
         return sage;
     }

@@ -1,5 +1,6 @@
 package dev.sagejit.util;
 
+import dev.sagejit.testing.LittleEndian;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -9,7 +10,6 @@ import dev.sagejit.api.DType;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -39,18 +39,11 @@ class NpyTest {
         return out.toByteArray();
     }
 
-    private static byte[] floatsLe(float... v) {
-        ByteBuffer b = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
-        for (float f : v) {
-            b.putFloat(f);
-        }
-        return b.array();
-    }
 
     @Test
     void readsHandWrittenVersion1File() {
         byte[] file = handMade(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
-                floatsLe(1, 2, 3, 4, 5, 6.5f));
+                LittleEndian.floats(1, 2, 3, 4, 5, 6.5f));
         assertEquals(128, file.length - 24); // 64-byte aligned preamble + header
         Npy.NpyArray a = Npy.parse(file);
         assertEquals("<f4", a.dtype());
@@ -60,9 +53,9 @@ class NpyTest {
 
     @Test
     void readsHandWrittenVersion2FileAndScalarAndOneDim() {
-        byte[] v2 = handMade(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", floatsLe(7, 8, 9));
+        byte[] v2 = handMade(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", LittleEndian.floats(7, 8, 9));
         assertArrayEquals(new float[] {7, 8, 9}, Npy.parse(v2).asFloats());
-        byte[] scalar = handMade(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }", floatsLe(42));
+        byte[] scalar = handMade(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }", LittleEndian.floats(42));
         Npy.NpyArray s = Npy.parse(scalar);
         assertEquals(0, s.shape().length);
         assertArrayEquals(new float[] {42}, s.asFloats());
@@ -70,14 +63,14 @@ class NpyTest {
 
     @Test
     void rejectsFortranOrderBigEndianAndBadMagic() {
-        byte[] fortran = handMade(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", floatsLe(1));
+        byte[] fortran = handMade(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", LittleEndian.floats(1));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Npy.parse(fortran));
         assertTrue(e.getMessage().contains("fortran_order"), e.getMessage());
-        byte[] big = handMade(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", floatsLe(1));
+        byte[] big = handMade(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", LittleEndian.floats(1));
         e = assertThrows(IllegalArgumentException.class, () -> Npy.parse(big));
         assertTrue(e.getMessage().contains("big-endian"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> Npy.parse("not numpy at all".getBytes()));
-        byte[] shortData = handMade(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", floatsLe(1));
+        byte[] shortData = handMade(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", LittleEndian.floats(1));
         assertThrows(IllegalArgumentException.class, () -> Npy.parse(shortData));
     }
 
@@ -138,7 +131,7 @@ class NpyTest {
     void largeHeaderSwitchesToVersion2() {
         long[] shape = new long[25000];
         java.util.Arrays.fill(shape, 1);
-        byte[] bytes = Npy.encode(new Npy.NpyArray("<f4", shape, ByteBuffer.wrap(floatsLe(5))));
+        byte[] bytes = Npy.encode(new Npy.NpyArray("<f4", shape, ByteBuffer.wrap(LittleEndian.floats(5))));
         assertEquals(2, bytes[6]);
         Npy.NpyArray back = Npy.parse(bytes);
         assertEquals(25000, back.shape().length);
