@@ -21,7 +21,10 @@
 constexpr int HEAD_DIM = ${headDim};
 constexpr int BLOCK_M = ${blockM};
 constexpr int BLOCK_N = ${blockN};
-constexpr int K_STEPS = HEAD_DIM / 64;          // k64 steps of Q K^T
+constexpr int MMA_K = 64;                       // k of the m16n8k64 FP4 MMA
+constexpr int K_GROUPS = MMA_K / 32;            // 32-value groups of one k64 step (A register pairs)
+static_assert(BLOCK_N == MMA_K, "P of one key block is the A operand of exactly one k64 P V step");
+constexpr int K_STEPS = HEAD_DIM / MMA_K;       // k64 steps of Q K^T
 constexpr int N_TILES = BLOCK_N / 8;            // n8 tiles of S per key block
 constexpr int D_TILES = HEAD_DIM / 8;           // n8 tiles of O
 constexpr float LOG2_P_ROW = ${log2PRow}f;      // log2(2688): the row maximum of P maps to 448 * 6
@@ -129,7 +132,7 @@ ${entry}(const unsigned char* __restrict__ q4, const unsigned char* __restrict__
             }
             float sum = 0.f;
             #pragma unroll
-            for (int grp = 0; grp < 2; ++grp) {  // the two 32-token groups of the block
+            for (int grp = 0; grp < K_GROUPS; ++grp) {  // the 32-token groups of the block
                 float cm = SAGE_NEG_INF;
                 #pragma unroll
                 for (int q = 0; q < 4; ++q) cm = fmaxf(cm, fmaxf(s[4 * grp + q][2 * h], s[4 * grp + q][2 * h + 1]));

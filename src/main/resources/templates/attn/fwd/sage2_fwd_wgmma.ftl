@@ -70,10 +70,10 @@ constexpr bool PINGPONG = ${pingpong?c};  // FwdKernelPlan.pingpong(): non-causa
 // warpgroups issue at the same points of the same tiles, so turns always pair up; consumer 1
 // starts by handing consumer 0 the first turn (its last hand-over is left unclaimed at exit).
 __device__ __forceinline__ void sage2_turn_wait(int consumer) {
-    if (PINGPONG) asm volatile("bar.sync %0, 256;\n" :: "r"(2 + consumer) : "memory");
+    if (PINGPONG) asm volatile("bar.sync %0, %1;\n" :: "r"(2 + consumer), "n"(CONSUMERS * 128) : "memory");
 }
 __device__ __forceinline__ void sage2_turn_pass(int consumer) {
-    if (PINGPONG) asm volatile("bar.arrive %0, 256;\n" :: "r"(3 - consumer) : "memory");
+    if (PINGPONG) asm volatile("bar.arrive %0, %1;\n" :: "r"(3 - consumer), "n"(CONSUMERS * 128) : "memory");
 }
 
 // One query tile of the persistent schedule. Block b takes tiles b, b + gridDim.x, ...; tiles run
