@@ -134,8 +134,7 @@ public final class FwdLauncher {
             }
             return plan;
         }
-        // Empty sequences (a documented result, no real work) share the smallest bucket.
-        String bucket = ShapeBucket.keyOf(p.batch(), p.heads(), Math.max(1, p.q().seq()), Math.max(1, p.k().seq()));
+        String bucket = ShapeBucket.keyOf(p.batch(), p.heads(), p.q().seq(), p.k().seq());
         var plan = new FwdKernelPlan(spec, chooseTiles(spec, bucket, tuning));
         if (plan.loadsInputsThroughTma() && TmaOperands.whyNot(p, plan).isPresent()) {
             return new FwdKernelPlan(spec, TileTable.chooseMmaSync(spec).tiles());

@@ -46,8 +46,9 @@ public record ShapeBucket(int q, int k, int bh) {
     public static ShapeBucket of(int batch, int heads, int nq, int nk) {
         requirePositive(batch, "batch");
         requirePositive(heads, "heads");
-        requirePositive(nq, "nq");
-        requirePositive(nk, "nk");
+        // Empty sequences (a documented result, no real work) share the smallest bucket.
+        requireNonNegative(nq, "nq");
+        requireNonNegative(nk, "nk");
         long bh = (long) batch * heads;
         if (bh > 1 << 30) {
             throw new IllegalArgumentException("shape bucket: batch * heads = " + bh + " is too large to bucket");
@@ -58,6 +59,12 @@ public record ShapeBucket(int q, int k, int bh) {
     /** The bucket key of a problem, e.g. {@code q4096_k4096_bh128}. */
     public static String keyOf(int batch, int heads, int nq, int nk) {
         return of(batch, heads, nq, nk).key();
+    }
+
+    private static void requireNonNegative(int v, String what) {
+        if (v < 0) {
+            throw new IllegalArgumentException("shape bucket: " + what + " must not be negative, got " + v);
+        }
     }
 
     private static void requirePositive(int v, String what) {

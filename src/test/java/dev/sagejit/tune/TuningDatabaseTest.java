@@ -106,6 +106,7 @@ class TuningDatabaseTest {
         assertEquals("q128_k128_bh1", ShapeBucket.keyOf(1, 1, 1, 100));
         assertEquals("q256_k128_bh2", ShapeBucket.keyOf(1, 2, 129, 128));
         assertEquals("q1024_k8192_bh8", ShapeBucket.keyOf(1, 5, 1000, 5000));
+        assertEquals("q128_k128_bh4", ShapeBucket.keyOf(1, 4, 2, 0), "empty keys: the smallest bucket");
         assertEquals(new ShapeBucket(4096, 4096, 128), ShapeBucket.parse("q4096_k4096_bh128"));
         assertThrows(IllegalArgumentException.class, () -> ShapeBucket.parse("q4000_k4096_bh128"));
         assertThrows(IllegalArgumentException.class, () -> ShapeBucket.parse("4096x4096"));
