@@ -11,7 +11,11 @@
 #     GPU_TEST_SELECT=class#method(types) runs only that test method, GPU_TEST_CLASS=class one class.
 #     autotune: sagejit tune on N 4096 int8-fp8 and bf16 cases, timed, then again from the database;
 #     autotune-all: sagejit tune on 24 benchmark cases (TUNE_LIMIT seconds at most);
-#     headline: int8-fp8, bf16 and SDPA at N 4096 only (a short check of new defaults).
+#     headline: int8-fp8, bf16 and SDPA at N 4096 only (a short check of new defaults);
+#     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
+#     and sagejit bench --peers auto;
+#     nvfp4: emulated NVFP4 against FP64 (Gaussian/peaky bars, N 1K-32K); nvfp4-tune: + sagejit tune
+#     --gpus on TUNE_CASES (a --cases file, e.g. benchmarks/tune-cases/int8-modes.txt).
 # Every step runs under a timeout, so a kernel that hangs costs minutes, not the whole device call.
 # Needs bundle/ from scripts/make-bundle.sh (carried to the host) and python3 with torch there.
 set -uo pipefail
@@ -165,6 +169,40 @@ elif [[ "$MODE" == autotune-all ]]; then
         --min-ms 100 --precision int8-fp8,bf16 --causal both --json "$RESULTS" --csv "$EXTRA/tune-all.csv" \
         --shapes 4x32x4096x128,4x32x4096x64,4x32x16384x128,4x32x16384x64,4x32x1024x128,4x32x1024x64 \
         | tee "$EXTRA/tune-all.txt" || status=1
+elif [[ "$MODE" == tune-modes ]]; then
+    # Every GPU of the host takes candidates (sagejit tune --gpus), one worker each.
+    GPUS="$(nvidia-smi --query-gpu=index --format=csv,noheader | paste -sd, -)"
+    run_tune() { timeout "$1" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune --run "$RUN" --commit "$COMMIT" \
+        --min-ms 100 --gpus "$GPUS" --json "$RESULTS" "${@:2}"; }
+    step "sagejit tune --gpus $GPUS: int8-fp8 at N 4096, every candidate (co-resident BLOCK_M 64 blocks included)"
+    start=$SECONDS
+    run_tune 240 --precision int8-fp8 --causal both --force --shapes 4x32x4096x128,4x32x4096x64 \
+        --csv "$EXTRA/tune-int8.csv" | tee "$EXTRA/tune-modes.txt" || status=1
+    echo "tune wall time: $((SECONDS - start)) s" | tee -a "$EXTRA/tune-modes.txt" >&2
+    step "sagejit tune --gpus $GPUS: fp16 and int8-fp8-fp16 at N 4096"
+    start=$SECONDS
+    run_tune 240 --precision fp16,int8-fp8-fp16 --causal both --force --shapes 4x32x4096x128,4x32x4096x64 \
+        --csv "$EXTRA/tune-fp16.csv" | tee -a "$EXTRA/tune-modes.txt" || status=1
+    echo "tune wall time: $((SECONDS - start)) s" | tee -a "$EXTRA/tune-modes.txt" >&2
+    step "sagejit bench --peers auto (bench runs PyTorch SDPA itself) at N 4096 D 128"
+    timeout 300 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --peers auto --out "$OUT_DIR/bench-peers.jsonl" \
+        --run "$RUN" --commit "$COMMIT" --precision int8-fp8,bf16 --causal both --shapes 4x32x4096x128 --min-ms 150 \
+        --plot "$EXTRA/bench-peers.png" 2>&1 | tail -12 >&2 || status=1
+elif [[ "$MODE" == nvfp4 || "$MODE" == nvfp4-tune ]]; then
+    step "NVFP4 (emulated on this GPU) against FP64: Gaussian and peaky bars at D 64/128, N 1K-32K, causal or not"
+    nvfp4_run() { timeout 120 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --precision nvfp4-emulated \
+        --check-rows 128 --results "$RESULTS" --run "$RUN" "$@" | grep -E "PASS|FAIL|REPORT" | sed "s|^|$* |" || status=1; }
+    for n in 1024 32768; do for d in 64 128; do for f in gaussian peaky; do for causal in "" --causal; do
+        nvfp4_run --shape "1x4x${n}x${d}" --inputs "$f" $causal
+    done; done; done; done
+    for f in gaussian peaky k-channel-offset heavy-tail; do nvfp4_run --shape 1x4x4096x128 --inputs "$f"; done
+    if [[ "$MODE" == nvfp4-tune ]]; then
+        GPUS="$(nvidia-smi --query-gpu=index --format=csv,noheader | paste -sd, -)"
+        step "sagejit tune --gpus $GPUS --cases ${TUNE_CASES:?set TUNE_CASES} (at most ${TUNE_LIMIT:-240} s)"
+        timeout "${TUNE_LIMIT:-240}" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune --run "$RUN" --commit "$COMMIT" \
+            --min-ms 100 --gpus "$GPUS" --cases "$TUNE_CASES" --json "$RESULTS" --csv "$EXTRA/tune.csv" \
+            | tee "$EXTRA/tune.txt" | grep -A12 "^summary" >&2 || status=1
+    fi
 elif [[ "$MODE" == tune ]]; then
     step "tile sweep"
     bench --tiles all --causal both --precision bf16 --min-ms 150 --shapes 4x32x4096x128,4x32x4096x64 || status=1

@@ -50,7 +50,7 @@ mvn -q -B -DskipTests package
 [[ -d target/test-classes ]] || { echo "make-bundle: target/test-classes missing after build" >&2; exit 1; }
 
 mkdir -p "$BUNDLE"
-git -C "$ROOT" rev-parse --short HEAD > "$BUNDLE/COMMIT" 2>/dev/null || echo unknown > "$BUNDLE/COMMIT"
+git -C "$ROOT" describe --always --dirty --abbrev=7 > "$BUNDLE/COMMIT" 2>/dev/null || echo unknown > "$BUNDLE/COMMIT"
 
 # --- runtime image: rebuild only when missing or built from another JDK ---
 JDK_STAMP="$JAVA_HOME $(sed -n 's/^JAVA_VERSION="\(.*\)"/\1/p' "$JAVA_HOME/release") $JLINK_MODULES"

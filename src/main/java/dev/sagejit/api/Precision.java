@@ -16,7 +16,18 @@ public enum Precision {
      */
     INT8_FP8("int8-fp8", DType.BF16),
     /** {@link #INT8_FP8} with FP16 inputs and output. */
-    INT8_FP8_FP16("int8-fp8-fp16", DType.FP16);
+    INT8_FP8_FP16("int8-fp8-fp16", DType.FP16),
+    /**
+     * SageAttention3 on FP4 tensor cores (sm_120a): Q, K, V in NVFP4 (E2M1 with E4M3 scales per 16
+     * values), Q and K smoothed, two-level P, BF16 inputs and output (docs/nvfp4-quantization.md).
+     * Refused on GPUs without FP4 tensor cores, naming {@link #NVFP4_EMULATED} and {@link #INT8_FP8}.
+     */
+    NVFP4("nvfp4", DType.BF16),
+    /**
+     * {@link #NVFP4}'s exact numerics on GPUs without FP4 tensor cores (sm_89, sm_90a): the same
+     * quantizers, each FP4 MMA done as dequantized 16-bit MMAs. For accuracy studies, not for speed.
+     */
+    NVFP4_EMULATED("nvfp4-emulated", DType.BF16);
 
     private final String id;
     private final DType inputType;
@@ -36,9 +47,17 @@ public enum Precision {
         return inputType;
     }
 
-    /** Whether Q, K, V are quantized to 8 bits before the attention kernel runs. */
+    /**
+     * Whether this is a SageAttention2 mode: Q and K quantized to INT8, V to FP8, before the
+     * attention kernel runs (the int8-fp8 kernel family and its tile space).
+     */
     public boolean quantized() {
         return this == INT8_FP8 || this == INT8_FP8_FP16;
+    }
+
+    /** Whether this is a SageAttention3 (NVFP4 microscaling) mode, native or emulated. */
+    public boolean nvfp4() {
+        return this == NVFP4 || this == NVFP4_EMULATED;
     }
 
     /** The id as a C identifier fragment (spec keys become kernel names): {@code int8-fp8} to {@code int8fp8}. */

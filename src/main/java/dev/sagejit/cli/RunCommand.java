@@ -170,8 +170,21 @@ final class RunCommand implements Callable<Integer> {
         if (results != null) {
             appendResults(sage(), p, e, ref.complete() ? "all" : String.valueOf(ref.rows().length));
         }
+        String fam = label != null ? label : family;
+        if (precision.nvfp4() && tolerance == null) {
+            var bar = Accuracy.nvfp4Bar(fam);
+            if (bar.isEmpty()) {
+                out.printf(Locale.ROOT, "REPORT: cosine %.5f, rel L1 %.4f (no NVFP4 bar for %s inputs)%n", e.cosine(),
+                        e.relL1(), fam);
+                return e.finite() ? 0 : 1;
+            }
+            boolean pass = e.finite() && bar.get().passes(e);
+            out.printf(Locale.ROOT, "%s: cosine %.5f (bar >= %.3f), rel L1 %.4f (bar <= %.3f)%n", pass ? "PASS" : "FAIL",
+                    e.cosine(), bar.get().minCosine(), e.relL1(), bar.get().maxRelL1());
+            return pass ? 0 : 1;
+        }
         if (precision.quantized() && tolerance == null) {
-            var bar = Accuracy.quantizedBar(label != null ? label : family);
+            var bar = Accuracy.quantizedBar(fam);
             boolean pass = e.finite() && bar.passes(e);
             out.printf(Locale.ROOT, "%s: cosine %.5f (bar >= %.3f), rel L1 %.4f (bar <= %.3f)%n", pass ? "PASS" : "FAIL",
                     e.cosine(), bar.minCosine(), e.relL1(), bar.maxRelL1());

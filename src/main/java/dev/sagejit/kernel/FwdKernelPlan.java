@@ -55,10 +55,24 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         return tiles.engine() == TileConfig.Engine.WGMMA && spec.precision().quantized();
     }
 
-    /** Launch grid of a persistent kernel: one block per SM, or one per tile if there are fewer. */
+    /**
+     * Launch grid of a persistent kernel: {@link #minBlocksPerSm()} blocks per SM, or one per tile
+     * if there are fewer.
+     */
     public int[] persistentGrid(int batch, int heads, int nq, int smCount) {
         long tiles = (long) ((nq + tiles().blockM() - 1) / tiles().blockM()) * heads * batch;
-        return new int[] {(int) Math.max(1, Math.min(tiles, smCount)), 1, 1};
+        return new int[] {(int) Math.max(1, Math.min(tiles, (long) smCount * minBlocksPerSm())), 1, 1};
+    }
+
+    /**
+     * Whether two blocks of this persistent kernel share an SM ({@link TileTable#coResident}): a
+     * single consumer warpgroup per block (BLOCK_M 64, SageAttention2's sm90 shape) leaves the SM's
+     * other half to a second block, whose softmax then overlaps this one's MMAs without a pingpong
+     * barrier. Measured on the H200 (benchmarks/results/2026-11-30-h200-tune-modes.jsonl): +1-5% over
+     * one block of two consumer warpgroups at N 4096.
+     */
+    public boolean coResident() {
+        return persistent() && TileTable.coResident(spec, tiles);
     }
 
     /** Whether the kernel takes TMA tensor maps for Q, K and V instead of pointers and strides. */
@@ -107,7 +121,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
      */
     public int minBlocksPerSm() {
         if (tiles.engine() == TileConfig.Engine.WGMMA) {
-            return 1;
+            return coResident() ? 2 : 1;
         }
         int bySmem = Math.max(1, spec.arch().smemPerSm() / (sharedBytes() + 1024));
         return tiles.warps() >= 8 ? 1 : Math.min(2, bySmem);
@@ -211,13 +225,13 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("stepsPerRow", qkRowBytes() / 32);
         m.put("stepBytes", 32);
         m.put("vTransposed", q8);
-        m.put("qSlots", persistent() ? 2 : 1);
+        m.put("qSlots", persistent() ? TileTable.persistentQSlots(spec, tiles) : 1);
         m.put("vRowBytes", vRowBytes());
         m.put("swizzleAlign", TileTable.SWIZZLE_ALIGN);
-        m.put("setMaxRegisters", tiles.consumerWarpgroups() == 2);
+        m.put("setMaxRegisters", tiles.consumerWarpgroups() == 2 || coResident());
         m.put("pingpong", pingpong());
         m.put("producerRegisters", TileTable.WGMMA_PRODUCER_REGS);
-        m.put("consumerRegisters", TileTable.WGMMA_CONSUMER_REGS);
+        m.put("consumerRegisters", TileTable.consumerRegisters(spec.arch(), tiles, minBlocksPerSm()));
         m.put("wgmmaShapes", java.util.List.of(qk.model(), pv.model()));
         m.put("qkWgmma", qk.name());
         m.put("pvWgmma", pv.name());

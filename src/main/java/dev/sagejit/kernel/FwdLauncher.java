@@ -123,6 +123,11 @@ public final class FwdLauncher {
      */
     public FwdKernelPlan plan(FwdProblem p) {
         var o = p.options();
+        if (o.precision().nvfp4()) {
+            throw new SageException.InvalidInput(o.precision().id() + " runs through Nvfp4Attention (fixed 64 x 64"
+                    + " blocks), not a tile-config plan; tiles, tuning and kernel-only timing are for bf16, fp16 and"
+                    + " int8-fp8");
+        }
         var spec = new KernelSpec(Direction.FWD, arch, o.precision(), p.q().headDim(), o.causal(), o.lse());
         if (o.tiles().isPresent()) {
             var plan = new FwdKernelPlan(spec, TileConfig.parse(o.tiles().get()));
@@ -142,9 +147,27 @@ public final class FwdLauncher {
         return plan;
     }
 
-    /** Launches the forward pass on {@code stream}; returns the ready kernel used. */
+    /**
+     * Launches the forward pass on {@code stream}; returns the ready kernel used (null for the NVFP4
+     * modes, whose quantizers and kernel {@link Nvfp4Attention} runs and waits for).
+     */
     public KernelLoader.Ready launch(FwdProblem p, Stream stream) {
+        if (p.options().precision().nvfp4()) {
+            launchNvfp4(p, stream);
+            return null;
+        }
         return launch(p, stream, false);
+    }
+
+    private void launchNvfp4(FwdProblem p, Stream stream) {
+        if (p.q().seq() == 0 || p.batch() == 0) {
+            return;
+        }
+        var mode = p.options().precision() == dev.sagejit.api.Precision.NVFP4 ? Nvfp4FwdPlan.Mode.NATIVE
+                : Nvfp4FwdPlan.Mode.EMULATED;
+        var o = p.options();
+        nvfp4Attention().forward(mode, p.q(), p.k(), p.v(), p.o(), p.lseAddress(), o.causal(),
+                o.scale().orElse(Double.NaN), Nvfp4FwdPlan.OPTIONS, arch, stream);
     }
 
     /**

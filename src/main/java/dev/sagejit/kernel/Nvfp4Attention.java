@@ -26,7 +26,7 @@ public final class Nvfp4Attention {
      * Computes O (and the LSE when {@code lseAddress} is not 0) for Q [B, Hq, Nq, D], K and V
      * [B, Hkv, Nk, D], O like Q; waits for the GPU (the quantized operands are freed after the
      * kernel). The kernel implements two-level P over permuted K: {@code options} may turn Q and K
-     * smoothing off, nothing else.
+     * smoothing off, nothing else, and its blockN must be the kernel's ({@link Nvfp4FwdPlan#OPTIONS}).
      *
      * @param mode  native (sm_120a) or emulated (other GPUs); the wrong one for the GPU is refused
      * @param scale softmax scale, NaN for 1/sqrt(D)
@@ -36,6 +36,11 @@ public final class Nvfp4Attention {
         if (options.format() != Nvfp4Reference.Format.NVFP4 || !options.twoLevelP() || !options.permuteK()) {
             throw new IllegalArgumentException("the NVFP4 kernel runs NVFP4 with two-level P over permuted K; "
                     + options + " is an emulation-only ablation (Nvfp4Reference)");
+        }
+        if (options.blockN() != Nvfp4FwdPlan.BLOCK_N) {
+            throw new IllegalArgumentException("the NVFP4 kernel runs its online softmax over blocks of "
+                    + Nvfp4FwdPlan.BLOCK_N + " keys, not " + options.blockN() + ": pass options.withBlockN("
+                    + Nvfp4FwdPlan.BLOCK_N + ") (Nvfp4FwdPlan.OPTIONS is the default)");
         }
         var plan = Nvfp4FwdPlan.of(mode, arch, o.dtype(), q.headDim(), causal, lseAddress != 0L);
         int b = q.batch(), hq = q.heads(), nq = q.seq(), nk = k.seq();

@@ -59,6 +59,12 @@ public record Nvfp4FwdPlan(Arch arch, DType outType, int headDim, boolean causal
     /** Keys per block: one k64 step of the P V MMA, a multiple of the K permutation group. */
     public static final int BLOCK_N = 64;
     public static final int THREADS = 128;
+    /**
+     * The numerics this kernel implements, as {@link Nvfp4Reference} options: the paper's choices with
+     * the online softmax over blocks of {@link #BLOCK_N} keys (the block decides the running maximum P
+     * is quantized against, so the emulation must use the same one to agree code for code).
+     */
+    public static final Nvfp4Reference.Options OPTIONS = Nvfp4Reference.Options.DEFAULT.withBlockN(BLOCK_N);
 
     public Nvfp4FwdPlan {
         if (!arch.has(MmaKind.MMA_BLOCK_SCALE_FP4) && !arch.has(MmaKind.MMA_SYNC_FP8)) {

@@ -29,17 +29,13 @@ public final class TileTable {
                             + " Not tuned (no sm_89/sm_120a GPU here)");
         }
         if (spec.precision().quantized()) {
-            String common = "int8-fp8 on sm_90a: the BF16 kernel's TMA pipeline with 8-bit tiles, 2 consumer warpgroups"
-                    + " running one key block ahead (Q K^T and softmax of block j+1 overlap P V of block j),"
-                    + " persistent over tiles; BLOCK_N 64 and single-warpgroup tiles are 15-50% slower. ";
-            // sagejit tune over 24 cases (benchmarks/results/2026-11-30-h200-tune-all.jsonl).
-            if (spec.headDim() == 128 || spec.causal()) {
-                return new Choice(TileConfig.wgmma(128, 128, 3), common + "3 K/V stages: sagejit tune on the H200"
-                        + " picked them over 2 for d128 (N 1K-16K, +0.5-4.3%) and causal d64 (+3.0-4.0%)"
-                        + " (benchmarks/results/2026-11-30-h200-tune-all.jsonl)");
-            }
-            return new Choice(TileConfig.wgmma(128, 128, FWD_STAGES), common + "2 K/V stages: sagejit tune on the"
-                    + " H200 kept them for non-causal d64 at N 1K-16K (benchmarks/results/2026-11-30-h200-tune-all.jsonl)");
+            // sagejit tune over both GPUs of an H200 host (benchmarks/results/2026-11-30-h200-tune-modes.jsonl).
+            return new Choice(TileConfig.wgmma(64, 128, FWD_STAGES), "int8-fp8 on sm_90a: the BF16 kernel's TMA"
+                    + " pipeline with 8-bit tiles, one consumer warpgroup of 64 query rows running one key block ahead"
+                    + " (Q K^T and softmax of block j+1 overlap P V of block j), persistent over tiles, two blocks per"
+                    + " SM (SageAttention2's sm90 shape). Fastest in sagejit tune on the H200 at N 4096 for d64 and"
+                    + " d128, causal and not: +1.3-5.1% over one block of two consumer warpgroups"
+                    + " (benchmarks/results/2026-11-30-h200-tune-modes.jsonl)");
         }
         if (spec.arch().has(MmaKind.WGMMA)) {
             String common = "sm_90a: wgmma with TMA loads; 2 consumer warpgroups of 64 query rows share each K/V"
@@ -199,8 +195,20 @@ public final class TileTable {
         return Optional.empty();
     }
 
-    /** Registers per thread a wgmma consumer warpgroup raises itself to (setmaxnreg) with 2 consumers. */
+    /** Most registers per thread a wgmma consumer warpgroup raises itself to (setmaxnreg). */
     public static final int WGMMA_CONSUMER_REGS = 240;
+
+    /**
+     * Registers per thread a wgmma consumer warpgroup raises itself to (setmaxnreg): what the SM's
+     * register file leaves to each consumer once {@code blocksPerSm} blocks and their producer
+     * warpgroups (at {@link #WGMMA_PRODUCER_REGS}) are resident, in setmaxnreg's steps of 8, at most
+     * {@link #WGMMA_CONSUMER_REGS}. One block of 2 consumers: 240; two blocks of 1 consumer: 232.
+     */
+    public static int consumerRegisters(Arch arch, TileConfig t, int blocksPerSm) {
+        int perBlock = arch.regsPerSm() / blocksPerSm - 128 * WGMMA_PRODUCER_REGS;
+        int perThread = perBlock / (128 * t.consumerWarpgroups()) / 8 * 8;
+        return Math.min(WGMMA_CONSUMER_REGS, perThread);
+    }
     /** Registers a consumer thread keeps for addresses, scales and softmax state beside the accumulators. */
     public static final int WGMMA_REG_MARGIN = 32;
     /** Registers per thread the wgmma producer warpgroup lowers itself to (setmaxnreg). */
@@ -217,13 +225,41 @@ public final class TileTable {
     public static int forwardSharedBytes(KernelSpec spec, TileConfig t) {
         int outBytes = t.blockM() * spec.headDim() * spec.elementType().bytes();
         if (t.engine() == TileConfig.Engine.WGMMA && spec.precision().quantized()) {
-            // Persistent: two Q slots (the next tile's Q loads early); O is written from registers.
-            return SWIZZLE_ALIGN + 2 * qTileBytes(spec, t) + 2 * t.stages() * kvTileBytes(spec, t) + BARRIER_BYTES;
+            // Persistent: Q slots (a second one loads the next tile's Q early); O is written from registers.
+            return persistentBytes(spec, t, persistentQSlots(spec, t));
         }
         int tiles = qTileBytes(spec, t) + 2 * t.stages() * kvTileBytes(spec, t);
         // The epilogue stages the 16-bit output block through the same shared memory.
         tiles = Math.max(tiles, outBytes);
         return t.engine() == TileConfig.Engine.WGMMA ? SWIZZLE_ALIGN + tiles + BARRIER_BYTES : tiles;
+    }
+
+    /** Shared memory the driver reserves per resident block (sm_80 and later). */
+    public static final int SMEM_RESERVED_PER_BLOCK = 1024;
+
+    private static int persistentBytes(KernelSpec spec, TileConfig t, int qSlots) {
+        return SWIZZLE_ALIGN + qSlots * qTileBytes(spec, t) + 2 * t.stages() * kvTileBytes(spec, t) + BARRIER_BYTES;
+    }
+
+    /**
+     * Whether two blocks of the persistent int8-fp8 wgmma kernel fit on one SM: one consumer
+     * warpgroup per block (BLOCK_M 64) and both blocks' shared memory within the SM's.
+     */
+    public static boolean coResident(KernelSpec spec, TileConfig t) {
+        return t.engine() == TileConfig.Engine.WGMMA && spec.precision().quantized() && t.consumerWarpgroups() == 1
+                && 2 * (persistentBytes(spec, t, 1) + SMEM_RESERVED_PER_BLOCK) <= spec.arch().smemPerSm();
+    }
+
+    /**
+     * Q slots of the persistent int8-fp8 wgmma kernel: two, so the next tile's Q loads while the
+     * consumers finish this one, unless only one lets two blocks share an SM (then the other block
+     * hides that load).
+     */
+    public static int persistentQSlots(KernelSpec spec, TileConfig t) {
+        if (coResident(spec, t) && 2 * (persistentBytes(spec, t, 2) + SMEM_RESERVED_PER_BLOCK) > spec.arch().smemPerSm()) {
+            return 1;
+        }
+        return 2;
     }
 
     /** Shared memory of one Q tile: BLOCK_M rows of the operand the kernel reads. */

@@ -95,7 +95,7 @@ __device__ __forceinline__ Sage2Tile sage2_tile(int t, int m_blocks, int heads, 
     return tile;
 }
 
-extern "C" __global__ void __launch_bounds__(${threads}, 1)
+extern "C" __global__ void __launch_bounds__(${threads}, ${minBlocksPerSm})
 ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ SageTensorMap tm_k,
          const __grid_constant__ SageTensorMap tm_v, u16* __restrict__ o, float* __restrict__ lse,
          const float* __restrict__ q_scale, const float* __restrict__ k_scale,
@@ -121,7 +121,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             int it = 0;
             for (int t = blockIdx.x, n = 0; t < tiles; t += gridDim.x, ++n) {
                 const Sage2Tile tl = sage2_tile(t, m_blocks, heads, batches, nq, nk);
-                sage_produce_tile(pl, &tm_q, &tm_k, &tm_v, n & 1, n >> 1, tl.m_block * BLOCK_M, tl.head,
+                sage_produce_tile(pl, &tm_q, &tm_k, &tm_v, n % Q_SLOTS, n / Q_SLOTS, tl.m_block * BLOCK_M, tl.head,
                                   tl.head / group, tl.batch, tl.n_blocks, it);
             }
         }
@@ -141,7 +141,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
         const int head = tl.head, batch = tl.batch, kv_head = head / group;
         const int row0 = tl.m_block * BLOCK_M;
         const int n_blocks = tl.n_blocks;
-        const int slot = n & 1;
+        const int slot = n % Q_SLOTS;
         const u32 sQ_rows = pl.q_slot(slot) + consumer * 64 * QK_ROW_BYTES;
         const int first_masked_key = CAUSAL ? min(nk, row0 + nk - nq + 1) : nk;
         float qsl[2];
@@ -155,7 +155,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
         for (int dt = 0; dt < D_TILES; ++dt) {
             acc_o[0][dt][0] = acc_o[0][dt][1] = acc_o[0][dt][2] = acc_o[0][dt][3] = 0.f;
         }
-        sage_mbar_wait(pl.full_q(slot), (n >> 1) & 1);
+        sage_mbar_wait(pl.full_q(slot), (n / Q_SLOTS) & 1);
 
         if (n_blocks > 0) {
             // Software pipeline: while block j's P~ V runs on the tensor cores, block j+1's Q K^T has

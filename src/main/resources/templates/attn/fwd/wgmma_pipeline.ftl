@@ -6,10 +6,11 @@
      Warpgroup 0 produces: one thread loads each tile's Q and streams K/V blocks through the ring;
      every Q slot and ring slot has full (TMA landed) and empty (every consumer warp done) barriers.
      Persistent kernels keep two Q slots, so the next tile's Q and K/V load while the consumers
-     finish the current one. -->
+     finish the current one (one when two blocks share the SM). -->
 constexpr int STAGES = ${stages};
 constexpr int CONSUMERS = ${consumerWarpgroups};
-constexpr int Q_SLOTS = ${qSlots};             // 2: a persistent block loads the next tile's Q early
+constexpr int Q_SLOTS = ${qSlots};             // 2: a persistent block loads the next tile's Q early (1 when
+                                               // that would keep a second block off the SM)
 constexpr u32 Q_TILE_BYTES = ${qTileBytes};
 constexpr u32 KV_TILE_BYTES = ${kvTileBytes};
 constexpr u32 QK_ROW_BYTES = ${qkRowBytes};

@@ -86,7 +86,7 @@ class Nvfp4GpuTest extends dev.sagejit.testing.GpuSession {
     }
 
     static Stream<Arguments> attentionCases() {
-        var dflt = Nvfp4Reference.Options.DEFAULT;
+        var dflt = Nvfp4FwdPlan.OPTIONS;
         return Stream.of(
                 new Case("gaussian d128 gqa", 1, 4, 2, 200, 333, 128, Layout.BHSD, Inputs.GAUSSIAN, DType.BF16, dflt),
                 new Case("peaky d128 causal", 1, 2, 2, 256, 256, 128, Layout.BHSD, Inputs.PEAKY, DType.BF16, dflt),
