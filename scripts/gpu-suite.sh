@@ -7,7 +7,8 @@
 #     smoke: + GPU tests; tune: + BF16 tile sweep at N 4096 and peers there; full: + every shape (BF16);
 #     sage2-tune: smoke + int8-fp8 tile sweep at N 4096, SASS and peers there;
 #     sage2: smoke + int8-fp8 SASS, int8-fp8 and BF16 against SDPA on every shape, accuracy on
-#     identical inputs, Nsight Compute on one call. SKIP_GPU_TESTS=1 / SKIP_PROBE=1 leave the GPU tests / the probe out of any mode;
+#     identical inputs, Nsight Compute on one call (SKIP_NCU=1 leaves it out; TUNE_CASES=file adds
+#     sagejit tune --gpus on those cases, written to tune.jsonl). SKIP_GPU_TESTS=1 / SKIP_PROBE=1 leave the GPU tests / the probe out of any mode;
 #     GPU_TEST_SELECT=class#method(types) runs only that test method, GPU_TEST_CLASS=class one class.
 #     autotune: sagejit tune on N 4096 int8-fp8 and bf16 cases, timed, then again from the database;
 #     autotune-all: sagejit tune on 24 benchmark cases (TUNE_LIMIT seconds at most);
@@ -15,7 +16,8 @@
 #     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
 #     and sagejit bench --peers auto;
 #     nvfp4: emulated NVFP4 against FP64 (Gaussian/peaky bars, N 1K-32K); nvfp4-tune: + sagejit tune
-#     --gpus on TUNE_CASES (a --cases file, e.g. benchmarks/tune-cases/int8-modes.txt).
+#     --gpus on TUNE_CASES (a --cases file, e.g. benchmarks/tune-cases/int8-modes.txt); tune-cases:
+#     that tune alone.
 # Every step runs under a timeout, so a kernel that hangs costs minutes, not the whole device call.
 # Needs bundle/ from scripts/make-bundle.sh (carried to the host) and python3 with torch there.
 set -uo pipefail
@@ -65,6 +67,13 @@ fi
 [[ "$MODE" == smoke ]] && exit $status
 
 # The suite runs peers.py itself (with its own shapes and settings), so bench's own --peers stays off.
+tune_cases() {  # sagejit tune over every GPU of the host on the TUNE_CASES file, rows into $1
+    local gpus; gpus="$(nvidia-smi --query-gpu=index --format=csv,noheader | paste -sd, -)"
+    step "sagejit tune --gpus $gpus --cases ${TUNE_CASES:?set TUNE_CASES} (at most ${TUNE_LIMIT:-240} s)"
+    timeout "${TUNE_LIMIT:-240}" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune --run "$RUN" --commit "$COMMIT" \
+        --min-ms 100 --gpus "$gpus" --cases "$TUNE_CASES" --json "$1" --csv "$EXTRA/tune.csv" \
+        | tee "$EXTRA/tune.txt" | grep -A40 "^summary" >&2 || status=1
+}
 bench() { timeout 420 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --peers off --out "$RESULTS" --run "$RUN" \
     --commit "$COMMIT" "$@"; }
 peers() { timeout 300 python3 benchmarks/peers.py --out "$RESULTS" --run "$RUN" --commit "$COMMIT" "$@"; }
@@ -140,7 +149,10 @@ elif [[ "$MODE" == sage2 ]]; then
             done
         done
     done
-    profile
+    [[ "${SKIP_NCU:-0}" == 1 ]] || profile
+    [[ -z "${TUNE_CASES:-}" ]] || tune_cases "$OUT_DIR/tune.jsonl"
+elif [[ "$MODE" == tune-cases ]]; then
+    tune_cases "$RESULTS"
 elif [[ "$MODE" == autotune ]]; then
     run_tune() { local limit="$1"; shift; timeout "$limit" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune \
         --run "$RUN" --commit "$COMMIT" --min-ms 150 "$@"; }
@@ -196,13 +208,7 @@ elif [[ "$MODE" == nvfp4 || "$MODE" == nvfp4-tune ]]; then
         nvfp4_run --shape "1x4x${n}x${d}" --inputs "$f" $causal
     done; done; done; done
     for f in gaussian peaky k-channel-offset heavy-tail; do nvfp4_run --shape 1x4x4096x128 --inputs "$f"; done
-    if [[ "$MODE" == nvfp4-tune ]]; then
-        GPUS="$(nvidia-smi --query-gpu=index --format=csv,noheader | paste -sd, -)"
-        step "sagejit tune --gpus $GPUS --cases ${TUNE_CASES:?set TUNE_CASES} (at most ${TUNE_LIMIT:-240} s)"
-        timeout "${TUNE_LIMIT:-240}" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune --run "$RUN" --commit "$COMMIT" \
-            --min-ms 100 --gpus "$GPUS" --cases "$TUNE_CASES" --json "$RESULTS" --csv "$EXTRA/tune.csv" \
-            | tee "$EXTRA/tune.txt" | grep -A12 "^summary" >&2 || status=1
-    fi
+    [[ "$MODE" != nvfp4-tune ]] || tune_cases "$RESULTS"
 elif [[ "$MODE" == tune ]]; then
     step "tile sweep"
     bench --tiles all --causal both --precision bf16 --min-ms 150 --shapes 4x32x4096x128,4x32x4096x64 || status=1

@@ -180,7 +180,7 @@ final class BenchCommand implements Callable<Integer> {
     private List<String> configs(SageAttention sage, BenchCase c) {
         if (tiles.equals("default")) {
             var s = new KernelSpec(Direction.FWD, sage.arch(), c.precision(), c.headDim(), c.causal(), false);
-            return List.of(TileTable.choose(s).tiles().key());
+            return List.of(TileTable.choose(s, c.nk()).tiles().key());
         }
         if (tiles.equals("all")) {
             var s = new KernelSpec(Direction.FWD, sage.arch(), c.precision(), c.headDim(), c.causal(), false);

@@ -172,7 +172,7 @@ final class TuneCommand implements Callable<Integer> {
                 var s = new KernelSpec(Direction.FWD, target, c.precision(), c.headDim(), c.causal(), false);
                 out.printf(Locale.ROOT, "%s %s %s (%s): candidates%n", c.shape(), c.precision().id(),
                         c.causal() ? "causal" : "full", s.key());
-                for (TuneReport.Entry e : Tuner.candidates(s)) {
+                for (TuneReport.Entry e : Tuner.candidates(s, c.nk())) {
                     out.printf(Locale.ROOT, "  %-16s %s%s%n", e.tiles().key(), e.isDefault() ? "(default) " : "",
                             e.failure().orElse("compile, check, time"));
                 }

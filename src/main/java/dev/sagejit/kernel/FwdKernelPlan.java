@@ -1,6 +1,7 @@
 package dev.sagejit.kernel;
 
 import dev.sagejit.api.DType;
+import dev.sagejit.spec.Int8Fp8Layout;
 import dev.sagejit.spec.KernelSpec;
 import dev.sagejit.spec.TileConfig;
 import dev.sagejit.spec.TileTable;
@@ -151,6 +152,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("rowChunks", rowBytes / 16);
         m.put("qTileBytes", TileTable.qTileBytes(spec, tiles));
         m.put("kvTileBytes", TileTable.kvTileBytes(spec, tiles));
+        m.put("vStageBytes", TileTable.vStageBytes(spec, tiles));
         m.put("qInRegisters", qInRegisters());
         m.put("minBlocksPerSm", minBlocksPerSm());
         m.put("causal", spec.causal());
@@ -208,8 +210,9 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
                 : new WgmmaShape("sage_wgmma_qk", "S = Q K^T: A (Q) and B (K) K-major from shared memory",
                         tiles.blockN(), k, "f32", elem, elem, false, ", 1, 1, 0, 0", "float");
         var pv = q8
-                ? new WgmmaShape("sage_wgmma_pv", "PV in FP8: A (P) from registers, B (V^T) K-major from shared memory",
-                        spec.headDim(), k, "f32", "e4m3", "e4m3", true, ", 1, 1", "float")
+                ? new WgmmaShape("sage_wgmma_pv", "PV in FP8 with V's ones columns (P's row sums): A (P) from registers,"
+                        + " B (V^T) K-major from shared memory", spec.headDim() + Int8Fp8Layout.ROW_SUM_COLUMNS, k, "f32",
+                        "e4m3", "e4m3", true, ", 1, 1", "float")
                 : new WgmmaShape("sage_wgmma_pv",
                         "O += P V: A (P) from registers, B (V) MN-major (transposed) from shared memory",
                         spec.headDim(), k, "f32", elem, elem, true, ", 1, 1, 1", "float");

@@ -41,10 +41,11 @@ public final class FwdLauncher {
     }
 
     /**
-     * The tile config a spec runs with on a problem of the given shape bucket: the tuning database's
-     * record when there is one that still fits the spec, else the TileTable default.
+     * The tile config a spec runs with on a problem of {@code keys} key tokens in the given shape
+     * bucket: the tuning database's record when there is one that still fits the spec, else the
+     * TileTable default for that length.
      */
-    static TileConfig chooseTiles(KernelSpec spec, String bucket, TuningDatabase tuning) {
+    static TileConfig chooseTiles(KernelSpec spec, int keys, String bucket, TuningDatabase tuning) {
         if (tuning != null) {
             var tuned = tuning.lookup(spec.key(), bucket).map(TunedConfig::tileConfig)
                     .filter(t -> TileTable.whyInvalid(spec, t).isEmpty());
@@ -52,7 +53,7 @@ public final class FwdLauncher {
                 return tuned.get();
             }
         }
-        return TileTable.choose(spec).tiles();
+        return TileTable.choose(spec, keys).tiles();
     }
 
     /**
@@ -140,7 +141,7 @@ public final class FwdLauncher {
             return plan;
         }
         String bucket = ShapeBucket.keyOf(p.batch(), p.heads(), p.q().seq(), p.k().seq());
-        var plan = new FwdKernelPlan(spec, chooseTiles(spec, bucket, tuning));
+        var plan = new FwdKernelPlan(spec, chooseTiles(spec, p.k().seq(), bucket, tuning));
         if (plan.loadsInputsThroughTma() && TmaOperands.whyNot(p, plan).isPresent()) {
             return new FwdKernelPlan(spec, TileTable.chooseMmaSync(spec).tiles());
         }

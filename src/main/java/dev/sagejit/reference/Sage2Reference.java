@@ -523,8 +523,8 @@ public final class Sage2Reference {
             float rowSum = 0f;
             for (int j = start; j < stop; j++) {
                 float p = Log2Domain.exp2(t[j - start] - mNew + LOG2_448);
-                rowSum += p;
                 float p8 = e4m3ToFloat(e4m3(p));
+                rowSum += p8; // l sums the FP8 P~ that O is made of (the kernels' ones columns of V)
                 int vr = j * d;
                 for (int c = 0; c < d; c++) {
                     pv[c] += p8 * vTokens[vr + c];

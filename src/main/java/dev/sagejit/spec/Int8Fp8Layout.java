@@ -29,6 +29,14 @@ public final class Int8Fp8Layout {
     public static final int K_GROUPS_PER_BLOCK = 4;
     /** Period of V^T's token permutation; V^T rows are padded to a multiple of it. */
     public static final int V_PERM_PERIOD = 16;
+    /**
+     * Columns of ones appended to V (one n8 MMA tile): P~ V then also yields P~'s row sums, the
+     * softmax denominator l, in the PV accumulator, so l is the sum of the FP8 P~ actually multiplied
+     * (and costs no per-element adds).
+     */
+    public static final int ROW_SUM_COLUMNS = 8;
+    /** E4M3 bits of 1.0: the ones columns' bytes. */
+    public static final int E4M3_ONE = 0x38;
     /** Position p of every 16-token slice of V^T holds token V_PERM[p] of that slice. */
     private static final int[] V_PERM = {0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15};
     private static final int[] V_PERM_INV = new int[V_PERM_PERIOD];

@@ -20,7 +20,28 @@ public final class TileTable {
     private TileTable() {
     }
 
-    /** The default tile config for a spec. */
+    /** Key length from which the int8-fp8 wgmma default shares each K/V tile between two consumer warpgroups. */
+    public static int longKeys(KernelSpec spec) {
+        return spec.headDim() == 128 ? 8192 : 16384;
+    }
+
+    /**
+     * The default tile config for a spec on problems of {@code keys} key tokens: {@link #choose(KernelSpec)},
+     * except int8-fp8 on sm_90a from {@link #longKeys} on, where one block of two consumer warpgroups
+     * (sharing every K/V tile) beats two co-resident single-warpgroup blocks (each streaming all of
+     * K/V, twice the L2 traffic per query row).
+     */
+    public static Choice choose(KernelSpec spec, int keys) {
+        if (spec.precision().quantized() && spec.arch().has(MmaKind.WGMMA) && keys >= longKeys(spec)) {
+            return new Choice(TileConfig.wgmma(128, 128, 3), "int8-fp8 on sm_90a with at least " + longKeys(spec)
+                    + " keys: one block of two consumer warpgroups sharing each K/V tile, 3 stages. sagejit tune on"
+                    + " the H200 picked it from 8K keys for d128 (+2.5-12% over co-resident blocks, most for causal)"
+                    + " and from 16K for d64 (+1-3%) (benchmarks/results/2026-11-30-h200-nvfp4-int8-tune.jsonl)");
+        }
+        return choose(spec);
+    }
+
+    /** The default tile config for a spec on sequences of up to a few thousand keys. */
     public static Choice choose(KernelSpec spec) {
         if (spec.precision().quantized() && !spec.arch().has(MmaKind.WGMMA)) {
             return new Choice(new TileConfig(64, 64, 4, FWD_STAGES),
@@ -187,7 +208,8 @@ public final class TileTable {
         // Accumulators of S (64 x blockN) and O (64 x headDim) plus the P fragments, over 128 threads;
         // int8-fp8 also holds each block's PV in a second FP32 accumulator (two-level accumulation).
         boolean q8 = spec.precision().quantized();
-        int regs = t.blockN() / 2 + spec.headDim() / 2 + (q8 ? spec.headDim() / 2 + t.blockN() / 8 : t.blockN() / 4);
+        int regs = t.blockN() / 2 + spec.headDim() / 2
+                + (q8 ? spec.headDim() / 2 + t.blockN() / 8 + Int8Fp8Layout.ROW_SUM_COLUMNS : t.blockN() / 4);
         if (regs > WGMMA_CONSUMER_REGS - WGMMA_REG_MARGIN) {
             return Optional.of("S, O and P need " + regs + " registers per consumer thread (limit "
                     + (WGMMA_CONSUMER_REGS - WGMMA_REG_MARGIN) + " of " + WGMMA_CONSUMER_REGS + ")");
@@ -209,8 +231,8 @@ public final class TileTable {
         int perThread = perBlock / (128 * t.consumerWarpgroups()) / 8 * 8;
         return Math.min(WGMMA_CONSUMER_REGS, perThread);
     }
-    /** Registers a consumer thread keeps for addresses, scales and softmax state beside the accumulators. */
-    public static final int WGMMA_REG_MARGIN = 32;
+    /** Registers a consumer thread keeps for addresses, scales and the running maxima beside the accumulators. */
+    public static final int WGMMA_REG_MARGIN = 24;
     /** Registers per thread the wgmma producer warpgroup lowers itself to (setmaxnreg). */
     public static final int WGMMA_PRODUCER_REGS = 24;
     /** Alignment of every wgmma/TMA tile in shared memory: the repeat of the 128-byte swizzle. */
@@ -238,7 +260,8 @@ public final class TileTable {
     public static final int SMEM_RESERVED_PER_BLOCK = 1024;
 
     private static int persistentBytes(KernelSpec spec, TileConfig t, int qSlots) {
-        return SWIZZLE_ALIGN + qSlots * qTileBytes(spec, t) + 2 * t.stages() * kvTileBytes(spec, t) + BARRIER_BYTES;
+        return SWIZZLE_ALIGN + qSlots * qTileBytes(spec, t) + t.stages() * (kvTileBytes(spec, t) + vStageBytes(spec, t))
+                + BARRIER_BYTES;
     }
 
     /**
@@ -260,6 +283,19 @@ public final class TileTable {
             return 1;
         }
         return 2;
+    }
+
+    /**
+     * Shared memory of one V stage of the wgmma kernels: the V tile, and for int8-fp8 the
+     * {@link Int8Fp8Layout#ROW_SUM_COLUMNS} rows of ones after V^T (P~'s row sums come out of the
+     * P~ V MMA), padded to the swizzle repeat so every stage starts on one.
+     */
+    public static int vStageBytes(KernelSpec spec, TileConfig t) {
+        if (!spec.precision().quantized() || t.engine() != TileConfig.Engine.WGMMA) {
+            return kvTileBytes(spec, t);
+        }
+        int ones = Int8Fp8Layout.ROW_SUM_COLUMNS * t.blockN();
+        return kvTileBytes(spec, t) + (ones + SWIZZLE_ALIGN - 1) / SWIZZLE_ALIGN * SWIZZLE_ALIGN;
     }
 
     /** Shared memory of one Q tile: BLOCK_M rows of the operand the kernel reads. */

@@ -92,18 +92,18 @@ public final class Tuner {
 
     /** The candidates of a case, each with the reason it is pruned before compiling (if it is). */
     public List<TuneReport.Entry> candidates(BenchCase c) {
-        return candidates(lab.spec(c)).stream().map(e -> e.pending()
+        return candidates(lab.spec(c), c.nk()).stream().map(e -> e.pending()
                 ? lab.whyNot(c, e.tiles()).map(w -> TuneReport.Entry.failed(e.tiles(), e.isDefault(), "pruned: " + w))
                         .orElse(e)
                 : e).toList();
     }
 
     /**
-     * A spec's candidates from the TileTable alone (no GPU needed): every candidate, the default
-     * first if the table does not list it, those that cannot fit failed with "pruned: " and why.
+     * A spec's candidates from the TileTable alone (no GPU needed): every candidate, the default for
+     * {@code keys} key tokens first if the table does not list it, those that cannot fit failed with "pruned: " and why.
      */
-    public static List<TuneReport.Entry> candidates(KernelSpec spec) {
-        TileConfig dflt = TileTable.choose(spec).tiles();
+    public static List<TuneReport.Entry> candidates(KernelSpec spec, int keys) {
+        TileConfig dflt = TileTable.choose(spec, keys).tiles();
         var all = new ArrayList<>(TileTable.candidates(spec));
         if (!all.contains(dflt)) {
             all.add(0, dflt);

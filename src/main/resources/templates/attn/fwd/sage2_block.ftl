@@ -7,6 +7,7 @@
      taken over x (order-preserving) and only it is converted; each P~ costs one integer add, one
      FMA and one exp2 (P~ = exp2(x * c + (log2 448 - m - MAGIC * c))). -->
 constexpr float SAGE2_TINY = 1.17549435e-38f; // stands in for c = 0 so masked keys stay at -inf, not NaN
+constexpr int O_TILES = D_TILES + ROW_SUM_COLUMNS / 8;  // O's n8 tiles, then the row-sum tile
 
 // This thread's two query rows (g and g + 8 of its warp's 16): each row's INT8 scale times
 // scale * log2(e); rows past nq get 0 (their outputs are never stored).
@@ -38,11 +39,12 @@ __device__ __forceinline__ void sage2_scores(float (&x)[1][N_TILES][4], float (&
     }
 }
 
-// Online softmax of one block (masked keys hold x = -inf): updates m (log2 domain) and l, turns x
-// into P~ in place (the row max maps to 448) and returns the factor exp2(m_old - m_new) that O
-// must take before this block's P~ V is added.
+// Online softmax of one block (masked keys hold x = -inf): updates m (log2 domain), turns x into
+// P~ in place (the row max maps to 448) and returns the factor exp2(m_old - m_new) that O must take
+// before this block's P~ V is added. The row sums l come out of P~ V itself (V's ones columns, the
+// last of O_TILES), as sums of the FP8 P~ that O is made of.
 __device__ __forceinline__ void sage2_softmax_step(float (&x)[1][N_TILES][4], const float (&c)[2][K_SCALE_BLOCKS],
-                                                   float (&m_run)[1][2], float (&l_run)[1][2], float (&alpha)[1][2]) {
+                                                   float (&m_run)[1][2], float (&alpha)[1][2]) {
     constexpr int TILES_PER_SCALE = K_SCALE_TOKENS / 8;
     #pragma unroll
     for (int h = 0; h < 2; ++h) {
@@ -63,7 +65,6 @@ __device__ __forceinline__ void sage2_softmax_step(float (&x)[1][N_TILES][4], co
         const float m_base = m_new == SAGE_NEG_INF ? 0.f : m_new;
         alpha[0][h] = sage_exp2(m_run[0][h] - m_base);
         m_run[0][h] = m_new;
-        float sum[4] = {0.f, 0.f, 0.f, 0.f};
         #pragma unroll
         for (int b = 0; b < K_SCALE_BLOCKS; ++b) {
             const float bias = fmaf(-SAGE_ROUND_MAGIC, c[h][b], LOG2_FP8_MAX - m_base);
@@ -71,13 +72,10 @@ __device__ __forceinline__ void sage2_softmax_step(float (&x)[1][N_TILES][4], co
             for (int nt = b * TILES_PER_SCALE; nt < (b + 1) * TILES_PER_SCALE; ++nt) {
                 #pragma unroll
                 for (int e = 0; e < 2; ++e) {
-                    const float p = sage_exp2(fmaf(x[0][nt][2 * h + e], c[h][b], bias));
-                    x[0][nt][2 * h + e] = p;
-                    sum[(nt & 1) * 2 + e] += p;
+                    x[0][nt][2 * h + e] = sage_exp2(fmaf(x[0][nt][2 * h + e], c[h][b], bias));
                 }
             }
         }
-        l_run[0][h] = fmaf(l_run[0][h], alpha[0][h], (sum[0] + sum[1]) + (sum[2] + sum[3]));
     }
 }
 

@@ -74,11 +74,10 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
     float qsl[2];
     sage2_q_scales(qsl, q_scale + ((i64)batch * gridDim.y + head) * q_groups, row0 + warp_row + g, nq, scale_log2);
     const float* ks_ptr = k_scale + ((i64)batch * hkv + kv_head) * k_groups + t;
-    float acc_o[1][D_TILES][4];
+    float acc_o[1][O_TILES][4];
     float m_run[1][2] = {{SAGE_NEG_INF, SAGE_NEG_INF}};
-    float l_run[1][2] = {{0.f, 0.f}};
     #pragma unroll
-    for (int dt = 0; dt < D_TILES; ++dt) {
+    for (int dt = 0; dt < O_TILES; ++dt) {
         acc_o[0][dt][0] = acc_o[0][dt][1] = acc_o[0][dt][2] = acc_o[0][dt][3] = 0.f;
     }
     u32 q_frag[QK_STEPS][4];
@@ -123,7 +122,7 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
         if ((j + 1) * BLOCK_N > first_masked_key) {
             sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, j * BLOCK_N, nq, nk, lane);
         }
-        sage2_softmax_step(acc_s, c, m_run, l_run, alpha);
+        sage2_softmax_step(acc_s, c, m_run, alpha);
 
         sage_cp_async_wait<1>();  // V[j] landed; K[j+1] may still be in flight
         __syncthreads();
@@ -133,9 +132,9 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
         }
         sage_cp_async_commit();
 
-        float acc_pv[D_TILES][4];
+        float acc_pv[O_TILES][4];
         #pragma unroll
-        for (int dt = 0; dt < D_TILES; ++dt) acc_pv[dt][0] = acc_pv[dt][1] = acc_pv[dt][2] = acc_pv[dt][3] = 0.f;
+        for (int dt = 0; dt < O_TILES; ++dt) acc_pv[dt][0] = acc_pv[dt][1] = acc_pv[dt][2] = acc_pv[dt][3] = 0.f;
         u32 p[PV_STEPS][4];
         sage2_pack_p(p, acc_s);
         #pragma unroll
@@ -149,9 +148,11 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
                 sage_mma_e4m3(acc_pv[2 * dp], p[kk], b[0], b[1]);
                 sage_mma_e4m3(acc_pv[2 * dp + 1], p[kk], b[2], b[3]);
             }
+            // V's ones columns (constant B registers): the row sums of P~ in the last tile.
+            sage_mma_e4m3(acc_pv[D_TILES], p[kk], SAGE_E4M3_ONES, SAGE_E4M3_ONES);
         }
         #pragma unroll
-        for (int dt = 0; dt < D_TILES; ++dt) {
+        for (int dt = 0; dt < O_TILES; ++dt) {
             #pragma unroll
             for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc_o[0][dt][e], alpha[0][e / 2], acc_pv[dt][e]);
         }
@@ -159,6 +160,6 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
     sage_cp_async_wait<0>();
     __syncthreads();
 
-    sage2_epilogue(acc_o, m_run, l_run, o, lse, q_shift, v_scale, o_sb, o_sh, o_sn, nq, scale_log2,
+    sage2_epilogue(acc_o, m_run, o, lse, q_shift, v_scale, o_sb, o_sh, o_sn, nq, scale_log2,
                    (int)gridDim.y, group, head, kv_head, batch, row0, warp_row, lane);
 }

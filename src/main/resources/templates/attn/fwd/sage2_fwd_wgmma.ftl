@@ -4,7 +4,8 @@
      scales for Q and K; V as per-channel FP8 V^T with tokens permuted inside each 16). The TMA
      pipeline is the BF16 kernel's (wgmma_pipeline.ftl). Per key block: S = (Q8 K8^T) * qscale *
      kscale, online softmax with P~ = exp2(S*sl - m + log2 448) packed to FP8 in registers, and
-     P~ V^T into a fresh FP32 accumulator that is added to O (two-level accumulation). Consumers
+     P~ V^T into a fresh FP32 accumulator that is added to O (two-level accumulation); ones rows
+     after V^T in shared memory make the product's last n8 tile P~'s row sums (l). Consumers
      run one block ahead: block j+1's Q K^T and softmax overlap block j's P~ V; P~ is packed to
      FP8 once that P~ V is done (its A registers are busy until then). Blocks are persistent: one
      per SM walks a list of (query block, head, batch) tiles while the producer already loads the
@@ -50,8 +51,9 @@ __device__ __forceinline__ void sage2_issue_qk(int (&acc)[1][N_TILES][4], u32 sQ
 }
 
 // P~ V^T of one block into a fresh `acc` (issued and committed, not waited). V^T is
-// [head dim][keys], K-major for this product: 32 keys = 32 bytes per step.
-__device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][D_TILES][4], const u32 (&p)[PV_STEPS][4], u32 sV) {
+// [head dim][keys], K-major for this product: 32 keys = 32 bytes per step; its ones rows follow, so
+// the last n8 tile of `acc` is P~'s row sums.
+__device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][O_TILES][4], const u32 (&p)[PV_STEPS][4], u32 sV) {
     sage_wgmma_fence();
     #pragma unroll
     for (int kk = 0; kk < PV_STEPS; ++kk) {
@@ -148,11 +150,10 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
         sage2_q_scales(qsl, q_scale + ((i64)batch * heads + head) * q_groups, row0 + warp_row + g, nq, scale_log2);
         const float* ks_ptr = k_scale + ((i64)batch * (heads / group) + kv_head) * k_groups + t4;
 
-        float acc_o[1][D_TILES][4];
+        float acc_o[1][O_TILES][4];
         float m_run[1][2] = {{SAGE_NEG_INF, SAGE_NEG_INF}};
-        float l_run[1][2] = {{0.f, 0.f}};
         #pragma unroll
-        for (int dt = 0; dt < D_TILES; ++dt) {
+        for (int dt = 0; dt < O_TILES; ++dt) {
             acc_o[0][dt][0] = acc_o[0][dt][1] = acc_o[0][dt][2] = acc_o[0][dt][3] = 0.f;
         }
         sage_mbar_wait(pl.full_q(slot), (n / Q_SLOTS) & 1);
@@ -163,7 +164,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             int acc_i[1][N_TILES][4];
             float acc_s[1][N_TILES][4];
             float c[2][K_SCALE_BLOCKS];
-            float acc_pv[1][D_TILES][4];
+            float acc_pv[1][O_TILES][4];
             float alpha[1][2];     // O's factor for the block whose softmax ran last
             float alpha_pv[1][2];  // O's factor for the block whose P~ V is in flight
             u32 p_cur[PV_STEPS][4];
@@ -177,7 +178,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             if (lane == 0) sage_mbar_arrive(pl.empty_k(it % STAGES));
             sage2_scores(acc_s, c, acc_i, qsl, ks_ptr, 0, nk);
             if (BLOCK_N > first_masked_key) sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, 0, nq, nk, lane);
-            sage2_softmax_step(acc_s, c, m_run, l_run, alpha);
+            sage2_softmax_step(acc_s, c, m_run, alpha);
             sage2_pack_p(p_cur, acc_s);
 
             // Steady state without branches on the pipeline (ptxas can then prove which wgmma group
@@ -200,15 +201,15 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 }
                 alpha_pv[0][0] = alpha[0][0];
                 alpha_pv[0][1] = alpha[0][1];
-                sage2_softmax_step(acc_s, c, m_run, l_run, alpha);
+                sage2_softmax_step(acc_s, c, m_run, alpha);
                 sage_wgmma_wait<0>();
                 sage_wgmma_touch(acc_pv[0]);
                 sage_wgmma_touch(p_cur);
                 if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
-                // Two-level accumulation: O (relative to block j-1's max) takes block j's factor and
-                // the block's FP8-MMA sum in one FMA.
+                // Two-level accumulation: O and l (relative to block j-1's max) take block j's factor
+                // and the block's FP8-MMA sum in one FMA.
                 #pragma unroll
-                for (int dt = 0; dt < D_TILES; ++dt) {
+                for (int dt = 0; dt < O_TILES; ++dt) {
                     #pragma unroll
                     for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc_o[0][dt][e], alpha_pv[0][e / 2], acc_pv[0][dt][e]);
                 }
@@ -227,7 +228,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             sage_wgmma_touch(acc_pv[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
             #pragma unroll
-            for (int dt = 0; dt < D_TILES; ++dt) {
+            for (int dt = 0; dt < O_TILES; ++dt) {
                 #pragma unroll
                 for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc_o[0][dt][e], alpha[0][e / 2], acc_pv[0][dt][e]);
             }
@@ -236,7 +237,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             sage_mbar_arrive(pl.empty_q(slot));
         }
         // Each warp writes its own 16 rows from registers: no block barrier, no shared memory.
-        sage2_epilogue(acc_o, m_run, l_run, o, lse, q_shift, v_scale, o_sb, o_sh, o_sn, nq, scale_log2,
+        sage2_epilogue(acc_o, m_run, o, lse, q_shift, v_scale, o_sb, o_sh, o_sn, nq, scale_log2,
                        heads, group, head, kv_head, batch, row0, warp_row, lane);
     }
 }

@@ -3,8 +3,9 @@
 // The same epilogue without staging: each thread writes its own pairs of O straight to global
 // memory (4-byte stores). Needs no shared memory and few registers, so persistent kernels keep
 // their accumulators in registers across tiles.
-template <int M_TILES, int D_TILES>
-__device__ __forceinline__ void sage_store_o_direct(float (&o)[M_TILES][D_TILES][4], const float (&m_run)[M_TILES][2],
+// O_TILES >= D_TILES: accumulator tiles past the head dim (e.g. row sums) are not stored.
+template <int M_TILES, int D_TILES, int O_TILES = D_TILES>
+__device__ __forceinline__ void sage_store_o_direct(float (&o)[M_TILES][O_TILES][4], const float (&m_run)[M_TILES][2],
                                                     float (&l_run)[M_TILES][2], u16* __restrict__ out, i64 o_sn,
                                                     float* __restrict__ lse_row0, int row0, int warp_row, int nq,
                                                     int lane, bool write_lse) {

@@ -2,7 +2,8 @@
      1024-byte-aligned base: the Q tile, STAGES K tiles, STAGES V tiles, then the barriers.
      Q and K tiles are column blocks of [rows][QK_ROW_BYTES] (one TMA box each, swizzled);
      V tiles are [BLOCK_N][V_ROW_BYTES] column blocks, or with V_TRANSPOSED one
-     [HEAD_DIM][BLOCK_N]-byte block of V^T (8-bit V is stored transposed in global memory).
+     [HEAD_DIM][BLOCK_N]-byte block of V^T (8-bit V is stored transposed in global memory) followed
+     by ROW_SUM_COLUMNS rows of ones (V_STAGE_BYTES per stage).
      Warpgroup 0 produces: one thread loads each tile's Q and streams K/V blocks through the ring;
      every Q slot and ring slot has full (TMA landed) and empty (every consumer warp done) barriers.
      Persistent kernels keep two Q slots, so the next tile's Q and K/V load while the consumers
@@ -13,6 +14,7 @@ constexpr int Q_SLOTS = ${qSlots};             // 2: a persistent block loads th
                                                // that would keep a second block off the SM)
 constexpr u32 Q_TILE_BYTES = ${qTileBytes};
 constexpr u32 KV_TILE_BYTES = ${kvTileBytes};
+constexpr u32 V_STAGE_BYTES = ${vStageBytes};     // the V tile, then (int8-fp8) its ones rows and padding
 constexpr u32 QK_ROW_BYTES = ${qkRowBytes};
 constexpr int QK_COL_BLOCKS = ${qkColBlocks};
 constexpr int QK_COL_BLOCK_ELEMS = ${qkColBlockElems};
@@ -28,7 +30,7 @@ struct SagePipeline {
     __device__ __forceinline__ u32 empty_k(int s) const { return bars + 8 * (4 + 2 * STAGES + s); }
     __device__ __forceinline__ u32 empty_v(int s) const { return bars + 8 * (4 + 3 * STAGES + s); }
     __device__ __forceinline__ u32 k_stage(int s) const { return k + s * KV_TILE_BYTES; }
-    __device__ __forceinline__ u32 v_stage(int s) const { return v + s * KV_TILE_BYTES; }
+    __device__ __forceinline__ u32 v_stage(int s) const { return v + s * V_STAGE_BYTES; }
 };
 
 // Lays out shared memory from the aligned base; thread 0 initialises the barriers, then the block syncs.
@@ -37,7 +39,16 @@ __device__ __forceinline__ SagePipeline sage_pipeline_init(u32 base) {
     pl.q = base;
     pl.k = pl.q + Q_SLOTS * Q_TILE_BYTES;
     pl.v = pl.k + STAGES * KV_TILE_BYTES;
-    pl.bars = pl.v + STAGES * KV_TILE_BYTES;
+    pl.bars = pl.v + STAGES * V_STAGE_BYTES;
+<#if vTransposed>
+    // The ones rows after every V^T stage (TMA never writes them): P~ V's last n8 tile is then P~'s
+    // row sums. Generic-proxy stores, made visible to wgmma's async-proxy reads before the sync.
+    for (u32 i = 4 * threadIdx.x; i < STAGES * (V_STAGE_BYTES - KV_TILE_BYTES); i += 4 * blockDim.x) {
+        const u32 s = i / (V_STAGE_BYTES - KV_TILE_BYTES), off = i % (V_STAGE_BYTES - KV_TILE_BYTES);
+        asm volatile("st.shared.b32 [%0], %1;\n" :: "r"(pl.v_stage(s) + KV_TILE_BYTES + off), "r"(SAGE_E4M3_ONES) : "memory");
+    }
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+</#if>
     if (threadIdx.x == 0) {
         for (int slot = 0; slot < 2; ++slot) {
             sage_mbar_init(pl.full_q(slot), 1);

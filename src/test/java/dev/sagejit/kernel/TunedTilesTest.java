@@ -30,13 +30,13 @@ class TunedTilesTest {
     void aTunedRecordChangesTheChosenTiles() {
         var db = new TuningDatabase(dir, h200);
         TileConfig def = TileTable.choose(spec).tiles();
-        assertEquals(def, FwdLauncher.chooseTiles(spec, bucket, db), "no record: the default");
+        assertEquals(def, FwdLauncher.chooseTiles(spec, 4096, bucket, db), "no record: the default");
         TileConfig tuned = TileConfig.wgmma(128, 64, 3);
         assertNotEquals(def, tuned);
         db.record(new TunedConfig(spec.key(), bucket, tuned.key(), 1.5, 700, "2026-11-30T12:00:00Z", "test"));
-        assertEquals(tuned, FwdLauncher.chooseTiles(spec, bucket, new TuningDatabase(dir, h200)));
-        assertEquals(def, FwdLauncher.chooseTiles(spec, ShapeBucket.keyOf(1, 8, 256, 256), db), "other bucket");
-        assertEquals(def, FwdLauncher.chooseTiles(spec, bucket, null), "no database");
+        assertEquals(tuned, FwdLauncher.chooseTiles(spec, 4096, bucket, new TuningDatabase(dir, h200)));
+        assertEquals(def, FwdLauncher.chooseTiles(spec, 256, ShapeBucket.keyOf(1, 8, 256, 256), db), "other bucket");
+        assertEquals(def, FwdLauncher.chooseTiles(spec, 4096, bucket, null), "no database");
     }
 
     @Test
@@ -45,6 +45,6 @@ class TunedTilesTest {
         // An mma.sync config with 32-row warps cannot run the int8-fp8 kernels: the default wins.
         db.record(new TunedConfig(spec.key(), bucket, new TileConfig(256, 64, 8, 2).key(), 1.0, 900,
                 "2026-11-30T12:00:00Z", "test"));
-        assertEquals(TileTable.choose(spec).tiles(), FwdLauncher.chooseTiles(spec, bucket, db));
+        assertEquals(TileTable.choose(spec).tiles(), FwdLauncher.chooseTiles(spec, 4096, bucket, db));
     }
 }

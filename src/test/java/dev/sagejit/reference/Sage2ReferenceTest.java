@@ -478,8 +478,9 @@ class Sage2ReferenceTest {
 
     /**
      * Against FP64 attention on the dequantized operands themselves (no smoothing, so the dequantized
-     * K is k8 * kscale), the only error left in O is E4M3 rounding of P, and the LSE, which uses the
-     * unquantized P, is exact up to FP32 rounding.
+     * K is k8 * kscale), the only error left in O and the LSE is E4M3 rounding of P: l is the sum of
+     * the FP8 P~ that O is made of (the kernels read it from P~ V's ones columns), so the LSE is off by
+     * at most about one E4M3 rounding (1/16) of the row's largest terms.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("dequantizedCases")
@@ -513,7 +514,7 @@ class Sage2ReferenceTest {
         Metrics.Errors lse = Metrics.of(out.lse(), ref.lse());
         System.out.printf(Locale.ROOT, "Sage2Reference %-16s %s vs FP64 on dequantized operands  O: %s  LSE maxAbs=%.3e%n",
                 family, p, o.summary(), lse.maxAbs());
-        assertTrue(lse.maxAbs() <= 1e-4, lse.summary()); // measured <= 1.5e-5
+        assertTrue(lse.maxAbs() <= 0.04, lse.summary()); // measured <= 0.022
         assertTrue(o.cosine() >= 0.9995, o.summary()); // measured >= 0.9997
         assertTrue(o.relL1() <= 0.03, o.summary()); // measured <= 0.023
     }

@@ -89,4 +89,27 @@ class TileTableTest {
         assertTrue(TileTable.candidates(sm90).stream().anyMatch(t -> t.engine() == TileConfig.Engine.MMA_SYNC),
                 "the portable kernel is a candidate on sm_90a too, so the H200 tests it");
     }
+
+    @Test
+    void int8Fp8OnHopperRunsCoResidentBlocksUntilLongSequences() {
+        var spec = new KernelSpec(Direction.FWD, Arch.SM90A, Precision.INT8_FP8, 128, false, false);
+        var shortTiles = TileTable.choose(spec, 4096).tiles();
+        assertEquals(TileTable.choose(spec).tiles(), shortTiles);
+        assertTrue(TileTable.coResident(spec, shortTiles), shortTiles.key());
+        assertEquals(2, TileTable.persistentQSlots(spec, shortTiles));
+        assertEquals(232, TileTable.consumerRegisters(Arch.SM90A, shortTiles, 2), "(64K / 2 - 128 * 24) / 128");
+        var longTiles = TileTable.choose(spec, TileTable.longKeys(spec)).tiles();
+        assertEquals(2, longTiles.consumerWarpgroups());
+        assertFalse(TileTable.coResident(spec, longTiles));
+        assertEquals(240, TileTable.consumerRegisters(Arch.SM90A, longTiles, 1));
+        // d128 with 3 stages: two blocks fit only with one Q slot each.
+        var s3 = TileConfig.wgmma(64, 128, 3);
+        assertTrue(TileTable.coResident(spec, s3));
+        assertEquals(1, TileTable.persistentQSlots(spec, s3));
+        assertTrue(2 * (TileTable.forwardSharedBytes(spec, s3) + TileTable.SMEM_RESERVED_PER_BLOCK)
+                <= Arch.SM90A.smemPerSm());
+        // The 16-bit modes keep one default whatever the length.
+        var bf16 = new KernelSpec(Direction.FWD, Arch.SM90A, Precision.BF16, 128, false, false);
+        assertEquals(TileTable.choose(bf16).tiles(), TileTable.choose(bf16, 1 << 20).tiles());
+    }
 }
