@@ -9,7 +9,7 @@ constexpr int K_SCALE_TOKENS = ${kScaleTokens};        // a K scale block; its g
 constexpr int K_GROUPS_PER_BLOCK = ${kGroupsPerBlock};
 constexpr int V_PERM_PERIOD = ${vPermPeriod};          // V^T's tokens are permuted inside every 16
 constexpr int ROW_SUM_COLUMNS = ${rowSumColumns};       // ones appended to V: P~ V's last n8 tile is l
-constexpr u32 SAGE_E4M3_ONES = 0x${e4m3One?string["00"]}u * 0x01010101u;  // four E4M3 1.0 bytes
+constexpr u32 SAGE_E4M3_ONES = ${e4m3OnesWord};  // four E4M3 1.0 bytes
 
 // The Q scale group of query row `row` among its (batch, head)'s scales.
 __device__ __forceinline__ int sage2_q_group(int row) {

@@ -91,7 +91,7 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
         m.put("kGroupsPerBlock", Int8Fp8Layout.K_GROUPS_PER_BLOCK);
         m.put("vPermPeriod", Int8Fp8Layout.V_PERM_PERIOD);
         m.put("rowSumColumns", Int8Fp8Layout.ROW_SUM_COLUMNS);
-        m.put("e4m3One", Int8Fp8Layout.E4M3_ONE);
+        m.put("e4m3OnesWord", String.format(java.util.Locale.ROOT, "0x%08Xu", Int8Fp8Layout.E4M3_ONE * 0x01010101));
         m.put("vPerm", java.util.Arrays.stream(Int8Fp8Layout.vPerm()).boxed().toList());
         return m;
     }

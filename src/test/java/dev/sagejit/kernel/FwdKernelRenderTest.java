@@ -74,4 +74,18 @@ class FwdKernelRenderTest {
         assertTrue(cu.contains("constexpr u32 Q_TILE_BYTES = " + plan.templateModel().get("qTileBytes") + ";"));
         assertEquals(-1, cu.indexOf("1,0"), "no locale grouping in numbers");
     }
+
+    /** V's ones columns: four E4M3 1.0 bytes (0x38) in one word; 0x56 (a decimal 56 printed as hex) is 14.0. */
+    @Test
+    void int8Fp8KernelsCarryE4m3OnesForTheRowSums() {
+        for (KernelSpec spec : KernelSpec.sage2Family(Arch.SM90A)) {
+            for (var tiles : java.util.List.of(dev.sagejit.spec.TileTable.choose(spec).tiles(),
+                    new dev.sagejit.spec.TileConfig(64, 64, 4, dev.sagejit.spec.TileTable.FWD_STAGES))) {
+                var plan = new FwdKernelPlan(spec, tiles);
+                String cu = renderer.render(plan.template(), plan.templateModel());
+                assertTrue(cu.contains("constexpr u32 SAGE_E4M3_ONES = 0x38383838u;"), plan.key());
+            }
+        }
+        assertEquals(1.0f, dev.sagejit.reference.Sage2Reference.e4m3ToFloat((byte) dev.sagejit.spec.Int8Fp8Layout.E4M3_ONE));
+    }
 }
