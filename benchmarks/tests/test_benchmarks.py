@@ -10,6 +10,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import peers  # noqa: E402
 import plot  # noqa: E402
+import plot_accuracy  # noqa: E402
 import summarize  # noqa: E402
 
 
@@ -98,3 +99,27 @@ def test_summarize(tmp_path):
     assert "0.9993" in text
     both = summarize.summarize(summarize.load_jsonl([path]))
     assert "### run r1" in both and "### run r0" in both
+
+
+def test_plot_accuracy(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = str(tmp_path / "a.jsonl")
+    lines = []
+    for impl, mode, ablation, N in (("sagejit-emulation", "nvfp4", "", 1024),
+                                    ("sagejit-emulation", "nvfp4", "mxfp4", 1024),
+                                    ("sagejit", "nvfp4-emulated", "", 1024),
+                                    ("sagejit", "nvfp4-emulated", "", 32768)):
+        r = peers.base_record("r", "NVIDIA H200", "abc", impl, mode, "fwd",
+                              peers.parse_shape("1x2x%dx128" % N), False)
+        r.update(metric="rel_l1", value=0.2 if ablation else 0.18, reference="fp64-cpu", tensor="O",
+                 inputs="gaussian")
+        if ablation:
+            r["ablation"] = ablation
+        lines.append(r)
+    with open(path, "w") as fh:
+        for l in lines:
+            fh.write(json.dumps(l) + "\n")
+    out = str(tmp_path / "a.png")
+    assert plot_accuracy.main([path, "--out", out, "--bar", "gaussian=0.21"]) == 0
+    assert os.path.getsize(out) > 1000
+    assert plot_accuracy.variant(lines[1]) == "nvfp4:mxfp4"

@@ -79,7 +79,8 @@ public final class AccuracyStudy {
     }
 
     private static Nvfp4Reference.Options options(String ablation) {
-        var d = Nvfp4Reference.Options.DEFAULT;
+        // The kernels' numerics (online softmax over 64-key blocks), so the study is what they compute.
+        var d = dev.sagejit.kernel.Nvfp4FwdPlan.OPTIONS;
         return switch (ablation) {
             case "" -> d;
             case "direct-P" -> d.withTwoLevelP(false);
