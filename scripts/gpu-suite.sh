@@ -15,6 +15,7 @@
 #     headline: int8-fp8, bf16 and SDPA at N 4096 only (a short check of new defaults);
 #     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
 #     and sagejit bench --peers auto;
+#     bwd: the 16-bit backward and forward against SDPA's backward (issue 5's baseline);
 #     nvfp4: emulated NVFP4 against FP64 (Gaussian/peaky bars, N 1K-32K); nvfp4-tune: + sagejit tune
 #     --gpus on TUNE_CASES (a --cases file, e.g. benchmarks/tune-cases/int8-modes.txt); tune-cases:
 #     that tune alone.
@@ -209,6 +210,12 @@ elif [[ "$MODE" == nvfp4 || "$MODE" == nvfp4-tune ]]; then
     done; done; done; done
     for f in gaussian peaky k-channel-offset heavy-tail; do nvfp4_run --shape 1x4x4096x128 --inputs "$f"; done
     [[ "$MODE" != nvfp4-tune ]] || tune_cases "$RESULTS"
+elif [[ "$MODE" == bwd ]]; then
+    SHAPES="4x32x1024x128,4x32x4096x128,4x32x16384x128,4x32x1024x64,4x32x4096x64,4x32x16384x64"
+    step "the 16-bit backward and forward (sagejit bench --direction both) and SDPA's on B4 H32 N 1K/4K/16K"
+    bench --direction both --precision bf16 --causal both --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
+    peers --backward --shapes "$SHAPES" --causal both --dtype bf16 --backends flash,cudnn --warmup 3 \
+        --min-iters 5 --min-time 0.3 || status=1
 elif [[ "$MODE" == tune ]]; then
     step "tile sweep"
     bench --tiles all --causal both --precision bf16 --min-ms 150 --shapes 4x32x4096x128,4x32x4096x64 || status=1

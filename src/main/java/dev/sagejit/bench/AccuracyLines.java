@@ -18,6 +18,13 @@ public final class AccuracyLines {
      */
     public static List<Map<String, Object>> of(String run, String gpu, String commit, String impl, String mode,
             AttentionProblem p, String inputs, Metrics.Errors e, Map<String, Object> extra) {
+        return of(run, gpu, commit, impl, mode, "fwd", "O", p, inputs, e, extra);
+    }
+
+    /** The lines of one tensor's errors ({@code O}, {@code LSE}, {@code dQ}, ...) of a forward or backward ({@code bwd}). */
+    public static List<Map<String, Object>> of(String run, String gpu, String commit, String impl, String mode,
+            String direction, String tensor, AttentionProblem p, String inputs, Metrics.Errors e,
+            Map<String, Object> extra) {
         var metrics = new LinkedHashMap<String, Double>();
         metrics.put("cosine", e.cosine());
         metrics.put("rel_l1", e.relL1());
@@ -32,12 +39,12 @@ public final class AccuracyLines {
             line.put("commit", commit);
             line.put("impl", impl);
             line.put("mode", mode);
-            line.put("direction", "fwd");
+            line.put("direction", direction);
             BenchCase.putProblem(line, p);
             line.put("metric", m.getKey());
             line.put("value", m.getValue());
             line.put("reference", "fp64-cpu");
-            line.put("tensor", "O");
+            line.put("tensor", tensor);
             line.put("inputs", inputs);
             line.putAll(extra);
             lines.add(line);

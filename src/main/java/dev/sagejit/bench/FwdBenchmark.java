@@ -36,7 +36,9 @@ public final class FwdBenchmark {
         /** The attention kernel alone (int8-fp8: on operands quantized beforehand). */
         KERNEL("kernel"),
         /** From 16-bit inputs: quantization and smoothing included. */
-        END_TO_END("end-to-end");
+        END_TO_END("end-to-end"),
+        /** The backward pass (dQ, dK, dV from Q, K, V, O, LSE and dO; direction bwd, 2.5x the forward's FLOPs). */
+        BACKWARD("kernel");
 
         private final String id;
 
@@ -67,6 +69,9 @@ public final class FwdBenchmark {
 
     /** Times one case and scope with the given tile config key (null: the default choice). */
     public Measurement measure(BenchCase c, String tiles, Scope scope, int warmup, double minTotalMs) {
+        if (scope == Scope.BACKWARD) {
+            return measureBackward(c, warmup, minTotalMs);
+        }
         var t = c.precision().inputType();
         long qBytes = (long) c.batch() * c.heads() * c.nq() * c.headDim() * t.bytes();
         long kvBytes = (long) c.batch() * c.kvHeads() * c.nk() * c.headDim() * t.bytes();
@@ -112,6 +117,53 @@ public final class FwdBenchmark {
         }
     }
 
+    /** FLOPs of the backward relative to the forward's (shared/SPEC.md section 5). */
+    public static final double BACKWARD_FLOP_FACTOR = 2.5;
+
+    /**
+     * Times the 16-bit backward (FlashBackward's three kernels) on one set of inputs larger than the
+     * L2, after one forward call that gives O and the LSE.
+     */
+    private Measurement measureBackward(BenchCase c, int warmup, double minTotalMs) {
+        var t = c.precision().inputType();
+        long qBytes = (long) c.batch() * c.heads() * c.nq() * c.headDim() * t.bytes();
+        long kvBytes = (long) c.batch() * c.kvHeads() * c.nk() * c.headDim() * t.bytes();
+        var device = sage.device();
+        var buffers = new ArrayList<DeviceBuffer>();
+        try (var ws = new dev.sagejit.kernel.FlashBackward.Workspace(device)) {
+            short[] qHost = randomBits(qBytes / t.bytes(), t, 1);
+            short[] kvHost = randomBits(kvBytes / t.bytes(), t, 2);
+            DeviceBuffer q = alloc(buffers, qBytes), k = alloc(buffers, kvBytes), v = alloc(buffers, kvBytes),
+                    o = alloc(buffers, qBytes), dO = alloc(buffers, qBytes), dq = alloc(buffers, qBytes),
+                    dk = alloc(buffers, kvBytes), dv = alloc(buffers, kvBytes),
+                    lse = alloc(buffers, Math.max(16, 4L * c.batch() * c.heads() * c.nq()));
+            q.copyFromHost(qHost);
+            k.copyFromHost(kvHost);
+            v.copyFromHost(kvHost);
+            dO.copyFromHost(qHost);
+            java.util.function.BiFunction<DeviceBuffer, Boolean, DeviceTensor> tensor = (b, isQ) ->
+                    DeviceTensor.contiguous(b.address(), t, c.layout(), c.batch(), isQ ? c.heads() : c.kvHeads(),
+                            isQ ? c.nq() : c.nk(), c.headDim());
+            var opts = AttentionOptions.builder().precision(c.precision()).causal(c.causal()).lse(true).build();
+            Stream stream = device.defaultStream();
+            sage.forward(opts, tensor.apply(q, true), tensor.apply(k, false), tensor.apply(v, false),
+                    tensor.apply(o, true), lse.address(), stream);
+            var bwd = sage.launcher().flashBackward();
+            Runnable call = () -> bwd.enqueue(opts, tensor.apply(q, true), tensor.apply(k, false),
+                    tensor.apply(v, false), tensor.apply(o, true), tensor.apply(dO, true), lse.address(),
+                    tensor.apply(dq, true), tensor.apply(dk, false), tensor.apply(dv, false), sage.arch(), stream, ws);
+            call.run();
+            device.synchronize();
+            EventTimer.Timing timing = new EventTimer(device).timeUntil(stream, call, warmup, minTotalMs,
+                    MIN_ITERATIONS, 2000);
+            double tops = BACKWARD_FLOP_FACTOR * c.flops() / (timing.medianMs() * 1e-3) / 1e12;
+            return new Measurement(c, "bwd-m" + dev.sagejit.kernel.FlashBwdPlan.BLOCK + "n"
+                    + dev.sagejit.kernel.FlashBwdPlan.BLOCK + "w4", Scope.BACKWARD, timing, tops, -1, -1);
+        } finally {
+            buffers.forEach(DeviceBuffer::close);
+        }
+    }
+
     private DeviceBuffer alloc(List<DeviceBuffer> owned, long bytes) {
         DeviceBuffer b = sage.device().allocate(bytes);
         owned.add(b);
@@ -143,12 +195,17 @@ public final class FwdBenchmark {
         var c = m.bench();
         var line = c.resultKeys(run, gpu, commit, m.config());
         line.put("scope", m.scope().id());
+        if (m.scope() == Scope.BACKWARD) {
+            line.put("direction", "bwd");
+        }
         line.put("median_ms", m.timing().medianMs());
         line.put("p20_ms", m.timing().p20Ms());
         line.put("p80_ms", m.timing().p80Ms());
         line.put("tops", m.tops());
-        line.put("registers", m.registers());
-        line.put("spill_bytes", m.spillBytes());
+        if (m.registers() >= 0) {
+            line.put("registers", m.registers());
+            line.put("spill_bytes", m.spillBytes());
+        }
         return line;
     }
 }

@@ -78,6 +78,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--plot", description = "Also write a PNG plot of --out's timings here (needs matplotlib).")
     Path plot;
 
+    @Option(names = "--direction", defaultValue = "fwd", description = "fwd, bwd (the 16-bit backward of bf16 and"
+            + " fp16 cases, FLOPs 2.5x the forward's) or both (default ${DEFAULT-VALUE}).")
+    String direction;
+
     /** One row of the final table: a measurement or the error that replaced it. */
     private record Row(BenchCase bench, String config, FwdBenchmark.Scope scope, FwdBenchmark.Measurement m,
             String error) {
@@ -99,16 +103,24 @@ final class BenchCommand implements Callable<Integer> {
             record Work(BenchCase bench, String tiles, FwdBenchmark.Scope scope) {
             }
             var work = new ArrayList<Work>();
+            if (!List.of("fwd", "bwd", "both").contains(direction)) {
+                throw new IllegalArgumentException("--direction must be fwd, bwd or both, got '" + direction + "'");
+            }
             for (BenchCase c : cases) {
-                for (String t : configs(sage, c)) {
-                    FwdBenchmark.Scope.forPrecision(c.precision()).forEach(sc -> work.add(new Work(c, t, sc)));
+                if (!direction.equals("bwd")) {
+                    for (String t : configs(sage, c)) {
+                        FwdBenchmark.Scope.forPrecision(c.precision()).forEach(sc -> work.add(new Work(c, t, sc)));
+                    }
+                }
+                if (!direction.equals("fwd") && !c.precision().quantized() && !c.precision().nvfp4()) {
+                    work.add(new Work(c, "default", FwdBenchmark.Scope.BACKWARD));
                 }
             }
             for (int i = 0; i < work.size(); i++) {
                 Work w = work.get(i);
                 BenchCase c = w.bench();
                 String label = String.format(Locale.ROOT, "[%d/%d] %s %s %s %s %s", i + 1, work.size(), c.shape(),
-                        c.causal() ? "causal" : "full", c.precision().id(), w.tiles(), w.scope().id());
+                        c.causal() ? "causal" : "full", c.precision().id(), w.tiles(), label(w.scope()));
                 err.print(label + " ... ");
                 err.flush();
                 rows.add(measure(sage, c, w.tiles(), w.scope(), runId, gpu, sha, err));
@@ -138,9 +150,16 @@ final class BenchCommand implements Callable<Integer> {
                 ok = !peers.equals("on");
             } else {
                 err.println("peers: PyTorch SDPA flash and cuDNN on the same shapes ...");
-                var r = tools.script("peers.py", List.of("--out", outFile.toString(), "--run", runId, "--commit", sha,
+                var args = new ArrayList<>(List.of("--out", outFile.toString(), "--run", runId, "--commit", sha,
                         "--shapes", String.join(",", shapes), "--causal", causal, "--dtype", "bf16", "--backends",
-                        "flash,cudnn"), 1800);
+                        "flash,cudnn"));
+                if (!direction.equals("fwd")) {
+                    args.add("--backward"); // PyTorch's bwd and fwd+bwd beside sagejit's backward
+                }
+                if (direction.equals("bwd")) {
+                    args.add("--no-forward");
+                }
+                var r = tools.script("peers.py", args, 1800);
                 err.print(r.output());
                 ok = r.code() == 0;
             }
@@ -196,12 +215,17 @@ final class BenchCommand implements Callable<Integer> {
         return line;
     }
 
+    /** A scope as the table shows it: the backward is "bwd" (its results lines say direction bwd). */
+    private static String label(FwdBenchmark.Scope scope) {
+        return scope == FwdBenchmark.Scope.BACKWARD ? "bwd" : scope.id();
+    }
+
     private static void printTable(PrintWriter out, List<Row> rows) {
         out.printf(Locale.ROOT, "%-22s %-6s %-13s %-15s %-10s %10s %8s %5s %6s%n", "shape", "mask", "prec", "config",
                 "scope", "median_ms", "TOPS", "regs", "spill");
         for (Row r : rows) {
             String head = String.format(Locale.ROOT, "%-22s %-6s %-13s %-15s %-10s", r.bench().shape(),
-                    r.bench().causal() ? "causal" : "full", r.bench().precision().id(), r.config(), r.scope().id());
+                    r.bench().causal() ? "causal" : "full", r.bench().precision().id(), r.config(), label(r.scope()));
             if (r.m() == null) {
                 out.println(head + " error: " + r.error());
             } else {

@@ -12,6 +12,7 @@ import dev.sagejit.compile.Nvrtc;
 import dev.sagejit.compile.PtxasReport;
 import dev.sagejit.kernel.FwdKernelPlan;
 import dev.sagejit.kernel.KernelLoader;
+import dev.sagejit.kernel.FlashBwdPlan;
 import dev.sagejit.kernel.Nvfp4FwdPlan;
 import dev.sagejit.kernel.Nvfp4QuantPlan;
 import dev.sagejit.kernel.Sage2QuantPlan;
@@ -113,6 +114,10 @@ final class CompileCommand implements Callable<Integer> {
             return new Variant(plan.key(), plan.arch(), 0, r -> KernelLoader.source(r, plan), nvrtc);
         }
 
+        static Variant of(FlashBwdPlan plan, Nvrtc nvrtc) {
+            return new Variant(plan.key(), plan.arch(), plan.sharedBytes(), r -> KernelLoader.source(r, plan), nvrtc);
+        }
+
         String label() {
             return key + " " + nvrtc.backend() + "-" + nvrtc.version();
         }
@@ -150,6 +155,9 @@ final class CompileCommand implements Callable<Integer> {
                 compilers.forEach(n -> variants.add(Variant.of(plan, n)));
             }
             for (Nvfp4FwdPlan plan : nvfp4Kernels(arch)) {
+                compilers.forEach(n -> variants.add(Variant.of(plan, n)));
+            }
+            for (FlashBwdPlan plan : backwardKernels(arch)) {
                 compilers.forEach(n -> variants.add(Variant.of(plan, n)));
             }
         }
@@ -238,6 +246,22 @@ final class CompileCommand implements Callable<Integer> {
                     for (boolean lse : new boolean[] {false, true}) {
                         out.add(new Nvfp4FwdPlan(arch, type, d, causal, lse));
                     }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** With --all, the 16-bit backward modules (every element type, head dim and mask). */
+    private List<FlashBwdPlan> backwardKernels(Arch arch) {
+        if (!all) {
+            return List.of();
+        }
+        var out = new ArrayList<FlashBwdPlan>();
+        for (var type : List.of(dev.sagejit.api.DType.BF16, dev.sagejit.api.DType.FP16)) {
+            for (int d : new int[] {64, 128}) {
+                for (boolean causal : new boolean[] {false, true}) {
+                    out.add(new FlashBwdPlan(arch, type, d, causal));
                 }
             }
         }

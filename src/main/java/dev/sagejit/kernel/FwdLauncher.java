@@ -86,6 +86,11 @@ public final class FwdLauncher {
         return new Nvfp4Attention(loader);
     }
 
+    /** The 16-bit attention backward (FlashAttention-2's algorithm, mma.sync). */
+    public FlashBackward flashBackward() {
+        return new FlashBackward(loader);
+    }
+
     /** The tuning database this launcher consults, or null. */
     public TuningDatabase tuning() {
         return tuning;

@@ -73,6 +73,11 @@ public final class KernelLoader implements AutoCloseable {
         return new KernelSource(plan.key(), renderer.render(Nvfp4FwdPlan.TEMPLATE, plan.templateModel()), plan.entry());
     }
 
+    /** Renders the 16-bit backward module's source (three kernels); needs no GPU. */
+    public static KernelSource source(TemplateRenderer renderer, FlashBwdPlan plan) {
+        return new KernelSource(plan.key(), renderer.render(FlashBwdPlan.TEMPLATE, plan.templateModel()), plan.entry());
+    }
+
     /** Renders the NVFP4 quantizer module's source; needs no GPU. */
     public static KernelSource source(TemplateRenderer renderer, Nvfp4QuantPlan plan) {
         return new KernelSource(plan.key(), renderer.render(Nvfp4QuantPlan.TEMPLATE, plan.templateModel()),

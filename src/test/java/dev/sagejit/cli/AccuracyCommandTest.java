@@ -34,4 +34,20 @@ class AccuracyCommandTest {
         assertEquals("fp64-cpu", first.get("reference"));
         assertTrue(lines.stream().anyMatch(l -> "mxfp4".equals(l.get("ablation")) && "rel_l1".equals(l.get("metric"))));
     }
+
+    @Test
+    void backwardStudyReportsGradientsAgainstTheBarAndWritesBwdLines() throws Exception {
+        Path out = dir.resolve("bwd.jsonl");
+        var r = Cli.run(Cli.knobs(dir), "accuracy", "--backward", "--shapes", "1x2x1x256x200x64", "--inputs",
+                "gaussian,peaky", "--causal", "1", "--out", out.toString(), "--commit", "test");
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("gaussian") && l.contains("sagebwd-int8 ")
+                && l.endsWith("PASS")), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("peaky") && l.endsWith("(no bar)")), r.out());
+        assertTrue(r.out().contains("sagebwd-int8:int8-dOV") && r.out().contains("sagebwd-int8:no-smooth-K"), r.out());
+        var lines = JsonLines.read(out);
+        assertEquals(2 * 3 * 4 * 5, lines.size(), "2 families x 3 variants x 4 tensors x 5 metrics");
+        assertTrue(lines.stream().anyMatch(l -> "dQ".equals(l.get("tensor")) && "bwd".equals(l.get("direction"))));
+        assertTrue(lines.stream().anyMatch(l -> "O".equals(l.get("tensor")) && "fwd".equals(l.get("direction"))));
+    }
 }

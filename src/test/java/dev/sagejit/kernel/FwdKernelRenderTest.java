@@ -88,4 +88,23 @@ class FwdKernelRenderTest {
         }
         assertEquals(1.0f, dev.sagejit.reference.Sage2Reference.e4m3ToFloat((byte) dev.sagejit.spec.Int8Fp8Layout.E4M3_ONE));
     }
+
+    /** The 16-bit backward module renders its three entries for every type, head dim and mask. */
+    @Test
+    void backwardModulesRenderThreeEntries() {
+        for (var type : java.util.List.of(dev.sagejit.api.DType.BF16, dev.sagejit.api.DType.FP16)) {
+            for (int d : new int[] {64, 128}) {
+                for (boolean causal : new boolean[] {false, true}) {
+                    var plan = new FlashBwdPlan(Arch.SM90A, type, d, causal);
+                    String cu = KernelLoader.source(renderer, plan).code();
+                    assertTrue(cu.startsWith("// sagejit generated kernel: " + plan.key()), plan.key());
+                    for (String entry : new String[] {plan.prepEntry() + "(", plan.dqEntry() + "(", plan.entry() + "("}) {
+                        assertTrue(cu.contains(entry), plan.key() + " has " + entry);
+                    }
+                    assertTrue(cu.contains("constexpr bool CAUSAL = " + causal + ";"), plan.key());
+                    assertEquals(-1, cu.indexOf("${"), "no leftover markup in " + plan.key());
+                }
+            }
+        }
+    }
 }
