@@ -95,6 +95,33 @@ public final class SageAttention implements AutoCloseable {
         launcher.launch(problem, stream == null ? device.defaultStream() : stream);
     }
 
+    /**
+     * The forward of a training step: writes O like {@link #forward} and returns what the backward
+     * needs (the LSE on the GPU, views of Q, K, V, O); see {@link TrainingContext#backward}. Runs on
+     * {@code stream} (null: the default stream) without waiting.
+     *
+     * @throws SageException.Unsupported for precisions other than BF16 and FP16 (SageBwd's 8-bit
+     *         backward is not built yet)
+     */
+    public TrainingContext forwardForTraining(AttentionOptions options, DeviceTensor q, DeviceTensor k,
+            DeviceTensor v, DeviceTensor o, Stream stream) {
+        if (options.precision().quantized() || options.precision().nvfp4()) {
+            throw new SageException.Unsupported("training attention runs bf16 or fp16 for now, not "
+                    + options.precision().id() + " (SageBwd's 8-bit backward is not built yet)");
+        }
+        var withLse = new AttentionOptions(options.precision(), options.causal(), options.scale(), true,
+                options.tiles());
+        Stream s = stream == null ? device.defaultStream() : stream;
+        DeviceBuffer lse = device.allocate(Math.max(16, 4L * q.batch() * q.heads() * q.seq()));
+        try {
+            forward(withLse, q, k, v, o, lse.address(), s);
+            return new TrainingContext(withLse, q, k, v, o, lse, launcher.flashBackward(), device, arch(), s);
+        } catch (RuntimeException e) {
+            lse.close();
+            throw e;
+        }
+    }
+
     /** The validated problem and the kernel plan it would use, without launching (for tools). */
     public dev.sagejit.kernel.FwdKernelPlan plan(AttentionOptions options, DeviceTensor q, DeviceTensor k,
             DeviceTensor v, DeviceTensor o, long lseAddress) {

@@ -84,6 +84,34 @@ class FlashBackwardGpuTest extends dev.sagejit.testing.GpuSession {
         }
     }
 
+    /** The training API: forwardForTraining keeps the LSE, its context's backward gives the same gradients. */
+    @org.junit.jupiter.api.Test
+    void trainingContextRunsTheBackward() {
+        var p = new AttentionProblem(1, 4, 2, 150, 220, 64, true);
+        DType t = DType.BF16;
+        var raw = Inputs.generate(Inputs.GAUSSIAN, p, Layout.BHSD, 43);
+        HostTensor q = raw.q().roundTo(t), k = raw.k().roundTo(t), v = raw.v().roundTo(t);
+        HostTensor dO = Inputs.generate(Inputs.GAUSSIAN, p, Layout.BHSD, 44).q().roundTo(t);
+        var dev = sage.device();
+        var opts = AttentionOptions.builder().precision(Precision.BF16).causal(true).build();
+        try (DeviceBuffer dq = DeviceCopies.upload(dev, q, t); DeviceBuffer dk = DeviceCopies.upload(dev, k, t);
+                DeviceBuffer dv = DeviceCopies.upload(dev, v, t); DeviceBuffer dgo = DeviceCopies.upload(dev, dO, t);
+                DeviceBuffer dout = dev.allocate(2L * q.data().length);
+                DeviceBuffer gq = dev.allocate(2L * q.data().length); DeviceBuffer gk = dev.allocate(2L * k.data().length);
+                DeviceBuffer gv = dev.allocate(2L * v.data().length)) {
+            try (var ctx = sage.forwardForTraining(opts, DeviceCopies.tensor(dq, t, q), DeviceCopies.tensor(dk, t, k),
+                    DeviceCopies.tensor(dv, t, v), DeviceCopies.tensor(dout, t, q), null)) {
+                ctx.backward(DeviceCopies.tensor(dgo, t, dO), DeviceCopies.tensor(gq, t, q), DeviceCopies.tensor(gk, t, k),
+                        DeviceCopies.tensor(gv, t, v));
+            }
+            var ref = CpuAttentionBackward.compute(p, q, k, v, dO);
+            for (var e : new Metrics.Errors[] {Metrics.of(download(gq, t, q), ref.dq()),
+                    Metrics.of(download(gk, t, k), ref.dk()), Metrics.of(download(gv, t, v), ref.dv())}) {
+                assertTrue(e.finite() && e.relL2() <= 3e-2 && e.cosine() >= 0.999, e.summary());
+            }
+        }
+    }
+
     /** A 16-bit gradient copied back, as FP32 values in BHSD order (the reference's). */
     private static float[] download(DeviceBuffer b, DType t, HostTensor like) {
         short[] bits = new short[like.data().length];
