@@ -65,6 +65,11 @@ timeout 600 "$JAVA" $JAVA_OPTS -jar "$SAGEJIT_BUNDLE/test-lib/junit-platform-con
 grep -E "tests (successful|failed|skipped|found)" "$OUT_DIR/gpu-tests.txt" >&2
 grep -E "✘|MethodSource|Exception" "$OUT_DIR/gpu-tests.txt" | head -40 >&2
 fi
+if [[ "${SKIP_EXAMPLE:-0}" != 1 ]]; then
+    step "the example pipeline (examples/SafetensorsAttention.java: safetensors in, bf16 and int8-fp8, errors vs FP64)"
+    timeout 180 "$JAVA" $JAVA_OPTS -cp "$SAGEJIT_BUNDLE/examples:$CP" SafetensorsAttention /tmp/sagejit-example.safetensors \
+        2>&1 | grep -v WARNING | tee "$EXTRA/example.txt" >&2 || status=1
+fi
 [[ "$MODE" == smoke ]] && exit $status
 
 # The suite runs peers.py itself (with its own shapes and settings), so bench's own --peers stays off.

@@ -3,6 +3,7 @@
 #   bundle/jre.tar.xz   a jlinked Java runtime (the GPU host has no Java)
 #   bundle/lib/         sagejit-*.jar and its runtime dependency jars
 #   bundle/test-lib/    sagejit-tests.jar (target/test-classes) + junit-platform-console-standalone.jar
+#   bundle/examples/    the compiled examples/*.java
 # On the GPU host: source scripts/device-env.sh, then e.g.
 #   $JAVA $JAVA_OPTS -jar bundle/test-lib/junit-platform-console-standalone.jar execute \
 #     --class-path "$TEST_CP" --include-tag gpu --scan-class-path "$TEST_CLASSES"
@@ -77,6 +78,11 @@ shopt -u nullglob
 [[ ${#app_jars[@]} -ge 1 ]] || { echo "make-bundle: no target/sagejit-*.jar" >&2; exit 1; }
 [[ ${#dep_jars[@]} -ge 1 ]] || { echo "make-bundle: no target/lib/*.jar" >&2; exit 1; }
 cp "${app_jars[@]}" "${dep_jars[@]}" "$BUNDLE/lib/"
+
+# --- the examples, compiled (the bundle's runtime has no compiler for source-file launches) ---
+rm -rf "$BUNDLE/examples"
+mkdir -p "$BUNDLE/examples"
+"$JAVA_HOME/bin/javac" -d "$BUNDLE/examples" -cp "${app_jars[0]}:target/lib/*" examples/*.java
 
 # --- test jars: the compiled tests plus the standalone JUnit console (it contains Jupiter) ---
 "$JAVA_HOME/bin/jar" --create --file "$BUNDLE/test-lib/sagejit-tests.jar" -C target/test-classes .

@@ -59,3 +59,15 @@ echo "test.sh: compiling every kernel variant for sm_90a and sm_120a through eve
     compile --all --all-tiles --arch sm_90a,sm_120a --backend all > "$SAGEJIT_CACHE_DIR/compile.log" \
     || { grep -v " compiled\$" "$SAGEJIT_CACHE_DIR/compile.log"; exit 1; }
 tail -n 3 "$SAGEJIT_CACHE_DIR/compile.log"
+
+echo "test.sh: the example pipeline (examples/SafetensorsAttention.java) against the built jar"
+EXAMPLE_OUT="$SAGEJIT_CACHE_DIR/example.txt"
+set +e
+"$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$(ls target/sagejit-*.jar | grep -v -e sources -e javadoc | head -n 1):target/lib/*" \
+    examples/SafetensorsAttention.java "$SAGEJIT_CACHE_DIR/qkv.safetensors" > "$EXAMPLE_OUT" 2>&1
+example_rc=$?
+set -e
+grep -v WARNING "$EXAMPLE_OUT" || true
+# Without a GPU the example must say so and exit 2; with one it must finish (exit 0).
+if [[ $example_rc -eq 2 ]] && grep -q "no GPU" "$EXAMPLE_OUT"; then :
+elif [[ $example_rc -ne 0 ]]; then echo "test.sh: the example failed (exit $example_rc)" >&2; exit 1; fi
