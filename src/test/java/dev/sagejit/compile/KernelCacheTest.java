@@ -137,6 +137,31 @@ class KernelCacheTest {
     }
 
     @Test
+    void fourProcessesShareOneCacheFolder() throws Exception {
+        String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        var children = new ArrayList<Process>();
+        for (int p = 0; p < 4; p++) {
+            children.add(new ProcessBuilder(javaBin, "--enable-native-access=ALL-UNNAMED", "-cp",
+                    System.getProperty("java.class.path"), CacheWriterMain.class.getName(), dir.toString())
+                    .redirectErrorStream(true).start());
+        }
+        var outputs = new ArrayList<String>();
+        for (var child : children) {
+            String out = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "cache process hung");
+            assertEquals(0, child.exitValue(), out);
+            outputs.add(out.lines().filter(l -> l.startsWith("compiled ") || l.startsWith("cached ")).findFirst()
+                    .orElseThrow(() -> new AssertionError("no result line in: " + out)));
+        }
+        // The folder's lock lets one process compile; the others read its entry, byte for byte the same.
+        assertEquals(1, outputs.stream().filter(l -> l.startsWith("compiled ")).count(), outputs.toString());
+        assertEquals(1, outputs.stream().map(l -> l.substring(l.indexOf(' ') + 1)).distinct().count(), outputs.toString());
+        onlyEntry();
+        assertTrue(new KernelCache(knobs(true)).getOrCompile(Kernels.mmaProbe("shared_by_processes"), OPTS,
+                CountingNvrtc.any(0)).fromCache());
+    }
+
+    @Test
     void clearEmptiesAndReportCounts() {
         var nvrtc = CountingNvrtc.any(0);
         var cache = new KernelCache(knobs(true));
