@@ -91,6 +91,11 @@ public final class FwdLauncher {
         return new FlashBackward(loader);
     }
 
+    /** Forward kernels loaded so far (each plan key compiles and loads once, whatever the threads). */
+    public int loadedKernels() {
+        return loader.loadedCount();
+    }
+
     /** The tuning database this launcher consults, or null. */
     public TuningDatabase tuning() {
         return tuning;

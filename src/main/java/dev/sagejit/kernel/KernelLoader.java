@@ -32,6 +32,11 @@ public final class KernelLoader implements AutoCloseable {
         this.renderer = renderer;
     }
 
+    /** Attention kernels compiled (or read from the cache) and loaded so far, one per plan key. */
+    public int loadedCount() {
+        return loaded.size();
+    }
+
     /** Renders the plan's source; needs no GPU. */
     public static KernelSource source(TemplateRenderer renderer, FwdKernelPlan plan) {
         return new KernelSource(plan.key(), renderer.render(plan.template(), plan.templateModel()), plan.entry());
