@@ -17,7 +17,9 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code sagejit accuracy}: the CPU accuracy study of the quantized modes (no GPU): each mode's
- * emulation against FP64 per input family, with the NVFP4 ablations and the paper's directions.
+ * emulation against FP64 per input family, with the NVFP4 ablations and the paper's directions; with
+ * {@code --backward}, SageBwd's 8-bit training path against FP64 gradients (exit 1 when a barred case
+ * misses issue 5's bar).
  */
 @Command(name = "accuracy", mixinStandardHelpOptions = true,
         description = "Accuracy of BF16, INT8/FP8 and NVFP4 (with its ablations) against FP64, on the CPU.")
