@@ -48,7 +48,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv 
             "--shape 1x8x2x700x300x128 --causal --precision fp16" "--shape 1x4x4096x128 --time --min-ms 200" \
             "--shape 2x4x1000x128 --precision int8-fp8" "--shape 1x4x2x333x777x64 --layout bshd --causal --precision int8-fp8" \
             "--shape 1x8x1024x128 --precision int8-fp8-fp16 --inputs k-channel-offset" \
-            "--shape 1x4x4096x128 --precision int8-fp8 --time --min-ms 200"; do
+            "--shape 1x4x4096x128 --precision int8-fp8 --time --min-ms 200" "--shape 2x4x1000x128 --precision auto"; do
     echo "sagejit run $args --lse" >&2
     timeout 120 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run $args --lse 2>&1 | tail -6 >&2 || status=1
 done

@@ -29,6 +29,11 @@ public record AttentionOptions(Precision precision, boolean causal, Optional<Dou
         });
     }
 
+    /** These options with the precision {@code p} (e.g. {@link Precision#AUTO} resolved). */
+    public AttentionOptions withPrecision(Precision p) {
+        return new AttentionOptions(p, causal, scale, lse, tiles);
+    }
+
     /** The scale used for a head dim: the given one or 1/sqrt(headDim). */
     public double effectiveScale(int headDim) {
         return scale.orElse(1.0 / Math.sqrt(headDim));

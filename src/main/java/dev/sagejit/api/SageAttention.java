@@ -90,7 +90,7 @@ public final class SageAttention implements AutoCloseable {
      */
     public void forward(AttentionOptions options, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o,
             long lseAddress, Stream stream) {
-        var problem = new FwdProblem(options, q, k, v, o, lseAddress);
+        var problem = new FwdProblem(resolved(options, q), q, k, v, o, lseAddress);
         device.makeCurrent();
         launcher.launch(problem, stream == null ? device.defaultStream() : stream);
     }
@@ -105,6 +105,10 @@ public final class SageAttention implements AutoCloseable {
      */
     public TrainingContext forwardForTraining(AttentionOptions options, DeviceTensor q, DeviceTensor k,
             DeviceTensor v, DeviceTensor o, Stream stream) {
+        if (options.precision() == Precision.AUTO && q != null) {
+            // The 16-bit mode of the tensors: the only one with a backward so far.
+            options = options.withPrecision(q.dtype() == DType.FP16 ? Precision.FP16 : Precision.BF16);
+        }
         if (options.precision().quantized() || options.precision().nvfp4()) {
             throw new SageException.Unsupported("training attention runs bf16 or fp16 for now, not "
                     + options.precision().id() + " (SageBwd's 8-bit backward is not built yet)");
@@ -125,7 +129,17 @@ public final class SageAttention implements AutoCloseable {
     /** The validated problem and the kernel plan it would use, without launching (for tools). */
     public dev.sagejit.kernel.FwdKernelPlan plan(AttentionOptions options, DeviceTensor q, DeviceTensor k,
             DeviceTensor v, DeviceTensor o, long lseAddress) {
-        return launcher.plan(new FwdProblem(options, q, k, v, o, lseAddress));
+        return launcher.plan(new FwdProblem(resolved(options, q), q, k, v, o, lseAddress));
+    }
+
+    /** The concrete precision {@code p} runs as on this GPU with {@code input} tensors ({@link Precision#resolve}). */
+    public Precision resolve(Precision p, DType input) {
+        return p.resolve(arch(), input);
+    }
+
+    private AttentionOptions resolved(AttentionOptions options, DeviceTensor q) {
+        return options.precision() == Precision.AUTO && q != null
+                ? options.withPrecision(resolve(Precision.AUTO, q.dtype())) : options;
     }
 
     /** The launcher, for benchmarks and tools that launch repeatedly. */

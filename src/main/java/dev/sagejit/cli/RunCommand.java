@@ -117,8 +117,12 @@ final class RunCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        var options = options();
         try (SageAttention sage = SageAttention.open(main.knobs())) {
+            if (precision == Precision.AUTO) {
+                precision = sage.resolve(Precision.AUTO, Precision.AUTO.inputType());
+                out.println("precision auto: " + precision.id() + " on " + sage.arch().name());
+            }
+            var options = options();
             double s = scale == null ? Double.NaN : scale;
             RunInputs in = source.shape != null
                     ? RunInputs.generate(source.shape, family, seed, layout, causal, s)

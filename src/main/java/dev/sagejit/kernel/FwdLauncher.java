@@ -110,7 +110,8 @@ public final class FwdLauncher {
     }
 
     /** {@link #quantizeOnly}, returning the workspace views that hold the result (tests read them back). */
-    Sage2Workspace.Views quantizeInto(FwdProblem p, Stream stream) {
+    Sage2Workspace.Views quantizeInto(FwdProblem problem, Stream stream) {
+        FwdProblem p = problem.resolved(arch);
         var plan = plan(p);
         if (!plan.spec().precision().quantized()) {
             throw new SageException.InvalidInput("precision " + plan.spec().precision().id() + " has no quantizers");
@@ -132,7 +133,8 @@ public final class FwdLauncher {
      * wgmma default falls back to mma.sync when TMA cannot describe the tensors (a zero stride,
      * e.g. a batch broadcast); forced wgmma tiles then fail with the reason.
      */
-    public FwdKernelPlan plan(FwdProblem p) {
+    public FwdKernelPlan plan(FwdProblem problem) {
+        FwdProblem p = problem.resolved(arch);
         var o = p.options();
         if (o.precision().nvfp4()) {
             throw new SageException.InvalidInput(o.precision().id() + " runs through Nvfp4Attention (fixed 64 x 64"
@@ -162,7 +164,8 @@ public final class FwdLauncher {
      * Launches the forward pass on {@code stream}; returns the ready kernel used (null for the NVFP4
      * modes, whose quantizers and kernel {@link Nvfp4Attention} runs and waits for).
      */
-    public KernelLoader.Ready launch(FwdProblem p, Stream stream) {
+    public KernelLoader.Ready launch(FwdProblem problem, Stream stream) {
+        FwdProblem p = problem.resolved(arch);
         if (p.options().precision().nvfp4()) {
             launchNvfp4(p, stream);
             return null;
@@ -190,7 +193,8 @@ public final class FwdLauncher {
         return launch(p, stream, true);
     }
 
-    private KernelLoader.Ready launch(FwdProblem p, Stream stream, boolean kernelOnly) {
+    private KernelLoader.Ready launch(FwdProblem problem, Stream stream, boolean kernelOnly) {
+        FwdProblem p = problem.resolved(arch);
         var plan = plan(p);
         var ready = loader.get(plan);
         if (p.q().seq() == 0 || p.batch() == 0) {

@@ -23,7 +23,9 @@ public record FwdProblem(AttentionOptions options, DeviceTensor q, DeviceTensor 
     static final int MAX_GRID_YZ = 65535;
 
     public FwdProblem {
-        var t = options.precision().inputType();
+        // AUTO takes the tensors' 16-bit type (it resolves to that type's mode, resolved(arch)).
+        var t = options.precision() == dev.sagejit.api.Precision.AUTO && q != null && q.dtype() == dev.sagejit.api.DType.FP16
+                ? dev.sagejit.api.DType.FP16 : options.precision().inputType();
         check(q, "q", t);
         check(k, "k", t);
         check(v, "v", t);
@@ -90,6 +92,13 @@ public record FwdProblem(AttentionOptions options, DeviceTensor q, DeviceTensor 
             throw new InvalidInput(name + " rows overlap: sequence stride " + x.seqStride() + " < head dim "
                     + x.headDim());
         }
+    }
+
+    /** This problem with {@link dev.sagejit.api.Precision#AUTO} resolved for {@code arch} (else itself). */
+    public FwdProblem resolved(dev.sagejit.spec.Arch arch) {
+        var p = options.precision();
+        return p == dev.sagejit.api.Precision.AUTO
+                ? new FwdProblem(options.withPrecision(p.resolve(arch, q.dtype())), q, k, v, o, lseAddress) : this;
     }
 
     public int batch() {

@@ -27,4 +27,25 @@ class PrecisionTest {
         assertFalse(Precision.BF16.quantized() || Precision.BF16.nvfp4());
         assertEquals("nvfp4emulated", Precision.NVFP4_EMULATED.keyId());
     }
+
+    @Test
+    void autoPicksTheFastestAccurateModeOfTheGpu() {
+        var sm90 = dev.sagejit.spec.Arch.SM90A;
+        assertEquals(Precision.INT8_FP8, Precision.AUTO.resolve(sm90, DType.BF16));
+        assertEquals(Precision.INT8_FP8_FP16, Precision.AUTO.resolve(sm90, DType.FP16));
+        assertEquals(Precision.INT8_FP8, Precision.AUTO.resolve(dev.sagejit.spec.Arch.SM120A, DType.BF16),
+                "NVFP4 is never chosen automatically (lower accuracy)");
+        assertEquals(Precision.BF16, Precision.AUTO.resolve(dev.sagejit.spec.Arch.SM80, DType.BF16), "no FP8 MMA");
+        assertEquals(Precision.FP16, Precision.AUTO.resolve(dev.sagejit.spec.Arch.SM80, DType.FP16));
+        assertEquals(Precision.FP16, Precision.FP16.resolve(sm90, DType.BF16), "a concrete mode stays itself");
+        assertEquals(Precision.AUTO, Precision.parse("auto"));
+    }
+
+    @Test
+    void autoResolvesInsideTheProblem() {
+        var t = dev.sagejit.api.DeviceTensor.contiguous(0x7f0000000000L, DType.FP16, Layout.BHSD, 1, 2, 64, 64);
+        var p = new dev.sagejit.kernel.FwdProblem(AttentionOptions.builder().precision(Precision.AUTO).build(), t, t, t,
+                t, 0L);
+        assertEquals(Precision.INT8_FP8_FP16, p.resolved(dev.sagejit.spec.Arch.SM90A).options().precision());
+    }
 }
