@@ -36,6 +36,17 @@ public record BenchCase(int batch, int heads, int kvHeads, int nq, int nk, int h
         return line;
     }
 
+    /**
+     * Refuses {@link dev.sagejit.api.Precision#AUTO} for benchmarks and tuning, which measure one
+     * concrete mode (AUTO picks one per GPU at run time).
+     */
+    public static void requireConcrete(java.util.Collection<dev.sagejit.api.Precision> precisions) {
+        if (precisions.contains(dev.sagejit.api.Precision.AUTO)) {
+            throw new IllegalArgumentException("auto is resolved per GPU at run time; bench and tune a concrete"
+                    + " precision (sagejit run --precision auto prints the one this GPU gets)");
+        }
+    }
+
     /** The problem fields of a results line (shared/RESULTS.md): B, H, Hkv, Nq, Nk, D, causal. */
     public static void putProblem(java.util.Map<String, Object> line, AttentionProblem p) {
         line.put("B", p.batch());

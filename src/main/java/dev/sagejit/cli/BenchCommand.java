@@ -93,6 +93,7 @@ final class BenchCommand implements Callable<Integer> {
         if (!tiles.equals("default") && !tiles.equals("all")) {
             tiles = Converters.guard(() -> TileConfig.parse(tiles).key());
         }
+        BenchCase.requireConcrete(precisions);
         List<BenchCase> cases = BenchCase.grid(shapes, masks, precisions, layout);
         String runId = run != null ? run : Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
         String sha = commit != null ? commit : GitCommit.shortHead();

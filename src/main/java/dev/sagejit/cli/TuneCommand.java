@@ -93,6 +93,7 @@ final class TuneCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         List<BenchCase> cases = cases();
+        BenchCase.requireConcrete(cases.stream().map(BenchCase::precision).toList());
         PrintWriter out = spec.commandLine().getOut();
         if (dryRun) {
             return dryRun(out, cases);

@@ -28,6 +28,16 @@ class NoGpuCommandsTest {
     }
 
     @Test
+    void benchAndTuneRefuseAutoBeforeLookingForAGpu() {
+        for (String[] args : new String[][] {{"bench", "--precision", "auto"}, {"tune", "--dry-run", "--arch", "sm_90a",
+                "--precision", "bf16,auto"}}) {
+            var r = Cli.run(Cli.knobs(cache), args);
+            assertEquals(2, r.code(), r.out() + r.err());
+            assertTrue(r.err().contains("auto is resolved per GPU at run time"), r.err());
+        }
+    }
+
+    @Test
     void verboseAddsTheStackTrace() {
         var r = Cli.run(Cli.knobs(cache), "--verbose", "bench", "--shapes", "1x1x64x64");
         assertEquals(2, r.code());
