@@ -11,6 +11,19 @@ import dev.sagejit.reference.AttentionProblem;
 public record BenchCase(int batch, int heads, int kvHeads, int nq, int nk, int headDim, boolean causal,
         Precision precision, Layout layout) {
 
+    /** A case measures one concrete mode: {@link Precision#AUTO} picks one per GPU at run time. */
+    public BenchCase {
+        if (precision == Precision.AUTO) {
+            throw new IllegalArgumentException("auto is resolved per GPU at run time; bench and tune a concrete"
+                    + " precision (sagejit run --precision auto prints the one this GPU gets)");
+        }
+    }
+
+    /** "causal" or "full", as tables print the mask. */
+    public String mask() {
+        return causal ? "causal" : "full";
+    }
+
     /** FLOPs counted as 4 B H Nq Nk D, halved when causal (SPEC.md section 5). */
     public double flops() {
         double f = 4.0 * batch * heads * (double) nq * nk * headDim;
@@ -34,17 +47,6 @@ public record BenchCase(int batch, int heads, int kvHeads, int nq, int nk, int h
         line.put("layout", layout.name());
         line.put("config", config);
         return line;
-    }
-
-    /**
-     * Refuses {@link dev.sagejit.api.Precision#AUTO} for benchmarks and tuning, which measure one
-     * concrete mode (AUTO picks one per GPU at run time).
-     */
-    public static void requireConcrete(java.util.Collection<dev.sagejit.api.Precision> precisions) {
-        if (precisions.contains(dev.sagejit.api.Precision.AUTO)) {
-            throw new IllegalArgumentException("auto is resolved per GPU at run time; bench and tune a concrete"
-                    + " precision (sagejit run --precision auto prints the one this GPU gets)");
-        }
     }
 
     /** The problem fields of a results line (shared/RESULTS.md): B, H, Hkv, Nq, Nk, D, causal. */

@@ -6,13 +6,12 @@ import dev.sagejit.reference.AttentionProblem;
 import dev.sagejit.util.JsonLines;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -44,8 +43,8 @@ final class AccuracyCommand implements Callable<Integer> {
     @Option(names = "--out", description = "Append the accuracy lines (RESULTS.md format) to this JSONL file.")
     Path out;
 
-    @Option(names = "--commit", description = "Commit written to each line (default: git rev-parse --short HEAD).")
-    String commit;
+    @Mixin
+    RunStamp stamp;
 
     @Option(names = "--backward", description = "SageBwd's 8-bit training path instead: O, dQ, dK, dV against FP64"
             + " gradients (dO Gaussian), with dO V^T in INT8 and without K smoothing as ablations.")
@@ -61,8 +60,8 @@ final class AccuracyCommand implements Callable<Integer> {
         }
         PrintWriter o = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        String run = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
-        String sha = commit != null ? commit : GitCommit.shortHead();
+        String run = stamp.run();
+        String sha = stamp.commit();
         if (backward) {
             return backward(problems, o, run, sha);
         }

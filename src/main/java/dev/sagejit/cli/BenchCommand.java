@@ -1,6 +1,5 @@
 package dev.sagejit.cli;
 
-import dev.sagejit.api.Layout;
 import dev.sagejit.api.Precision;
 import dev.sagejit.api.SageAttention;
 import dev.sagejit.bench.BenchCase;
@@ -12,14 +11,13 @@ import dev.sagejit.spec.TileTable;
 import dev.sagejit.util.JsonLines;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
@@ -35,29 +33,19 @@ final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--shapes", split = ",", defaultValue = "4x32x4096x128",
-            description = "BxHxNxD or BxHqxHkvxNqxNkxD, comma separated (default ${DEFAULT-VALUE}).")
-    List<String> shapes;
+    @Mixin
+    CaseGrid grid;
 
-    @Option(names = "--causal", defaultValue = "both", description = "0, 1 or both (default ${DEFAULT-VALUE}).")
-    String causal;
+    @Mixin
+    RunStamp stamp;
 
     @Option(names = "--precision", split = ",", defaultValue = "bf16,fp16",
             converter = Converters.PrecisionConverter.class, description = "Comma list (default ${DEFAULT-VALUE}).")
     List<Precision> precisions;
 
-    @Option(names = "--layout", defaultValue = "bhsd", description = "bhsd or bshd (default ${DEFAULT-VALUE}).")
-    Layout layout;
-
     @Option(names = "--tiles", defaultValue = "default",
             description = "default, all (every TileTable candidate) or a key such as m128n64w4s2.")
     String tiles;
-
-    @Option(names = "--run", description = "Run id written to each line (default: ISO timestamp now).")
-    String run;
-
-    @Option(names = "--commit", description = "Commit written to each line (default: git rev-parse --short HEAD).")
-    String commit;
 
     @Option(names = "--out", defaultValue = "results.jsonl", description = "JSON Lines file to append to.")
     Path outFile;
@@ -89,14 +77,12 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        List<Boolean> masks = Converters.causalMasks(causal);
         if (!tiles.equals("default") && !tiles.equals("all")) {
             tiles = Converters.guard(() -> TileConfig.parse(tiles).key());
         }
-        BenchCase.requireConcrete(precisions);
-        List<BenchCase> cases = BenchCase.grid(shapes, masks, precisions, layout);
-        String runId = run != null ? run : Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
-        String sha = commit != null ? commit : GitCommit.shortHead();
+        List<BenchCase> cases = grid.cases(precisions);
+        String runId = stamp.run();
+        String sha = stamp.commit();
         PrintWriter err = spec.commandLine().getErr();
         var rows = new ArrayList<Row>();
         try (SageAttention sage = SageAttention.open(main.knobs())) {
@@ -121,7 +107,7 @@ final class BenchCommand implements Callable<Integer> {
                 Work w = work.get(i);
                 BenchCase c = w.bench();
                 String label = String.format(Locale.ROOT, "[%d/%d] %s %s %s %s %s", i + 1, work.size(), c.shape(),
-                        c.causal() ? "causal" : "full", c.precision().id(), w.tiles(), label(w.scope()));
+                        c.mask(), c.precision().id(), w.tiles(), label(w.scope()));
                 err.print(label + " ... ");
                 err.flush();
                 rows.add(measure(sage, c, w.tiles(), w.scope(), runId, gpu, sha, err));
@@ -152,7 +138,7 @@ final class BenchCommand implements Callable<Integer> {
             } else {
                 err.println("peers: PyTorch SDPA flash and cuDNN on the same shapes ...");
                 var args = new ArrayList<>(List.of("--out", outFile.toString(), "--run", runId, "--commit", sha,
-                        "--shapes", String.join(",", shapes), "--causal", causal, "--dtype", "bf16", "--backends",
+                        "--shapes", String.join(",", grid.shapes), "--causal", grid.causal, "--dtype", "bf16", "--backends",
                         "flash,cudnn"));
                 if (!direction.equals("fwd")) {
                     args.add("--backward"); // PyTorch's bwd and fwd+bwd beside sagejit's backward
@@ -226,7 +212,7 @@ final class BenchCommand implements Callable<Integer> {
                 "scope", "median_ms", "TOPS", "regs", "spill");
         for (Row r : rows) {
             String head = String.format(Locale.ROOT, "%-22s %-6s %-13s %-15s %-10s", r.bench().shape(),
-                    r.bench().causal() ? "causal" : "full", r.bench().precision().id(), r.config(), label(r.scope()));
+                    r.bench().mask(), r.bench().precision().id(), r.config(), label(r.scope()));
             if (r.m() == null) {
                 out.println(head + " error: " + r.error());
             } else {

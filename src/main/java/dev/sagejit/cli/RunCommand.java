@@ -21,6 +21,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
@@ -100,8 +101,8 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--results", description = "Append the O errors as accuracy lines (RESULTS.md format) to this JSONL file.")
     java.nio.file.Path results;
 
-    @Option(names = "--run", description = "Run id of the --results lines (default: now).")
-    String run;
+    @Mixin
+    RunStamp stamp;
 
     @Option(names = "--label", description = "Input family name for the --results lines (default: --inputs).")
     String label;
@@ -227,8 +228,7 @@ final class RunCommand implements Callable<Integer> {
     }
 
     private void appendResults(SageAttention sage, AttentionProblem p, Metrics.Errors e, String rows) {
-        String runId = run != null ? run : java.time.Instant.now().toString();
-        var lines = dev.sagejit.bench.AccuracyLines.of(runId, sage.device().name(), GitCommit.shortHead(), "sagejit",
+        var lines = dev.sagejit.bench.AccuracyLines.of(stamp.run(), sage.device().name(), stamp.commit(), "sagejit",
                 precision.id(), p, label != null ? label : inputsName(), e, java.util.Map.of("rows_checked", rows));
         lines.forEach(line -> dev.sagejit.util.JsonLines.append(results, line));
     }

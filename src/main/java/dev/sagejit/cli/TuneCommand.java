@@ -2,7 +2,6 @@ package dev.sagejit.cli;
 
 import dev.sagejit.api.Precision;
 import dev.sagejit.api.SageAttention;
-import dev.sagejit.api.Layout;
 import dev.sagejit.bench.BenchCase;
 import dev.sagejit.spec.Arch;
 import dev.sagejit.spec.Direction;
@@ -17,13 +16,12 @@ import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
@@ -41,19 +39,15 @@ final class TuneCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--shapes", split = ",", defaultValue = "4x32x4096x128",
-            description = "BxHxNxD or BxHqxHkvxNqxNkxD, comma-separated (default ${DEFAULT-VALUE}).")
-    List<String> shapes;
+    @Mixin
+    CaseGrid grid;
+
+    @Mixin
+    RunStamp stamp;
 
     @Option(names = "--precision", split = ",", defaultValue = "bf16", converter = Converters.PrecisionConverter.class,
             description = "Comma list (default ${DEFAULT-VALUE}).")
     List<Precision> precisions;
-
-    @Option(names = "--causal", defaultValue = "both", description = "0, 1 or both (default ${DEFAULT-VALUE}).")
-    String causal;
-
-    @Option(names = "--layout", defaultValue = "bhsd", description = "bhsd or bshd (default ${DEFAULT-VALUE}).")
-    Layout layout;
 
     @Option(names = "--cases", description = "File of cases, one per line: SHAPE PRECISION [causal] (# comments);"
             + " replaces --shapes/--precision/--causal.")
@@ -84,21 +78,14 @@ final class TuneCommand implements Callable<Integer> {
     @Option(names = "--csv", description = "Write every candidate's row to this CSV file.")
     Path csv;
 
-    @Option(names = "--commit", description = "Commit written to each row (default: git rev-parse --short HEAD).")
-    String commit;
-
-    @Option(names = "--run", description = "Run id written to each row and record (default: ISO timestamp now).")
-    String runId;
-
     @Override
     public Integer call() {
         List<BenchCase> cases = cases();
-        BenchCase.requireConcrete(cases.stream().map(BenchCase::precision).toList());
         PrintWriter out = spec.commandLine().getOut();
         if (dryRun) {
             return dryRun(out, cases);
         }
-        String run = runId != null ? runId : Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
+        String run = stamp.run();
         var options = new Tuner.Options(force, minMs, jobs != null ? jobs : Runtime.getRuntime().availableProcessors(),
                 Tuner.DEFAULT_MAX_SPILL_BYTES, run);
         List<Integer> ordinals = gpus == null || gpus.isEmpty() ? List.of(main.knobs().deviceOrdinal()) : gpus;
@@ -110,13 +97,13 @@ final class TuneCommand implements Callable<Integer> {
                 engines.add(SageAttention.open(main.knobs().withDevice(ordinal)));
             }
             gpu = engines.get(0).device().name();
-            String sha = commit != null ? commit : GitCommit.shortHead();
+            String sha = stamp.commit();
             List<Lab> labs = engines.stream().map(s -> (Lab) new GpuLab(s)).toList();
             var tuner = new Tuner(labs, engines.get(0).launcher().tuning());
             for (int i = 0; i < cases.size(); i++) {
                 BenchCase c = cases.get(i);
                 var bar = new ProgressBar(spec.commandLine().getErr(), String.format(Locale.ROOT, "[%d/%d] %s %s %s",
-                        i + 1, cases.size(), c.shape(), c.precision().id(), c.causal() ? "causal" : "full"));
+                        i + 1, cases.size(), c.shape(), c.precision().id(), c.mask()));
                 TuneReport report;
                 try {
                     report = tuner.tune(c, options, bar::update);
@@ -154,11 +141,11 @@ final class TuneCommand implements Callable<Integer> {
                 if (f.length < 2 || f.length > 3 || (f.length == 3 && !f[2].equals("causal"))) {
                     throw new IllegalArgumentException("--cases line '" + raw + "' is not SHAPE PRECISION [causal]");
                 }
-                out.add(BenchCase.parse(f[0], f.length == 3, Precision.parse(f[1]), layout));
+                out.add(BenchCase.parse(f[0], f.length == 3, Precision.parse(f[1]), grid.layout));
             }
             return out;
         }
-        return BenchCase.grid(shapes, Converters.causalMasks(causal), precisions, layout);
+        return grid.cases(precisions);
     }
 
     private int dryRun(PrintWriter out, List<BenchCase> cases) {
@@ -172,7 +159,7 @@ final class TuneCommand implements Callable<Integer> {
             for (BenchCase c : cases) {
                 var s = new KernelSpec(Direction.FWD, target, c.precision(), c.headDim(), c.causal(), false);
                 out.printf(Locale.ROOT, "%s %s %s (%s): candidates%n", c.shape(), c.precision().id(),
-                        c.causal() ? "causal" : "full", s.key());
+                        c.mask(), s.key());
                 for (TuneReport.Entry e : Tuner.candidates(s, c.nk())) {
                     out.printf(Locale.ROOT, "  %-16s %s%s%n", e.tiles().key(), e.isDefault() ? "(default) " : "",
                             e.failure().orElse("compile, check, time"));
@@ -191,7 +178,7 @@ final class TuneCommand implements Callable<Integer> {
         for (TuneReport r : reports) {
             var c = r.bench();
             out.printf(Locale.ROOT, "%n%s %s %s (%s, bucket %s)%s%n", c.shape(), c.precision().id(),
-                    c.causal() ? "causal" : "full", r.spec().key(), r.bucket(),
+                    c.mask(), r.spec().key(), r.bucket(),
                     r.fromDatabase() ? ": from the tuning database (nothing compiled or measured; --force tunes again)" : "");
             if (r.fromDatabase()) {
                 var rec = r.record().orElseThrow();
@@ -224,7 +211,7 @@ final class TuneCommand implements Callable<Integer> {
         reports.stream().filter(r -> r.winner().isPresent())
                 .sorted(java.util.Comparator.comparingDouble((TuneReport r) -> -r.speedupOverDefault().orElse(1.0)))
                 .forEach(r -> out.printf(Locale.ROOT, "  %-16s %-13s %-6s %-16s %s%n", r.bench().shape(),
-                        r.bench().precision().id(), r.bench().causal() ? "causal" : "full", r.winner().get().key(),
+                        r.bench().precision().id(), r.bench().mask(), r.winner().get().key(),
                         r.speedupOverDefault().isPresent()
                                 ? String.format(Locale.ROOT, "%.3fx the default", r.speedupOverDefault().getAsDouble())
                                 : "(default not measured)"));

@@ -104,18 +104,18 @@ class CommandParsingTest {
         var c = sub(cli().parseArgs("bench", "--shapes", "4x32x4096x128,1x8x2x1024x64", "--causal", "1",
                 "--precision", "fp16", "--tiles", "all", "--run", "r1", "--commit", "abc", "--out", "x.jsonl",
                 "--min-ms", "50"), BenchCommand.class);
-        assertEquals(List.of("4x32x4096x128", "1x8x2x1024x64"), c.shapes);
-        assertEquals("1", c.causal);
+        assertEquals(List.of("4x32x4096x128", "1x8x2x1024x64"), c.grid.shapes);
+        assertEquals("1", c.grid.causal);
         assertEquals(List.of(Precision.FP16), c.precisions);
         assertEquals("all", c.tiles);
-        assertEquals("r1", c.run);
-        assertEquals("abc", c.commit);
+        assertEquals("r1", c.stamp.run);
+        assertEquals("abc", c.stamp.commit);
         assertEquals(Path.of("x.jsonl"), c.outFile);
         assertEquals(50.0, c.minMs);
         var d = sub(cli().parseArgs("bench"), BenchCommand.class);
         assertEquals(List.of(Precision.BF16, Precision.FP16), d.precisions);
-        assertEquals("both", d.causal);
-        assertNull(d.commit);
+        assertEquals("both", d.grid.causal);
+        assertNull(d.stamp.commit);
     }
 
     @Test
