@@ -73,8 +73,9 @@ fi
 [[ "$MODE" == smoke ]] && exit $status
 
 # The suite runs peers.py itself (with its own shapes and settings), so bench's own --peers stays off.
+all_gpus() { nvidia-smi --query-gpu=index --format=csv,noheader | paste -sd, -; }  # "0,1,..." for --gpus
 tune_cases() {  # sagejit tune over every GPU of the host on the TUNE_CASES file, rows into $1
-    local gpus; gpus="$(nvidia-smi --query-gpu=index --format=csv,noheader | paste -sd, -)"
+    local gpus; gpus="$(all_gpus)"
     step "sagejit tune --gpus $gpus --cases ${TUNE_CASES:?set TUNE_CASES} (at most ${TUNE_LIMIT:-240} s)"
     timeout "${TUNE_LIMIT:-240}" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune --run "$RUN" --commit "$COMMIT" \
         --min-ms 100 --gpus "$gpus" --cases "$TUNE_CASES" --json "$1" --csv "$EXTRA/tune.csv" \
@@ -189,7 +190,7 @@ elif [[ "$MODE" == autotune-all ]]; then
         | tee "$EXTRA/tune-all.txt" || status=1
 elif [[ "$MODE" == tune-modes ]]; then
     # Every GPU of the host takes candidates (sagejit tune --gpus), one worker each.
-    GPUS="$(nvidia-smi --query-gpu=index --format=csv,noheader | paste -sd, -)"
+    GPUS="$(all_gpus)"
     run_tune() { timeout "$1" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune --run "$RUN" --commit "$COMMIT" \
         --min-ms 100 --gpus "$GPUS" --json "$RESULTS" "${@:2}"; }
     step "sagejit tune --gpus $GPUS: int8-fp8 at N 4096, every candidate (co-resident BLOCK_M 64 blocks included)"

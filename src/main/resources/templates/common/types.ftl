@@ -6,6 +6,7 @@ typedef unsigned long long u64;
 struct __align__(16) u32x4 { u32 x, y, z, w; };
 #define SAGE_NEG_INF __int_as_float(0xff800000)
 #define SAGE_LN2 0.69314718055994530942f
+#define SAGE_LOG2E 1.44269504088896340736f
 #define SAGE_FLT_MAX 3.40282347e38f
 // 1.5 * 2^23: a float of magnitude below 2^22 added to it leaves the integer rounded to nearest even
 // in the low mantissa bits (the sum's bits are SAGE_ROUND_MAGIC_BITS + that integer).

@@ -29,6 +29,14 @@ public record AttentionOptions(Precision precision, boolean causal, Optional<Dou
         });
     }
 
+    /** log2(e) in double: the softmax scale times it is rounded once to FP32. */
+    private static final double LOG2_E = 1.0 / Math.log(2.0);
+
+    /** These options asking for the LSE or not (a training forward and the backward need it). */
+    public AttentionOptions withLse(boolean wanted) {
+        return new AttentionOptions(precision, causal, scale, wanted, tiles);
+    }
+
     /** These options with the precision {@code p} (e.g. {@link Precision#AUTO} resolved). */
     public AttentionOptions withPrecision(Precision p) {
         return new AttentionOptions(p, causal, scale, lse, tiles);
@@ -37,6 +45,14 @@ public record AttentionOptions(Precision precision, boolean causal, Optional<Dou
     /** The scale used for a head dim: the given one or 1/sqrt(headDim). */
     public double effectiveScale(int headDim) {
         return scale.orElse(1.0 / Math.sqrt(headDim));
+    }
+
+    /**
+     * The scale the kernels take, for exp2: {@code effectiveScale(headDim) * log2(e)} rounded once to
+     * FP32 (the CPU emulations round it the same way).
+     */
+    public float scaleLog2(int headDim) {
+        return (float) (effectiveScale(headDim) * LOG2_E);
     }
 
     public static Builder builder() {

@@ -78,6 +78,16 @@ public enum Precision {
         return eightBit ? INT8_FP8 : BF16;
     }
 
+    /** Whether tensors of type {@code t} run in this mode: its input type, or BF16 and FP16 for {@link #AUTO}. */
+    public boolean accepts(DType t) {
+        return this == AUTO ? t == DType.BF16 || t == DType.FP16 : t == inputType;
+    }
+
+    /** Whether this is a 16-bit mode (BF16 or FP16 operands and P): the modes with a backward so far. */
+    public boolean sixteenBit() {
+        return this == BF16 || this == FP16;
+    }
+
     /** Whether this is a SageAttention3 (NVFP4 microscaling) mode, native or emulated. */
     public boolean nvfp4() {
         return this == NVFP4 || this == NVFP4_EMULATED;

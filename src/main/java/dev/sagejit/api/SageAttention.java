@@ -90,7 +90,7 @@ public final class SageAttention implements AutoCloseable {
      */
     public void forward(AttentionOptions options, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o,
             long lseAddress, Stream stream) {
-        var problem = new FwdProblem(resolved(options, q), q, k, v, o, lseAddress);
+        var problem = new FwdProblem(options, q, k, v, o, lseAddress); // the launcher resolves AUTO
         device.makeCurrent();
         launcher.launch(problem, stream == null ? device.defaultStream() : stream);
     }
@@ -109,12 +109,11 @@ public final class SageAttention implements AutoCloseable {
             // The 16-bit mode of the tensors: the only one with a backward so far.
             options = options.withPrecision(q.dtype() == DType.FP16 ? Precision.FP16 : Precision.BF16);
         }
-        if (options.precision().quantized() || options.precision().nvfp4()) {
+        if (!options.precision().sixteenBit()) {
             throw new SageException.Unsupported("training attention runs bf16 or fp16 for now, not "
                     + options.precision().id() + " (SageBwd's 8-bit backward is not built yet)");
         }
-        var withLse = new AttentionOptions(options.precision(), options.causal(), options.scale(), true,
-                options.tiles());
+        var withLse = options.withLse(true);
         Stream s = stream == null ? device.defaultStream() : stream;
         DeviceBuffer lse = device.allocate(Math.max(16, 4L * q.batch() * q.heads() * q.seq()));
         try {
@@ -129,17 +128,12 @@ public final class SageAttention implements AutoCloseable {
     /** The validated problem and the kernel plan it would use, without launching (for tools). */
     public dev.sagejit.kernel.FwdKernelPlan plan(AttentionOptions options, DeviceTensor q, DeviceTensor k,
             DeviceTensor v, DeviceTensor o, long lseAddress) {
-        return launcher.plan(new FwdProblem(resolved(options, q), q, k, v, o, lseAddress));
+        return launcher.plan(new FwdProblem(options, q, k, v, o, lseAddress));
     }
 
     /** The concrete precision {@code p} runs as on this GPU with {@code input} tensors ({@link Precision#resolve}). */
     public Precision resolve(Precision p, DType input) {
         return p.resolve(arch(), input);
-    }
-
-    private AttentionOptions resolved(AttentionOptions options, DeviceTensor q) {
-        return options.precision() == Precision.AUTO && q != null
-                ? options.withPrecision(resolve(Precision.AUTO, q.dtype())) : options;
     }
 
     /** The launcher, for benchmarks and tools that launch repeatedly. */

@@ -99,7 +99,7 @@ final class BenchCommand implements Callable<Integer> {
                         FwdBenchmark.Scope.forPrecision(c.precision()).forEach(sc -> work.add(new Work(c, t, sc)));
                     }
                 }
-                if (!direction.equals("fwd") && !c.precision().quantized() && !c.precision().nvfp4()) {
+                if (!direction.equals("fwd") && c.precision().sixteenBit()) {
                     work.add(new Work(c, "default", FwdBenchmark.Scope.BACKWARD));
                 }
             }

@@ -221,51 +221,31 @@ final class CompileCommand implements Callable<Integer> {
         if (!all || !arch.has(dev.sagejit.spec.MmaKind.MMA_SYNC_FP8)) {
             return List.of();
         }
-        var out = new ArrayList<Nvfp4QuantPlan>();
-        for (var type : List.of(dev.sagejit.api.DType.BF16, dev.sagejit.api.DType.FP16)) {
-            for (int d : new int[] {64, 128}) {
-                out.add(new Nvfp4QuantPlan(arch, type, d));
-            }
-        }
-        return out;
+        return KernelSpec.baselineFamily(arch).stream().map(s -> new Nvfp4QuantPlan(arch, s.elementType(), s.headDim()))
+                .distinct().toList();
     }
 
     /**
-     * With --all, every NVFP4 attention variant: native on archs with the block-scaled FP4 MMA
-     * (sm_120a), emulated with 16-bit MMAs on the other archs with FP8 conversions (sm_89, sm_90a).
+     * With --all, every NVFP4 attention variant (the baseline family's types, head dims, masks and LSE):
+     * native on archs with the block-scaled FP4 MMA (sm_120a), emulated with 16-bit MMAs on the other
+     * archs with FP8 conversions (sm_89, sm_90a).
      */
     private List<Nvfp4FwdPlan> nvfp4Kernels(Arch arch) {
         if (!all || !(arch.has(dev.sagejit.spec.MmaKind.MMA_BLOCK_SCALE_FP4)
                 || arch.has(dev.sagejit.spec.MmaKind.MMA_SYNC_FP8))) {
             return List.of();
         }
-        var out = new ArrayList<Nvfp4FwdPlan>();
-        for (var type : List.of(dev.sagejit.api.DType.BF16, dev.sagejit.api.DType.FP16)) {
-            for (int d : new int[] {64, 128}) {
-                for (boolean causal : new boolean[] {false, true}) {
-                    for (boolean lse : new boolean[] {false, true}) {
-                        out.add(new Nvfp4FwdPlan(arch, type, d, causal, lse));
-                    }
-                }
-            }
-        }
-        return out;
+        return KernelSpec.baselineFamily(arch).stream()
+                .map(s -> new Nvfp4FwdPlan(arch, s.elementType(), s.headDim(), s.causal(), s.lse())).toList();
     }
 
-    /** With --all, the 16-bit backward modules (every element type, head dim and mask). */
+    /** With --all, the 16-bit backward modules: one per baseline forward without LSE (type, head dim, mask). */
     private List<FlashBwdPlan> backwardKernels(Arch arch) {
         if (!all) {
             return List.of();
         }
-        var out = new ArrayList<FlashBwdPlan>();
-        for (var type : List.of(dev.sagejit.api.DType.BF16, dev.sagejit.api.DType.FP16)) {
-            for (int d : new int[] {64, 128}) {
-                for (boolean causal : new boolean[] {false, true}) {
-                    out.add(new FlashBwdPlan(arch, type, d, causal));
-                }
-            }
-        }
-        return out;
+        return KernelSpec.baselineFamily(arch).stream().filter(s -> !s.lse())
+                .map(s -> new FlashBwdPlan(arch, s.elementType(), s.headDim(), s.causal())).toList();
     }
 
     private String compileOne(Variant v, KernelCache cache, TemplateRenderer renderer) throws IOException {

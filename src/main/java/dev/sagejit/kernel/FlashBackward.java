@@ -81,12 +81,11 @@ public final class FlashBackward {
     public void enqueue(AttentionOptions options, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o,
             DeviceTensor dO, long lseAddress, DeviceTensor dq, DeviceTensor dk, DeviceTensor dv, Arch arch,
             Stream stream, Workspace ws) {
-        if (options.precision().quantized() || options.precision().nvfp4()) {
+        if (!options.precision().sixteenBit()) {
             throw new InvalidInput("the backward runs bf16 or fp16, not " + options.precision().id()
                     + " (SageBwd's 8-bit backward is not built yet)");
         }
-        var lseOn = new AttentionOptions(options.precision(), options.causal(), options.scale(), true,
-                java.util.Optional.empty());
+        var lseOn = options.withLse(true);
         var fwd = new FwdProblem(lseOn, q, k, v, o, lseAddress);
         new FwdProblem(lseOn, dO, dk, dv, dq, lseAddress); // dO, dQ like Q; dK, dV like K: same checks
         if (dO.heads() != q.heads() || dO.seq() != q.seq() || dk.heads() != k.heads() || dk.seq() != k.seq()
@@ -111,7 +110,7 @@ public final class FlashBackward {
             for (DeviceTensor t : new DeviceTensor[] {q, k, v, dO, dk, dv}) {
                 args.i64(t.batchStride()).i64(t.headStride()).i64(t.seqStride());
             }
-            args.i32(nq).i32(nk).i32(hq).i32(fwd.group()).f32((float) scale).f32((float) (scale / Math.log(2.0)));
+            args.i32(nq).i32(nk).i32(hq).i32(fwd.group()).f32((float) scale).f32(options.scaleLog2(d));
             LoadedKernel main = kernel(plan, plan.entry());
             main.launch(new LaunchGeometry((nk + FlashBwdPlan.BLOCK - 1) / FlashBwdPlan.BLOCK, k.heads(), b,
                     FlashBwdPlan.THREADS, 1, 1, plan.sharedBytes()), stream, args.build());

@@ -52,12 +52,17 @@ public record FlashBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
 
     /** Bytes of one [64][headDim] 16-bit tile. */
     public int tileBytes() {
-        return BLOCK * headDim * 2;
+        return BLOCK * headDim * type.bytes();
+    }
+
+    /** Bytes of one row of dS^T in shared memory: BLOCK query columns of the element type. */
+    public int dsRowBytes() {
+        return BLOCK * type.bytes();
     }
 
     /** Dynamic shared memory of the main kernel: K, V, Q and dO tiles, dS^T, and LSE and D of a step. */
     public int sharedBytes() {
-        return 4 * tileBytes() + BLOCK * BLOCK * 2 + 2 * BLOCK * 4;
+        return 4 * tileBytes() + BLOCK * dsRowBytes() + 2 * BLOCK * Float.BYTES;
     }
 
     public Map<String, Object> templateModel() {
@@ -69,11 +74,9 @@ public record FlashBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.put("blockN", BLOCK);
         m.put("threads", THREADS);
         m.put("headDim", headDim);
-        m.put("headDimTiles", headDim / 8);
-        m.put("headDimSteps", headDim / 16);
-        m.put("rowBytes", headDim * 2);
-        m.put("rowChunks", headDim * 2 / 16);
+        m.putAll(FwdKernelPlan.tileModel(headDim, type.bytes()));
         m.put("tileBytes", tileBytes());
+        m.put("dsRowBytes", dsRowBytes());
         m.put("causal", causal);
         return m;
     }

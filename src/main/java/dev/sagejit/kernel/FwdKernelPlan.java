@@ -73,7 +73,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
      * one block of two consumer warpgroups at N 4096.
      */
     public boolean coResident() {
-        return persistent() && TileTable.coResident(spec, tiles);
+        return TileTable.coResident(spec, tiles);
     }
 
     /** Whether the kernel takes TMA tensor maps for Q, K and V instead of pointers and strides. */
@@ -124,7 +124,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         if (tiles.engine() == TileConfig.Engine.WGMMA) {
             return coResident() ? 2 : 1;
         }
-        int bySmem = Math.max(1, spec.arch().smemPerSm() / (sharedBytes() + 1024));
+        int bySmem = Math.max(1, spec.arch().smemPerSm() / (sharedBytes() + TileTable.SMEM_RESERVED_PER_BLOCK));
         return tiles.warps() >= 8 ? 1 : Math.min(2, bySmem);
     }
 
@@ -135,7 +135,6 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
 
     /** The template model: numbers and booleans only, named as the template uses them. */
     public Map<String, Object> templateModel() {
-        int rowBytes = spec.headDim() * spec.elementType().bytes();
         var m = new LinkedHashMap<String, Object>();
         m.put("specKey", key());
         m.put("entry", entry());
@@ -146,10 +145,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("warpRows", tiles.warpRows());
         m.put("warpRowTiles", tiles.warpRowTiles());
         m.put("keyTiles", tiles.blockN() / 8);
-        m.put("headDimTiles", spec.headDim() / 8);
-        m.put("headDimSteps", spec.headDim() / 16);
-        m.put("rowBytes", rowBytes);
-        m.put("rowChunks", rowBytes / 16);
+        m.putAll(tileModel(spec.headDim(), spec.elementType().bytes()));
         m.put("qTileBytes", TileTable.qTileBytes(spec, tiles));
         m.put("kvTileBytes", TileTable.kvTileBytes(spec, tiles));
         m.put("vStageBytes", TileTable.vStageBytes(spec, tiles));
@@ -164,6 +160,20 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         if (tiles.engine() == TileConfig.Engine.WGMMA) {
             m.putAll(wgmmaModel());
         }
+        return m;
+    }
+
+    /**
+     * The numbers of the 16-bit tile fragments (smem_tile.ftl, warp_gemm_mma.ftl) for rows of
+     * {@code headDim} elements of {@code elementBytes}: row bytes and 16-byte chunks, n8 and k16 tiles.
+     */
+    static Map<String, Object> tileModel(int headDim, int elementBytes) {
+        int rowBytes = headDim * elementBytes;
+        var m = new LinkedHashMap<String, Object>();
+        m.put("rowBytes", rowBytes);
+        m.put("rowChunks", rowBytes / 16);
+        m.put("headDimTiles", headDim / 8);
+        m.put("headDimSteps", headDim / 16);
         return m;
     }
 

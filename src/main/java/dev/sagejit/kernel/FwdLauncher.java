@@ -16,7 +16,6 @@ import dev.sagejit.tune.TuningDatabase;
 
 /** Chooses, builds and launches the forward kernel for a validated {@link FwdProblem}. */
 public final class FwdLauncher {
-    private static final double LOG2_E = 1.4426950408889634;
 
     private final KernelLoader loader;
     private final Arch arch;
@@ -180,8 +179,8 @@ public final class FwdLauncher {
         var mode = p.options().precision() == dev.sagejit.api.Precision.NVFP4 ? Nvfp4FwdPlan.Mode.NATIVE
                 : Nvfp4FwdPlan.Mode.EMULATED;
         var o = p.options();
-        nvfp4Attention().forward(mode, p.q(), p.k(), p.v(), p.o(), p.lseAddress(), o.causal(),
-                o.scale().orElse(Double.NaN), Nvfp4FwdPlan.OPTIONS, arch, stream);
+        nvfp4Attention().forward(mode, p.q(), p.k(), p.v(), p.o(), p.lseAddress(), o, Nvfp4FwdPlan.OPTIONS, arch,
+                stream);
     }
 
     /**
@@ -190,11 +189,11 @@ public final class FwdLauncher {
      * for the 16-bit modes the same as {@link #launch(FwdProblem, Stream)}.
      */
     public KernelLoader.Ready launchKernelOnly(FwdProblem p, Stream stream) {
-        return launch(p, stream, true);
+        return launch(p.resolved(arch), stream, true);
     }
 
-    private KernelLoader.Ready launch(FwdProblem problem, Stream stream, boolean kernelOnly) {
-        FwdProblem p = problem.resolved(arch);
+    /** Launches a problem whose precision is resolved (public entry points resolve AUTO first). */
+    private KernelLoader.Ready launch(FwdProblem p, Stream stream, boolean kernelOnly) {
         var plan = plan(p);
         var ready = loader.get(plan);
         if (p.q().seq() == 0 || p.batch() == 0) {
@@ -202,7 +201,7 @@ public final class FwdLauncher {
         }
         int[] grid = plan.grid(p.batch(), p.heads(), p.q().seq());
         var geometry = new LaunchGeometry(grid[0], grid[1], grid[2], plan.threads(), 1, 1, plan.sharedBytes());
-        float scaleLog2 = (float) (p.options().effectiveScale(p.q().headDim()) * LOG2_E);
+        float scaleLog2 = p.options().scaleLog2(p.q().headDim());
         if (plan.spec().precision().quantized()) {
             if (kernelOnly) {
                 sage2.attendOnly(p, plan, ready, scaleLog2, stream);

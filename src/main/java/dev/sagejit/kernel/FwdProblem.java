@@ -23,9 +23,8 @@ public record FwdProblem(AttentionOptions options, DeviceTensor q, DeviceTensor 
     static final int MAX_GRID_YZ = 65535;
 
     public FwdProblem {
-        // AUTO takes the tensors' 16-bit type (it resolves to that type's mode, resolved(arch)).
-        var t = options.precision() == dev.sagejit.api.Precision.AUTO && q != null && q.dtype() == dev.sagejit.api.DType.FP16
-                ? dev.sagejit.api.DType.FP16 : options.precision().inputType();
+        // The type every tensor must share: q's when the precision takes it (AUTO takes BF16 and FP16).
+        var t = q != null && options.precision().accepts(q.dtype()) ? q.dtype() : options.precision().inputType();
         check(q, "q", t);
         check(k, "k", t);
         check(v, "v", t);

@@ -1,5 +1,6 @@
 package dev.sagejit.kernel;
 
+import dev.sagejit.api.AttentionOptions;
 import dev.sagejit.api.DeviceTensor;
 import dev.sagejit.reference.Nvfp4Reference;
 import dev.sagejit.runtime.KernelArgs;
@@ -28,11 +29,11 @@ public final class Nvfp4Attention {
      * kernel). The kernel implements two-level P over permuted K: {@code options} may turn Q and K
      * smoothing off, nothing else, and its blockN must be the kernel's ({@link Nvfp4FwdPlan#OPTIONS}).
      *
-     * @param mode  native (sm_120a) or emulated (other GPUs); the wrong one for the GPU is refused
-     * @param scale softmax scale, NaN for 1/sqrt(D)
+     * @param mode      native (sm_120a) or emulated (other GPUs); the wrong one for the GPU is refused
+     * @param attention the call's mask and softmax scale
      */
     public void forward(Nvfp4FwdPlan.Mode mode, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o,
-            long lseAddress, boolean causal, double scale, Nvfp4Reference.Options options, Arch arch, Stream stream) {
+            long lseAddress, AttentionOptions attention, Nvfp4Reference.Options options, Arch arch, Stream stream) {
         if (options.format() != Nvfp4Reference.Format.NVFP4 || !options.twoLevelP() || !options.permuteK()) {
             throw new IllegalArgumentException("the NVFP4 kernel runs NVFP4 with two-level P over permuted K; "
                     + options + " is an emulation-only ablation (Nvfp4Reference)");
@@ -42,10 +43,9 @@ public final class Nvfp4Attention {
                     + Nvfp4FwdPlan.BLOCK_N + " keys, not " + options.blockN() + ": pass options.withBlockN("
                     + Nvfp4FwdPlan.BLOCK_N + ") (Nvfp4FwdPlan.OPTIONS is the default)");
         }
-        var plan = Nvfp4FwdPlan.of(mode, arch, o.dtype(), q.headDim(), causal, lseAddress != 0L);
+        var plan = Nvfp4FwdPlan.of(mode, arch, o.dtype(), q.headDim(), attention.causal(), lseAddress != 0L);
         int b = q.batch(), hq = q.heads(), nq = q.seq(), nk = k.seq();
-        double s = Double.isNaN(scale) ? 1.0 / Math.sqrt(q.headDim()) : scale;
-        float scaleLog2 = (float) (s * (1.0 / Math.log(2.0)));  // as Nvfp4Reference computes sl
+        float scaleLog2 = attention.scaleLog2(q.headDim());  // as Nvfp4Reference computes sl
         try (var ops = quantizer.quantize(q, k, v, options, arch, stream)) {
             if (nq > 0) {
                 var kernel = loader.auxKernel(plan.key(), () -> KernelLoader.source(loader.renderer(), plan), arch,

@@ -41,6 +41,14 @@ public final class Inputs {
     }
 
     /**
+     * The upstream gradient dO of a backward test or study: Gaussian values shaped like Q, drawn with
+     * {@code seed} (pass a seed other than the inputs').
+     */
+    public static HostTensor gradient(AttentionProblem p, Layout layout, long seed) {
+        return generate(GAUSSIAN, p, layout, seed).q();
+    }
+
+    /**
      * Generates Q, K and V of family {@code family} for problem {@code p}; the same seed gives the same
      * logical values in every layout.
      */

@@ -24,8 +24,7 @@ constexpr int D_TILES = ${headDimTiles};
 constexpr int K_STEPS = ${headDimSteps};
 constexpr bool CAUSAL = ${causal?c};
 constexpr u32 TILE_BYTES = ${tileBytes};   // a [64][HEAD_DIM] 16-bit tile
-constexpr u32 DS_ROW_BYTES = BLOCK_M * 2;  // dS^T: [BLOCK_N keys][BLOCK_M queries] 16-bit
-constexpr float LOG2_E = 1.4426950408889634f;
+constexpr u32 DS_ROW_BYTES = ${dsRowBytes};  // dS^T: [BLOCK_N keys][BLOCK_M queries] 16-bit
 static_assert(BLOCK_M == BLOCK_N && BLOCK_N == 16 * (THREADS / 32), "a warp owns 16 keys; tiles are square");
 
 __device__ __forceinline__ u32 bwd_ds_offset(int key, int chunk) {
@@ -116,7 +115,7 @@ ${entry}(const u16* __restrict__ q, const u16* __restrict__ k, const u16* __rest
             sage_cp_async_commit();
             for (int i = tid; i < BLOCK_M; i += THREADS) {
                 const bool in = q0 + i < nq;
-                s_lse[i] = in ? lse[row_base + q0 + i] * LOG2_E : 0.f;
+                s_lse[i] = in ? lse[row_base + q0 + i] * SAGE_LOG2E : 0.f;
                 s_delta[i] = in ? delta[row_base + q0 + i] : 0.f;
             }
             sage_cp_async_wait<0>();

@@ -52,7 +52,7 @@ class FlashBackwardGpuTest extends dev.sagejit.testing.GpuSession {
         DType t = c.precision().inputType();
         var raw = Inputs.generate(Inputs.GAUSSIAN, p, c.layout(), 41);
         HostTensor q = raw.q().roundTo(t), k = raw.k().roundTo(t), v = raw.v().roundTo(t);
-        HostTensor dO = Inputs.generate(Inputs.GAUSSIAN, p, c.layout(), 42).q().roundTo(t);
+        HostTensor dO = Inputs.gradient(p, c.layout(), 42).roundTo(t);
         var dev = sage.device();
         var opts = AttentionOptions.builder().precision(c.precision()).causal(p.causal()).lse(true).build();
         try (DeviceBuffer dq = DeviceCopies.upload(dev, q, t); DeviceBuffer dk = DeviceCopies.upload(dev, k, t);
@@ -91,7 +91,7 @@ class FlashBackwardGpuTest extends dev.sagejit.testing.GpuSession {
         DType t = DType.BF16;
         var raw = Inputs.generate(Inputs.GAUSSIAN, p, Layout.BHSD, 43);
         HostTensor q = raw.q().roundTo(t), k = raw.k().roundTo(t), v = raw.v().roundTo(t);
-        HostTensor dO = Inputs.generate(Inputs.GAUSSIAN, p, Layout.BHSD, 44).q().roundTo(t);
+        HostTensor dO = Inputs.gradient(p, Layout.BHSD, 44).roundTo(t);
         var dev = sage.device();
         var opts = AttentionOptions.builder().precision(Precision.BF16).causal(true).build();
         try (DeviceBuffer dq = DeviceCopies.upload(dev, q, t); DeviceBuffer dk = DeviceCopies.upload(dev, k, t);

@@ -4,7 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sagejit.api.AttentionOptions;
 import dev.sagejit.api.DType;
+import dev.sagejit.api.Precision;
 import dev.sagejit.api.Layout;
 import dev.sagejit.reference.AttentionProblem;
 import dev.sagejit.reference.CpuAttention;
@@ -114,8 +116,8 @@ class Nvfp4GpuTest extends dev.sagejit.testing.GpuSession {
                 DeviceBuffer dv = DeviceCopies.upload(dev, v, c.t()); DeviceBuffer dout = dev.allocate(2L * q.data().length);
                 DeviceBuffer dlse = dev.allocate(4L * c.b() * c.hq() * c.nq())) {
             sage.launcher().nvfp4Attention().forward(Nvfp4FwdPlan.Mode.EMULATED, DeviceCopies.tensor(dq, c.t(), q), DeviceCopies.tensor(dk, c.t(), k),
-                    DeviceCopies.tensor(dv, c.t(), v), DeviceCopies.tensor(dout, c.t(), q), dlse.address(), causal,
-                    Double.NaN, c.options(), sage.arch(), dev.defaultStream());
+                    DeviceCopies.tensor(dv, c.t(), v), DeviceCopies.tensor(dout, c.t(), q), dlse.address(),
+                    AttentionOptions.builder().precision(Precision.NVFP4_EMULATED).causal(causal).build(), c.options(), sage.arch(), dev.defaultStream());
             short[] bits = new short[q.data().length];
             dout.copyToHost(bits);
             HostTensor o = HostTensor.fromBits(bits, c.t(), c.b(), c.hq(), c.nq(), c.d(), c.layout());

@@ -22,7 +22,7 @@ class SageBwdReferenceTest {
 
     private static Case inputs(String family, AttentionProblem p, long seed) {
         var in = Inputs.generate(family, p, Layout.BHSD, seed);
-        var dO = Inputs.generate(Inputs.GAUSSIAN, p, Layout.BHSD, seed + 1).q();
+        var dO = Inputs.gradient(p, Layout.BHSD, seed + 1);
         return new Case(p, in.q(), in.k(), in.v(), dO);
     }
 
