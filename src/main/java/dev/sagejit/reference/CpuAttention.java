@@ -119,9 +119,7 @@ public final class CpuAttention {
 
     private static void run(AttentionProblem p, HostTensor q, HostTensor k, HostTensor v, int[] rows,
             double[] o, double[] lse) {
-        checkShape("Q", q, p.batch(), p.hq(), p.nq(), p.headDim());
-        checkShape("K", k, p.batch(), p.hkv(), p.nk(), p.headDim());
-        checkShape("V", v, p.batch(), p.hkv(), p.nk(), p.headDim());
+        checkInputs(p, q, k, v);
         int chunks = (rows.length + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
         int tasks = p.batch() * p.hq() * chunks;
         IntStream.range(0, tasks).parallel().forEach(t -> {
@@ -195,7 +193,14 @@ public final class CpuAttention {
         lse[lseAt] = max + Math.log(sum);
     }
 
-    private static void checkShape(String name, HostTensor t, int b, int h, int n, int d) {
+    /** Q [B, Hq, Nq, D], K and V [B, Hkv, Nk, D] as the problem says, in either layout. */
+    static void checkInputs(AttentionProblem p, HostTensor q, HostTensor k, HostTensor v) {
+        checkShape("Q", q, p.batch(), p.hq(), p.nq(), p.headDim());
+        checkShape("K", k, p.batch(), p.hkv(), p.nk(), p.headDim());
+        checkShape("V", v, p.batch(), p.hkv(), p.nk(), p.headDim());
+    }
+
+    static void checkShape(String name, HostTensor t, int b, int h, int n, int d) {
         if (t.batch() != b || t.heads() != h || t.seq() != n || t.headDim() != d) {
             throw new IllegalArgumentException(name + " is [B=" + t.batch() + ", H=" + t.heads() + ", N=" + t.seq()
                     + ", D=" + t.headDim() + "] but the problem needs [B=" + b + ", H=" + h + ", N=" + n + ", D="

@@ -1,8 +1,6 @@
 package dev.sagejit.reference;
 
 import dev.sagejit.api.Layout;
-import java.util.Arrays;
-import java.util.Objects;
 import java.util.stream.IntStream;
 
 /**
@@ -24,20 +22,19 @@ public final class CpuAttentionBackward {
 
     /**
      * Forward and backward of {@code p} on Q, K, V and dO (dO shaped like Q); the tensors may be in
-     * either layout.
+     * either layout. O and the LSE are {@link CpuAttention}'s; the backward recomputes P from the LSE
+     * as the kernels do.
      */
     public static Gradients compute(AttentionProblem p, HostTensor q, HostTensor k, HostTensor v, HostTensor dO) {
-        requireShape("q", q, p.batch(), p.hq(), p.nq(), p.headDim());
-        requireShape("k", k, p.batch(), p.hkv(), p.nk(), p.headDim());
-        requireShape("v", v, p.batch(), p.hkv(), p.nk(), p.headDim());
-        requireShape("dO", dO, p.batch(), p.hq(), p.nq(), p.headDim());
+        CpuAttention.checkShape("dO", dO, p.batch(), p.hq(), p.nq(), p.headDim());
+        var fwd = CpuAttention.forward(p, q, k, v);
+        double[] o = fwd.o();
+        double[] lse = fwd.lse();
         float[] qf = q.toLayout(Layout.BHSD).data();
         float[] kf = k.toLayout(Layout.BHSD).data();
         float[] vf = v.toLayout(Layout.BHSD).data();
         float[] gf = dO.toLayout(Layout.BHSD).data();
         int d = p.headDim();
-        double[] o = new double[qf.length];
-        double[] lse = new double[p.batch() * p.hq() * p.nq()];
         double[] dq = new double[qf.length];
         double[] dk = new double[kf.length];
         double[] dv = new double[kf.length];
@@ -47,49 +44,22 @@ public final class CpuAttentionBackward {
             int b = bkv / p.hkv();
             int kvh = bkv % p.hkv();
             int kBase = bkv * p.nk() * d;
-            double[] s = new double[p.nk()];
-            double[] oi = new double[d];
             for (int h = kvh * p.groupSize(); h < (kvh + 1) * p.groupSize(); h++) {
                 for (int i = 0; i < p.nq(); i++) {
                     int row = (b * p.hq() + h) * p.nq() + i;
                     int qBase = row * d;
-                    int visible = p.visibleKeys(i);
-                    if (visible == 0) {
-                        lse[row] = Double.NEGATIVE_INFINITY;
-                        continue;
-                    }
-                    double m = Double.NEGATIVE_INFINITY;
-                    for (int j = 0; j < visible; j++) {
-                        s[j] = scale * dot(qf, qBase, kf, kBase + j * d, d);
-                        m = Math.max(m, s[j]);
-                    }
-                    double l = 0;
-                    for (int j = 0; j < visible; j++) {
-                        s[j] = Math.exp(s[j] - m);
-                        l += s[j];
-                    }
-                    Arrays.fill(oi, 0);
-                    for (int j = 0; j < visible; j++) {
-                        s[j] /= l; // now P
-                        int vr = kBase + j * d;
-                        for (int c = 0; c < d; c++) {
-                            oi[c] += s[j] * vf[vr + c];
-                        }
-                    }
-                    System.arraycopy(oi, 0, o, qBase, d);
-                    lse[row] = m + Math.log(l);
                     double rowD = 0; // D = rowsum(dO * O)
                     for (int c = 0; c < d; c++) {
-                        rowD += gf[qBase + c] * oi[c];
+                        rowD += gf[qBase + c] * o[qBase + c];
                     }
-                    for (int j = 0; j < visible; j++) {
+                    for (int j = 0; j < p.visibleKeys(i); j++) {
                         int kr = kBase + j * d;
-                        double dp = dot(gf, qBase, vf, kr, d);
-                        double ds = s[j] * (dp - rowD);
+                        double pj = Math.exp(scale * dot(qf, qBase, kf, kr, d) - lse[row]);
+                        double ds = pj * (dot(gf, qBase, vf, kr, d) - rowD);
                         for (int c = 0; c < d; c++) {
                             dq[qBase + c] += scale * ds * kf[kr + c];
                             dk[kr + c] += scale * ds * qf[qBase + c];
-                            dv[kr + c] += s[j] * gf[qBase + c];
+                            dv[kr + c] += pj * gf[qBase + c];
                         }
                     }
                 }
@@ -104,13 +74,5 @@ public final class CpuAttentionBackward {
             sum += (double) a[aBase + c] * b[bBase + c];
         }
         return sum;
-    }
-
-    static void requireShape(String name, HostTensor t, int batch, int heads, int seq, int headDim) {
-        Objects.requireNonNull(t, name);
-        if (t.batch() != batch || t.heads() != heads || t.seq() != seq || t.headDim() != headDim) {
-            throw new IllegalArgumentException(name + " is " + Arrays.toString(t.shape()) + " (" + t.layout()
-                    + "), the problem needs [B=" + batch + ", H=" + heads + ", N=" + seq + ", D=" + headDim + "]");
-        }
     }
 }

@@ -72,10 +72,8 @@ public final class SageBwdReference {
     public static Result compute(AttentionProblem p, HostTensor q, HostTensor k, HostTensor v, HostTensor dO,
             Options options) {
         Objects.requireNonNull(options, "options");
-        CpuAttentionBackward.requireShape("q", q, p.batch(), p.hq(), p.nq(), p.headDim());
-        CpuAttentionBackward.requireShape("k", k, p.batch(), p.hkv(), p.nk(), p.headDim());
-        CpuAttentionBackward.requireShape("v", v, p.batch(), p.hkv(), p.nk(), p.headDim());
-        CpuAttentionBackward.requireShape("dO", dO, p.batch(), p.hq(), p.nq(), p.headDim());
+        CpuAttention.checkInputs(p, q, k, v);
+        CpuAttention.checkShape("dO", dO, p.batch(), p.hq(), p.nq(), p.headDim());
         var kb = k.toLayout(Layout.BHSD);
         float[] qf = q.toLayout(Layout.BHSD).data();
         float[] vf = v.toLayout(Layout.BHSD).data();
