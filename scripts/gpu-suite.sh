@@ -12,7 +12,7 @@
 #     GPU_TEST_SELECT=class#method(types) runs only that test method, GPU_TEST_CLASS=class one class.
 #     autotune: sagejit tune on N 4096 int8-fp8 and bf16 cases, timed, then again from the database;
 #     autotune-all: sagejit tune on 24 benchmark cases (TUNE_LIMIT seconds at most);
-#     headline: int8-fp8, bf16 and SDPA at N 4096 only (a short check of new defaults);
+#     headline: int8-fp8, bf16 and SDPA at N 4096 only (a short check of new defaults; PROFILE=1 adds ncu);
 #     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
 #     and sagejit bench --peers auto;
 #     bwd: the 16-bit backward and forward against SDPA's backward (issue 5's baseline);
@@ -111,7 +111,7 @@ profile() {  # Nsight Compute on one int8-fp8 call at N 4096 D 128: per-kernel t
         || echo "ncu failed (exit $?): see ncu/all.log" >&2
     grep -E '"(Duration|DRAM Throughput|Compute \(SM\) Throughput)"' "$EXTRA/ncu/all.csv" \
         | awk -F'","' '{print $5" | "$(NF-2)" | "$(NF-1)" "$NF}' >&2
-    timeout 240 ncu --set full --import-source yes --kernel-name regex:'sagejit_fwd|sage2_quant_q|sage2_kv_stats' --launch-count 3 \
+    timeout 240 ncu --set full --import-source yes --kernel-name regex:'sagejit_fwd|sage2_quant' --launch-count 3 \
         -o "$EXTRA/ncu/attn" "$JAVA" $JAVA_OPTS "${run[@]}" > "$EXTRA/ncu/attn.log" 2>&1 \
         || echo "ncu --set full failed (exit $?): see ncu/attn.log" >&2
     if [[ -f "$EXTRA/ncu/attn.ncu-rep" ]]; then
@@ -182,6 +182,7 @@ elif [[ "$MODE" == headline ]]; then
         --shapes 4x32x4096x128,4x32x4096x64 || status=1
     peers --shapes 4x32x4096x128,4x32x4096x64 --causal both --dtype bf16 --backends flash,cudnn --warmup 3 \
         --min-iters 5 --min-time 0.3 || status=1
+    [[ "${PROFILE:-0}" != 1 ]] || profile
 elif [[ "$MODE" == autotune-all ]]; then
     step "sagejit tune: int8-fp8 and bf16 on N 1K/4K/16K, D 64/128, causal or not (written case by case)"
     timeout "${TUNE_LIMIT:-300}" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune --run "$RUN" --commit "$COMMIT" \

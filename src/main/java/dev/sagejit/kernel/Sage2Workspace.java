@@ -7,7 +7,8 @@ import dev.sagejit.spec.Int8Fp8Layout;
 /**
  * Device buffers of the quantized operands and scales of one int8-fp8 call (layouts in
  * docs/int8-fp8-quantization.md). Grown on demand and reused, so steady-state calls allocate
- * nothing; calls that share a workspace must be ordered on one stream.
+ * nothing. Calls lease one from {@link Sage2Launcher}'s pool, which keeps calls on different
+ * streams apart.
  */
 final class Sage2Workspace implements AutoCloseable {
     /** Sizes in bytes of each region for one problem. */

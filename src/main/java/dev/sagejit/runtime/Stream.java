@@ -32,6 +32,11 @@ public final class Stream implements AutoCloseable {
         return device;
     }
 
+    /** True when both are the same queue of work: the same created stream, or both the default stream. */
+    public boolean sameQueue(Stream other) {
+        return other != null && device == other.device && (owned ? handle == other.handle : !other.owned);
+    }
+
     /** True for {@link Device#defaultStream()}. */
     public boolean isDefault() {
         return !owned;
