@@ -105,7 +105,7 @@ public final class FwdLauncher {
      * returning nothing; the attention kernel is not launched.
      */
     public void quantizeOnly(FwdProblem p, Stream stream) {
-        quantizeInto(p, stream, Sage2Launcher.KvPass.AUTO);
+        quantizeInto(p, stream, Sage2Launcher.KvPass.fromProperty());
     }
 
     /** {@link #quantizeOnly}, returning the workspace views that hold the result (tests read them back). */

@@ -32,7 +32,12 @@ final class Sage2Launcher implements AutoCloseable {
         /** The one-pass cluster kernel where the keys fit its blocks, else the separate kernels. */
         AUTO,
         /** kv_stats, then quant_k and quant_v: K and V read twice. */
-        SEPARATE
+        SEPARATE;
+
+        /** The pass of the sagejit.int8fp8.kvPass system property (an experiment switch), default AUTO. */
+        static KvPass fromProperty() {
+            return valueOf(System.getProperty("sagejit.int8fp8.kvPass", "auto").toUpperCase(java.util.Locale.ROOT));
+        }
     }
 
     /**
@@ -55,7 +60,7 @@ final class Sage2Launcher implements AutoCloseable {
         var q = p.q();
         var k = p.k();
         var v = p.v();
-        int cluster = pass == KvPass.AUTO ? qp.kvCluster(nk) : 0;
+        int cluster = pass == KvPass.SEPARATE ? 0 : qp.kvCluster(nk);
         if (nk == 0) {
             w.kSum().zeroAsync(stream);
             w.vScale().zeroAsync(stream);  // no V quantizer runs; the epilogue still scales O (all zero)
@@ -95,7 +100,7 @@ final class Sage2Launcher implements AutoCloseable {
     /** Enqueues quantization and attention for a validated problem and its int8-fp8 plan. */
     void launch(FwdProblem p, FwdKernelPlan plan, KernelLoader.Ready ready, float scaleLog2, Stream stream) {
         try (var lease = workspaces.lease(stream)) {
-            attend(p, plan, ready, scaleLog2, stream, quantize(p, plan, stream, lease.workspace().views(p), KvPass.AUTO));
+            attend(p, plan, ready, scaleLog2, stream, quantize(p, plan, stream, lease.workspace().views(p), KvPass.fromProperty()));
         }
     }
 
