@@ -5,7 +5,9 @@
 #   2. runs every CPU test with Maven (NVRTC must be found: compile tests may not skip),
 #   3. compiles every kernel variant (all specs x all tile candidates) for sm_90a and sm_120a
 #      through every NVRTC backend (JCuda over libnvrtc.so.12, FFM over .so.13 and .so.12);
-#      any failure fails the script.
+#      any failure fails the script,
+#   4. runs examples/SafetensorsAttention.java against the built jar on the class path, then
+#      scripts/module-check.sh: the jar as the named module dev.sagejit on the module path.
 # GPU tests are tagged "gpu" and run on a GPU host through scripts/gpu-suite.sh.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -71,3 +73,6 @@ grep -v WARNING "$EXAMPLE_OUT" || true
 # Without a GPU the example must say so and exit 2; with one it must finish (exit 0).
 if [[ $example_rc -eq 2 ]] && grep -q "no GPU" "$EXAMPLE_OUT"; then :
 elif [[ $example_rc -ne 0 ]]; then echo "test.sh: the example failed (exit $example_rc)" >&2; exit 1; fi
+
+echo "test.sh: sagejit as the module dev.sagejit (scripts/module-check.sh)"
+scripts/module-check.sh

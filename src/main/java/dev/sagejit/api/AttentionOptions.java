@@ -67,6 +67,9 @@ public record AttentionOptions(Precision precision, boolean causal, Optional<Dou
         private boolean lse;
         private String tiles;
 
+        private Builder() {
+        }
+
         public Builder precision(Precision p) {
             this.precision = p;
             return this;

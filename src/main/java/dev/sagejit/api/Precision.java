@@ -30,7 +30,7 @@ public enum Precision {
     NVFP4_EMULATED("nvfp4-emulated", DType.BF16),
     /**
      * The fastest mode of this GPU that meets the accuracy bars, chosen per call from the GPU and the
-     * tensors' type ({@link #resolve}): int8-fp8 where INT8 and FP8 tensor cores exist (sm_89, sm_90a,
+     * tensors' type ({@link SageAttention#resolve}): int8-fp8 where INT8 and FP8 tensor cores exist (sm_89, sm_90a,
      * sm_120a), else the 16-bit mode of the tensors. Host arrays go to the GPU as BF16.
      */
     AUTO("auto", DType.BF16);
@@ -59,23 +59,6 @@ public enum Precision {
      */
     public boolean quantized() {
         return this == INT8_FP8 || this == INT8_FP8_FP16;
-    }
-
-    /**
-     * The concrete mode this precision runs as on {@code arch} with {@code input} tensors: itself, or
-     * for {@link #AUTO} int8-fp8 (BF16 or FP16 flavour) where the GPU has INT8 and FP8 MMAs, else BF16
-     * or FP16. NVFP4 is never chosen automatically: its accuracy (cosine about 0.98 on Gaussian
-     * inputs) is below the other modes'.
-     */
-    public Precision resolve(dev.sagejit.spec.Arch arch, DType input) {
-        if (this != AUTO) {
-            return this;
-        }
-        boolean eightBit = arch.has(dev.sagejit.spec.MmaKind.MMA_SYNC_INT8) && arch.has(dev.sagejit.spec.MmaKind.MMA_SYNC_FP8);
-        if (input == DType.FP16) {
-            return eightBit ? INT8_FP8_FP16 : FP16;
-        }
-        return eightBit ? INT8_FP8 : BF16;
     }
 
     /** Whether tensors of type {@code t} run in this mode: its input type, or BF16 and FP16 for {@link #AUTO}. */

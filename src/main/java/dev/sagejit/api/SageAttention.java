@@ -7,6 +7,7 @@ import dev.sagejit.compile.NvrtcBackends;
 import dev.sagejit.kernel.FwdLauncher;
 import dev.sagejit.kernel.FwdProblem;
 import dev.sagejit.kernel.KernelLoader;
+import dev.sagejit.kernel.SageInternals;
 import dev.sagejit.runtime.CudaDriver;
 import dev.sagejit.runtime.Device;
 import dev.sagejit.runtime.DeviceBuffer;
@@ -27,8 +28,26 @@ import dev.sagejit.util.Knobs;
  *     sage.forward(opts, q, k, v, o, 0L, null);   // DeviceTensor views of your buffers
  * }
  * }</pre>
+ *
+ * <p>Tools inside sagejit (the CLI, benchmarks, the tuner) reach the launcher, the target arch and
+ * {@code open} with explicit settings through {@code dev.sagejit.kernel.SageInternals}, which is
+ * not exported.
  */
 public final class SageAttention implements AutoCloseable {
+    static {
+        SageInternals.install(new SageInternals.Access() {
+            @Override
+            public SageAttention open(Knobs knobs) {
+                return SageAttention.open(knobs);
+            }
+
+            @Override
+            public FwdLauncher launcher(SageAttention sage) {
+                return sage.launcher;
+            }
+        });
+    }
+
     private final Device device;
     private final KernelLoader loader;
     private final FwdLauncher launcher;
@@ -39,18 +58,19 @@ public final class SageAttention implements AutoCloseable {
         this.launcher = new FwdLauncher(loader, tuning);
     }
 
-    /** Opens the GPU and NVRTC named by the environment (see {@link Knobs}). */
-    public static SageAttention open() {
-        return open(Knobs.fromEnvironment());
-    }
-
     /**
-     * Opens the GPU {@code knobs.deviceOrdinal()} and the NVRTC that best serves it.
+     * Opens the GPU and NVRTC named by the system properties and environment ({@code SAGEJIT_DEVICE},
+     * {@code SAGEJIT_NVRTC}, {@code SAGEJIT_CACHE_DIR}, ...; see the README).
      *
      * @throws SageException.Unsupported when there is no GPU, no driver or no NVRTC, saying what to
      *                                   install
      */
-    public static SageAttention open(Knobs knobs) {
+    public static SageAttention open() {
+        return open(Knobs.fromEnvironment());
+    }
+
+    /** Opens the GPU {@code knobs.deviceOrdinal()} and the NVRTC that best serves it. */
+    private static SageAttention open(Knobs knobs) {
         if (!CudaDriver.available()) {
             throw new SageException.Unsupported("no GPU: " + CudaDriver.unavailableReason()
                     + ". sagejit runs attention on NVIDIA GPUs (sm_80 or newer); the FP64 CPU reference in"
@@ -72,13 +92,9 @@ public final class SageAttention implements AutoCloseable {
         }
     }
 
+    /** The GPU this instance runs on (to allocate buffers and create streams on). */
     public Device device() {
         return device;
-    }
-
-    /** Code-generation target of this GPU. */
-    public Arch arch() {
-        return launcher.arch();
     }
 
     /**
@@ -118,27 +134,20 @@ public final class SageAttention implements AutoCloseable {
         DeviceBuffer lse = device.allocate(Math.max(16, 4L * q.batch() * q.heads() * q.seq()));
         try {
             forward(withLse, q, k, v, o, lse.address(), s);
-            return new TrainingContext(withLse, q, k, v, o, lse, launcher.flashBackward(), device, arch(), s);
+            return new TrainingContext(withLse, q, k, v, o, lse, launcher.flashBackward(), device, launcher.arch(), s);
         } catch (RuntimeException e) {
             lse.close();
             throw e;
         }
     }
 
-    /** The validated problem and the kernel plan it would use, without launching (for tools). */
-    public dev.sagejit.kernel.FwdKernelPlan plan(AttentionOptions options, DeviceTensor q, DeviceTensor k,
-            DeviceTensor v, DeviceTensor o, long lseAddress) {
-        return launcher.plan(new FwdProblem(options, q, k, v, o, lseAddress));
-    }
-
-    /** The concrete precision {@code p} runs as on this GPU with {@code input} tensors ({@link Precision#resolve}). */
+    /**
+     * The concrete precision {@code p} runs as on this GPU with {@code input} tensors: {@code p}
+     * itself, or for {@link Precision#AUTO} int8-fp8 (BF16 or FP16 flavour) where the GPU has INT8 and
+     * FP8 tensor cores, else BF16 or FP16.
+     */
     public Precision resolve(Precision p, DType input) {
-        return p.resolve(arch(), input);
-    }
-
-    /** The launcher, for benchmarks and tools that launch repeatedly. */
-    public FwdLauncher launcher() {
-        return launcher;
+        return launcher.arch().resolve(p, input);
     }
 
     /** Attention on host arrays: copies in, runs, copies out, waits. */

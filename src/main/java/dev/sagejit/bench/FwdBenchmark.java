@@ -5,6 +5,7 @@ import dev.sagejit.api.DeviceTensor;
 import dev.sagejit.api.SageAttention;
 import dev.sagejit.kernel.FwdProblem;
 import dev.sagejit.kernel.KernelLoader;
+import dev.sagejit.kernel.SageInternals;
 import dev.sagejit.runtime.DeviceBuffer;
 import dev.sagejit.runtime.EventTimer;
 import dev.sagejit.runtime.Stream;
@@ -97,7 +98,7 @@ public final class FwdBenchmark {
                         DeviceTensor.contiguous(o.address(), t, c.layout(), c.batch(), c.heads(), c.nq(), c.headDim()),
                         0L));
             }
-            var launcher = sage.launcher();
+            var launcher = SageInternals.launcher(sage);
             Stream stream = device.defaultStream();
             KernelLoader.Ready ready = launcher.launch(problems.get(0), stream);
             device.synchronize();
@@ -148,10 +149,11 @@ public final class FwdBenchmark {
             Stream stream = device.defaultStream();
             sage.forward(opts, tensor.apply(q, true), tensor.apply(k, false), tensor.apply(v, false),
                     tensor.apply(o, true), lse.address(), stream);
-            var bwd = sage.launcher().flashBackward();
+            var bwd = SageInternals.launcher(sage).flashBackward();
+            var arch = SageInternals.arch(sage);
             Runnable call = () -> bwd.enqueue(opts, tensor.apply(q, true), tensor.apply(k, false),
                     tensor.apply(v, false), tensor.apply(o, true), tensor.apply(dO, true), lse.address(),
-                    tensor.apply(dq, true), tensor.apply(dk, false), tensor.apply(dv, false), sage.arch(), stream, ws);
+                    tensor.apply(dq, true), tensor.apply(dk, false), tensor.apply(dv, false), arch, stream, ws);
             call.run();
             device.synchronize();
             EventTimer.Timing timing = new EventTimer(device).timeUntil(stream, call, warmup, minTotalMs,

@@ -4,6 +4,7 @@ import dev.sagejit.api.Precision;
 import dev.sagejit.api.SageAttention;
 import dev.sagejit.bench.BenchCase;
 import dev.sagejit.bench.FwdBenchmark;
+import dev.sagejit.kernel.SageInternals;
 import dev.sagejit.spec.Direction;
 import dev.sagejit.spec.KernelSpec;
 import dev.sagejit.spec.TileConfig;
@@ -85,7 +86,7 @@ final class BenchCommand implements Callable<Integer> {
         String sha = stamp.commit();
         PrintWriter err = spec.commandLine().getErr();
         var rows = new ArrayList<Row>();
-        try (SageAttention sage = SageAttention.open(main.knobs())) {
+        try (SageAttention sage = SageInternals.open(main.knobs())) {
             String gpu = sage.device().name();
             record Work(BenchCase bench, String tiles, FwdBenchmark.Scope scope) {
             }
@@ -185,14 +186,16 @@ final class BenchCommand implements Callable<Integer> {
     /** Tile keys to time for one case: the default (null here, resolved by the launcher) or the candidates. */
     private List<String> configs(SageAttention sage, BenchCase c) {
         if (tiles.equals("default")) {
-            var s = new KernelSpec(Direction.FWD, sage.arch(), c.precision(), c.headDim(), c.causal(), false);
-            return List.of(TileTable.choose(s, c.nk()).tiles().key());
+            return List.of(TileTable.choose(spec(sage, c), c.nk()).tiles().key());
         }
         if (tiles.equals("all")) {
-            var s = new KernelSpec(Direction.FWD, sage.arch(), c.precision(), c.headDim(), c.causal(), false);
-            return TileTable.candidates(s).stream().map(TileConfig::key).toList();
+            return TileTable.candidates(spec(sage, c)).stream().map(TileConfig::key).toList();
         }
         return List.of(tiles);
+    }
+
+    private static KernelSpec spec(SageAttention sage, BenchCase c) {
+        return new KernelSpec(Direction.FWD, SageInternals.arch(sage), c.precision(), c.headDim(), c.causal(), false);
     }
 
     private static Map<String, Object> errorLine(BenchCase c, String config, String runId, String gpu, String sha,

@@ -9,10 +9,11 @@ import dev.sagejit.api.SageAttention;
 import dev.sagejit.bench.Accuracy;
 import dev.sagejit.bench.BenchCase;
 import dev.sagejit.bench.FwdBenchmark;
+import dev.sagejit.interop.Npy;
+import dev.sagejit.kernel.SageInternals;
 import dev.sagejit.reference.AttentionProblem;
 import dev.sagejit.reference.HostTensor;
 import dev.sagejit.reference.Metrics;
-import dev.sagejit.util.Npy;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -118,10 +119,11 @@ final class RunCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        try (SageAttention sage = SageAttention.open(main.knobs())) {
+        try (SageAttention sage = SageInternals.open(main.knobs())) {
+            String arch = SageInternals.arch(sage).name();
             if (precision == Precision.AUTO) {
                 precision = sage.resolve(Precision.AUTO, Precision.AUTO.inputType());
-                out.println("precision auto: " + precision.id() + " on " + sage.arch().name());
+                out.println("precision auto: " + precision.id() + " on " + arch);
             }
             var options = options();
             double s = scale == null ? Double.NaN : scale;
@@ -129,7 +131,7 @@ final class RunCommand implements Callable<Integer> {
                     ? RunInputs.generate(source.shape, family, seed, layout, causal, s)
                     : RunInputs.read(source.files.q, source.files.k, source.files.v, layout, causal, s);
             AttentionProblem p = in.problem();
-            out.printf(Locale.ROOT, "%s on %s (%s), %s %s%s%n", p, sage.device().name(), sage.arch().name(),
+            out.printf(Locale.ROOT, "%s on %s (%s), %s %s%s%n", p, sage.device().name(), arch,
                     precision.id(), layout, causal ? " causal" : "");
             var qkv = new HostQkv(layout, p.batch(), p.hq(), p.hkv(), p.nq(), p.nk(), p.headDim(), in.q().data(),
                     in.k().data(), in.v().data());

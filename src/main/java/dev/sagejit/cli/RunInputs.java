@@ -2,10 +2,10 @@ package dev.sagejit.cli;
 
 import dev.sagejit.api.Layout;
 import dev.sagejit.api.SageException;
+import dev.sagejit.interop.Npy;
 import dev.sagejit.reference.AttentionProblem;
 import dev.sagejit.reference.HostTensor;
 import dev.sagejit.reference.Inputs;
-import dev.sagejit.util.Npy;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;

@@ -3,6 +3,7 @@ package dev.sagejit.cli;
 import dev.sagejit.api.Precision;
 import dev.sagejit.api.SageAttention;
 import dev.sagejit.bench.BenchCase;
+import dev.sagejit.kernel.SageInternals;
 import dev.sagejit.spec.Arch;
 import dev.sagejit.spec.Direction;
 import dev.sagejit.spec.KernelSpec;
@@ -94,12 +95,12 @@ final class TuneCommand implements Callable<Integer> {
         String gpu;
         try {
             for (int ordinal : ordinals) {
-                engines.add(SageAttention.open(main.knobs().withDevice(ordinal)));
+                engines.add(SageInternals.open(main.knobs().withDevice(ordinal)));
             }
             gpu = engines.get(0).device().name();
             String sha = stamp.commit();
             List<Lab> labs = engines.stream().map(s -> (Lab) new GpuLab(s)).toList();
-            var tuner = new Tuner(labs, engines.get(0).launcher().tuning());
+            var tuner = new Tuner(labs, SageInternals.launcher(engines.get(0)).tuning());
             for (int i = 0; i < cases.size(); i++) {
                 BenchCase c = cases.get(i);
                 var bar = new ProgressBar(spec.commandLine().getErr(), String.format(Locale.ROOT, "[%d/%d] %s %s %s",
@@ -153,8 +154,8 @@ final class TuneCommand implements Callable<Integer> {
         SageAttention sage = null;
         try {
             if (target == null) {
-                sage = SageAttention.open(main.knobs());
-                target = sage.arch();
+                sage = SageInternals.open(main.knobs());
+                target = SageInternals.arch(sage);
             }
             for (BenchCase c : cases) {
                 var s = new KernelSpec(Direction.FWD, target, c.precision(), c.headDim(), c.causal(), false);

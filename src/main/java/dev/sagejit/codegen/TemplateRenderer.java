@@ -1,11 +1,12 @@
 package dev.sagejit.codegen;
 
-import freemarker.cache.ClassTemplateLoader;
+import freemarker.cache.URLTemplateLoader;
 import freemarker.template.Configuration;
 import freemarker.template.TemplateException;
 import freemarker.template.TemplateExceptionHandler;
 import java.io.IOException;
 import java.io.StringWriter;
+import java.net.URL;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -19,7 +20,7 @@ public final class TemplateRenderer {
 
     public TemplateRenderer() {
         config = new Configuration(Configuration.VERSION_2_3_34);
-        config.setTemplateLoader(new ClassTemplateLoader(TemplateRenderer.class, "/templates"));
+        config.setTemplateLoader(new OwnResources());
         config.setDefaultEncoding("UTF-8");
         config.setTemplateExceptionHandler(TemplateExceptionHandler.RETHROW_HANDLER);
         config.setLogTemplateExceptions(false);
@@ -29,6 +30,19 @@ public final class TemplateRenderer {
         config.setNumberFormat("computer");
         config.setBooleanFormat("c");
         config.setLocale(java.util.Locale.ROOT);
+    }
+
+    /**
+     * Finds templates as resources of sagejit itself. In the dev.sagejit module the template folders
+     * count as packages ({@code templates.attn.fwd}, ...), whose resources only the module's own code
+     * may look up: FreeMarker's ClassTemplateLoader would look them up from the freemarker module and
+     * find nothing. On the class path both work.
+     */
+    private static final class OwnResources extends URLTemplateLoader {
+        @Override
+        protected URL getURL(String name) {
+            return TemplateRenderer.class.getResource("/templates/" + name);
+        }
     }
 
     /**

@@ -97,7 +97,7 @@ public record FwdProblem(AttentionOptions options, DeviceTensor q, DeviceTensor 
     public FwdProblem resolved(dev.sagejit.spec.Arch arch) {
         var p = options.precision();
         return p == dev.sagejit.api.Precision.AUTO
-                ? new FwdProblem(options.withPrecision(p.resolve(arch, q.dtype())), q, k, v, o, lseAddress) : this;
+                ? new FwdProblem(options.withPrecision(arch.resolve(p, q.dtype())), q, k, v, o, lseAddress) : this;
     }
 
     public int batch() {

@@ -6,7 +6,6 @@ import dev.sagejit.runtime.LaunchGeometry;
 import dev.sagejit.runtime.LoadedKernel;
 import dev.sagejit.runtime.Stream;
 import dev.sagejit.runtime.TensorMap;
-import dev.sagejit.runtime.WorkspacePool;
 import dev.sagejit.spec.Int8Fp8Layout;
 
 /**

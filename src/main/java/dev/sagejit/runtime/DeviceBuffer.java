@@ -94,8 +94,8 @@ public final class DeviceBuffer implements AutoCloseable {
         return device;
     }
 
-    /** The JCuda pointer, for calls this class does not wrap. */
-    public CUdeviceptr pointer() {
+    /** The JCuda pointer; JCuda types stay inside this package. */
+    CUdeviceptr pointer() {
         ensureLive();
         return ptr;
     }

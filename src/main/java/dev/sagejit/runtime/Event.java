@@ -50,9 +50,9 @@ public final class Event implements AutoCloseable {
         }
     }
 
-    /** Blocks the host until the work before the last {@link #record} has finished. */
+    /** Blocks the host until the work before the last {@link #record} has finished (nothing once the device is closed). */
     public synchronized void synchronize() {
-        if (recorded) {
+        if (recorded && !closed && device.isOpen()) {
             device.makeCurrent();
             Cu.check(JCudaDriver.cuEventSynchronize(handle), "cuEventSynchronize");
         }

@@ -71,8 +71,8 @@ public final class KernelArgs {
         return new Builder();
     }
 
-    /** The {@code void**} array for cuLaunchKernel's kernelParams. */
-    public Pointer kernelParams() {
+    /** The {@code void**} array for cuLaunchKernel's kernelParams (JCuda types stay inside this package). */
+    Pointer kernelParams() {
         return kernelParams;
     }
 

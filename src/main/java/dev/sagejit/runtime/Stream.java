@@ -20,8 +20,8 @@ public final class Stream implements AutoCloseable {
         this.owned = owned;
     }
 
-    /** The JCuda handle; the default stream's handle is a null stream. */
-    public CUstream handle() {
+    /** The JCuda handle (a null stream for the default stream); JCuda types stay inside this package. */
+    CUstream handle() {
         if (closed.get()) {
             throw new IllegalStateException("stream closed");
         }

@@ -6,6 +6,7 @@ import dev.sagejit.bench.Accuracy;
 import dev.sagejit.bench.BenchCase;
 import dev.sagejit.bench.FwdBenchmark;
 import dev.sagejit.kernel.FwdKernelPlan;
+import dev.sagejit.kernel.SageInternals;
 import dev.sagejit.reference.AttentionProblem;
 import dev.sagejit.reference.Inputs;
 import dev.sagejit.spec.Direction;
@@ -34,7 +35,7 @@ public final class GpuLab implements Lab {
 
     @Override
     public KernelSpec spec(BenchCase c) {
-        return new KernelSpec(Direction.FWD, sage.arch(), c.precision(), c.headDim(), c.causal(), false);
+        return new KernelSpec(Direction.FWD, SageInternals.arch(sage), c.precision(), c.headDim(), c.causal(), false);
     }
 
     @Override
@@ -49,7 +50,7 @@ public final class GpuLab implements Lab {
 
     @Override
     public int compile(KernelSpec spec, TileConfig tiles) {
-        var report = sage.launcher().compile(new FwdKernelPlan(spec, tiles)).report();
+        var report = SageInternals.launcher(sage).compile(new FwdKernelPlan(spec, tiles)).report();
         return report.spillStoreBytes() + report.spillLoadBytes();
     }
 

@@ -31,13 +31,13 @@ class PrecisionTest {
     @Test
     void autoPicksTheFastestAccurateModeOfTheGpu() {
         var sm90 = dev.sagejit.spec.Arch.SM90A;
-        assertEquals(Precision.INT8_FP8, Precision.AUTO.resolve(sm90, DType.BF16));
-        assertEquals(Precision.INT8_FP8_FP16, Precision.AUTO.resolve(sm90, DType.FP16));
-        assertEquals(Precision.INT8_FP8, Precision.AUTO.resolve(dev.sagejit.spec.Arch.SM120A, DType.BF16),
+        assertEquals(Precision.INT8_FP8, sm90.resolve(Precision.AUTO, DType.BF16));
+        assertEquals(Precision.INT8_FP8_FP16, sm90.resolve(Precision.AUTO, DType.FP16));
+        assertEquals(Precision.INT8_FP8, dev.sagejit.spec.Arch.SM120A.resolve(Precision.AUTO, DType.BF16),
                 "NVFP4 is never chosen automatically (lower accuracy)");
-        assertEquals(Precision.BF16, Precision.AUTO.resolve(dev.sagejit.spec.Arch.SM80, DType.BF16), "no FP8 MMA");
-        assertEquals(Precision.FP16, Precision.AUTO.resolve(dev.sagejit.spec.Arch.SM80, DType.FP16));
-        assertEquals(Precision.FP16, Precision.FP16.resolve(sm90, DType.BF16), "a concrete mode stays itself");
+        assertEquals(Precision.BF16, dev.sagejit.spec.Arch.SM80.resolve(Precision.AUTO, DType.BF16), "no FP8 MMA");
+        assertEquals(Precision.FP16, dev.sagejit.spec.Arch.SM80.resolve(Precision.AUTO, DType.FP16));
+        assertEquals(Precision.FP16, sm90.resolve(Precision.FP16, DType.BF16), "a concrete mode stays itself");
         assertEquals(Precision.AUTO, Precision.parse("auto"));
     }
 

@@ -66,9 +66,9 @@ class FlashBackwardGpuTest extends dev.sagejit.testing.GpuSession {
             var tv = DeviceCopies.tensor(dv, t, v);
             var to = DeviceCopies.tensor(dout, t, q);
             sage.forward(opts, tq, tk, tv, to, dlse.address(), null);
-            sage.launcher().flashBackward().backward(opts, tq, tk, tv, to, DeviceCopies.tensor(dgo, t, dO), dlse.address(),
+            SageInternals.launcher(sage).flashBackward().backward(opts, tq, tk, tv, to, DeviceCopies.tensor(dgo, t, dO), dlse.address(),
                     DeviceCopies.tensor(gq, t, q), DeviceCopies.tensor(gk, t, k), DeviceCopies.tensor(gv, t, v),
-                    sage.arch(), dev.defaultStream());
+                    SageInternals.arch(sage), dev.defaultStream());
             var ref = CpuAttentionBackward.compute(p, q, k, v, dO);
             var eq = Metrics.of(download(gq, t, q), ref.dq());
             var ek = Metrics.of(download(gk, t, k), ref.dk());

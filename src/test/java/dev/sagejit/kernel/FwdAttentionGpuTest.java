@@ -77,7 +77,7 @@ class FwdAttentionGpuTest extends dev.sagejit.testing.GpuSession {
         out.add(c(Precision.FP16, 1, 2, 1, 16384, 16384, 64, false, Layout.BSHD, null));
         for (Precision p : List.of(Precision.BF16, Precision.FP16)) {
             for (int d : new int[] {64, 128}) {
-                var spec = new KernelSpec(Direction.FWD, sage().arch(), p, d, true, true);
+                var spec = new KernelSpec(Direction.FWD, SageInternals.arch(sage()), p, d, true, true);
                 for (var tiles : TileTable.candidates(spec)) {
                     out.add(c(p, 1, 2, 2, 600, 600, d, true, Layout.BHSD, tiles.key()));
                 }

@@ -115,9 +115,9 @@ class Nvfp4GpuTest extends dev.sagejit.testing.GpuSession {
         try (DeviceBuffer dq = DeviceCopies.upload(dev, q, c.t()); DeviceBuffer dk = DeviceCopies.upload(dev, k, c.t());
                 DeviceBuffer dv = DeviceCopies.upload(dev, v, c.t()); DeviceBuffer dout = dev.allocate(2L * q.data().length);
                 DeviceBuffer dlse = dev.allocate(4L * c.b() * c.hq() * c.nq())) {
-            sage.launcher().nvfp4Attention().forward(Nvfp4FwdPlan.Mode.EMULATED, DeviceCopies.tensor(dq, c.t(), q), DeviceCopies.tensor(dk, c.t(), k),
+            SageInternals.launcher(sage).nvfp4Attention().forward(Nvfp4FwdPlan.Mode.EMULATED, DeviceCopies.tensor(dq, c.t(), q), DeviceCopies.tensor(dk, c.t(), k),
                     DeviceCopies.tensor(dv, c.t(), v), DeviceCopies.tensor(dout, c.t(), q), dlse.address(),
-                    AttentionOptions.builder().precision(Precision.NVFP4_EMULATED).causal(causal).build(), c.options(), sage.arch(), dev.defaultStream());
+                    AttentionOptions.builder().precision(Precision.NVFP4_EMULATED).causal(causal).build(), c.options(), SageInternals.arch(sage), dev.defaultStream());
             short[] bits = new short[q.data().length];
             dout.copyToHost(bits);
             HostTensor o = HostTensor.fromBits(bits, c.t(), c.b(), c.hq(), c.nq(), c.d(), c.layout());
@@ -142,8 +142,8 @@ class Nvfp4GpuTest extends dev.sagejit.testing.GpuSession {
         var dev = sage.device();
         try (DeviceBuffer dq = DeviceCopies.upload(dev, q, c.t()); DeviceBuffer dk = DeviceCopies.upload(dev, k, c.t());
                 DeviceBuffer dv = DeviceCopies.upload(dev, v, c.t());
-                var out = sage.launcher().nvfp4Quantizer().quantize(DeviceCopies.tensor(dq, c.t(), q),
-                        DeviceCopies.tensor(dk, c.t(), k), DeviceCopies.tensor(dv, c.t(), v), c.options(), sage.arch(),
+                var out = SageInternals.launcher(sage).nvfp4Quantizer().quantize(DeviceCopies.tensor(dq, c.t(), q),
+                        DeviceCopies.tensor(dk, c.t(), k), DeviceCopies.tensor(dv, c.t(), v), c.options(), SageInternals.arch(sage),
                         dev.defaultStream())) {
             dev.synchronize();
             int bhk = c.b() * c.hkv();

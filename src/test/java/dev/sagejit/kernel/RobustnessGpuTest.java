@@ -62,7 +62,7 @@ class RobustnessGpuTest extends dev.sagejit.testing.GpuSession {
                 }
             }
         }
-        int before = sage.launcher().loadedKernels();
+        int before = SageInternals.launcher(sage).loadedKernels();
         try (var pool = Executors.newFixedThreadPool(16)) {
             var futures = new ArrayList<Future<String>>();
             for (int round = 0; round < 4; round++) {
@@ -85,7 +85,7 @@ class RobustnessGpuTest extends dev.sagejit.testing.GpuSession {
             assertTrue(failures.isEmpty(), failures.toString());
         }
         // Each spec's kernel was compiled and loaded once, whatever the number of threads asking for it.
-        int loaded = sage.launcher().loadedKernels() - before;
+        int loaded = SageInternals.launcher(sage).loadedKernels() - before;
         assertTrue(loaded <= jobs.size(), loaded + " kernels loaded for " + jobs.size() + " specs");
     }
 

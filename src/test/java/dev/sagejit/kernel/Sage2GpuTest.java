@@ -122,7 +122,7 @@ class Sage2GpuTest extends dev.sagejit.testing.GpuSession {
                 DeviceBuffer dout = device.allocate(2L * q.data().length)) {
             var opts = AttentionOptions.builder().precision(c.precision()).build();
             var problem = new FwdProblem(opts, tensor(dq, t, q), tensor(dk, t, k), tensor(dv, t, v), tensor(dout, t, q), 0L);
-            var w = sage.launcher().quantizeInto(problem, device.defaultStream(), pass);
+            var w = SageInternals.launcher(sage).quantizeInto(problem, device.defaultStream(), pass);
             device.synchronize();
             int bhk = c.b() * c.hkv();
             float[] ksum = floats(w.kSum(), bhk * c.d());
@@ -219,7 +219,7 @@ class Sage2GpuTest extends dev.sagejit.testing.GpuSession {
         // inputs must show the same LSE error, and agree with the GPU row by row.
         var in = outcome.inputs();
         var z = Sage2Reference.quantize(in.q(), in.k(), in.v());
-        int blockN = sage.launcher().plan(probe(c)).tiles().blockN();
+        int blockN = SageInternals.launcher(sage).plan(probe(c)).tiles().blockN();
         var emu = Sage2Reference.attention(z, Double.NaN, c.causal(), blockN);
         var emuErr = dev.sagejit.reference.Metrics.lse(emu.lse(), outcome.reference(), p);
         var gpuVsEmu = dev.sagejit.reference.Metrics.of(outcome.result().lse(), emu.lse());

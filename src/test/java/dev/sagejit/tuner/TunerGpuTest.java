@@ -11,6 +11,7 @@ import dev.sagejit.api.DeviceTensor;
 import dev.sagejit.api.Layout;
 import dev.sagejit.api.Precision;
 import dev.sagejit.bench.BenchCase;
+import dev.sagejit.kernel.SageInternals;
 import dev.sagejit.spec.TileConfig;
 import dev.sagejit.tune.TunedConfig;
 import dev.sagejit.tune.TuningDatabase;
@@ -27,7 +28,7 @@ class TunerGpuTest extends dev.sagejit.testing.GpuSession {
     @Test
     void tunesACaseRecordsTheWinnerAndAnswersTheSecondRunFromTheDatabase(@TempDir Path dir) {
         var c = new BenchCase(2, 8, 8, 1024, 1024, 64, false, Precision.INT8_FP8, Layout.BHSD);
-        var db = new TuningDatabase(dir, sage.launcher().tuning().fingerprint(), Duration.ZERO);
+        var db = new TuningDatabase(dir, SageInternals.launcher(sage).tuning().fingerprint(), Duration.ZERO);
         var options = new Tuner.Options(false, 20, Runtime.getRuntime().availableProcessors(),
                 Tuner.DEFAULT_MAX_SPILL_BYTES, "gpu-test");
         var report = new Tuner(new GpuLab(sage), db).tune(c, options, Tuner.Progress.NONE);
@@ -51,14 +52,14 @@ class TunerGpuTest extends dev.sagejit.testing.GpuSession {
         int b = 1, h = 3, n = 777, d = 128;
         var opts = AttentionOptions.builder().precision(Precision.BF16).build();
         var t = DeviceTensor.contiguous(0x10000L, DType.BF16, Layout.BHSD, b, h, n, d);
-        TileConfig before = sage.plan(opts, t, t, t, t, 0L).tiles();
+        TileConfig before = SageInternals.plan(sage, opts, t, t, t, t, 0L).tiles();
         TileConfig other = TileConfig.wgmma(128, 64, 2).equals(before) ? TileConfig.wgmma(128, 128, 3)
                 : TileConfig.wgmma(128, 64, 2);
-        var spec = sage.plan(opts, t, t, t, t, 0L).spec();
+        var spec = SageInternals.plan(sage, opts, t, t, t, t, 0L).spec();
         String bucket = dev.sagejit.tune.ShapeBucket.keyOf(b, h, n, n);
-        TuningDatabase db = sage.launcher().tuning();
+        TuningDatabase db = SageInternals.launcher(sage).tuning();
         db.record(new TunedConfig(spec.key(), bucket, other.key(), 1.0, 1.0, "2026-11-30T12:00:00Z", "gpu-test"), true);
-        TileConfig after = sage.plan(opts, t, t, t, t, 0L).tiles();
+        TileConfig after = SageInternals.plan(sage, opts, t, t, t, t, 0L).tiles();
         assertNotEquals(before, after);
         assertEquals(other, after);
         assertFalse(db.records().isEmpty());

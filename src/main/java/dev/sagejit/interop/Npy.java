@@ -1,6 +1,7 @@
-package dev.sagejit.util;
+package dev.sagejit.interop;
 
 import dev.sagejit.api.DType;
+import dev.sagejit.util.Half;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -9,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
+import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -244,17 +246,11 @@ public final class Npy {
     }
 
     public static void writeFloats(Path file, long[] shape, float[] data) throws IOException {
-        requireCount(shape, data.length);
-        ByteBuffer b = allocate(data.length, 4);
-        b.asFloatBuffer().put(data);
-        write(file, new NpyArray("<f4", shape, b));
+        write(file, "<f4", shape, data.length, b -> b.asFloatBuffer().put(data));
     }
 
     public static void writeDoubles(Path file, long[] shape, double[] data) throws IOException {
-        requireCount(shape, data.length);
-        ByteBuffer b = allocate(data.length, 8);
-        b.asDoubleBuffer().put(data);
-        write(file, new NpyArray("<f8", shape, b));
+        write(file, "<f8", shape, data.length, b -> b.asDoubleBuffer().put(data));
     }
 
     /** Writes IEEE half bits as {@code <f2} (NumPy float16). */
@@ -270,17 +266,20 @@ public final class Npy {
     }
 
     public static void writeInts(Path file, long[] shape, int[] data) throws IOException {
-        requireCount(shape, data.length);
-        ByteBuffer b = allocate(data.length, 4);
-        b.asIntBuffer().put(data);
-        write(file, new NpyArray("<i4", shape, b));
+        write(file, "<i4", shape, data.length, b -> b.asIntBuffer().put(data));
     }
 
     public static void writeLongs(Path file, long[] shape, long[] data) throws IOException {
-        requireCount(shape, data.length);
-        ByteBuffer b = allocate(data.length, 8);
-        b.asLongBuffer().put(data);
-        write(file, new NpyArray("<i8", shape, b));
+        write(file, "<i8", shape, data.length, b -> b.asLongBuffer().put(data));
+    }
+
+    /** Writes {@code length} elements of type {@code descr}, which {@code fill} puts into the buffer. */
+    private static void write(Path file, String descr, long[] shape, int length, Consumer<ByteBuffer> fill)
+            throws IOException {
+        requireCount(shape, length);
+        ByteBuffer b = allocate(length, ITEM_SIZE.get(descr));
+        fill.accept(b);
+        write(file, new NpyArray(descr, shape, b));
     }
 
     private static void requireCount(long[] shape, int length) {

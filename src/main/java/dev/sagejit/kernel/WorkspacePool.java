@@ -1,4 +1,8 @@
-package dev.sagejit.runtime;
+package dev.sagejit.kernel;
+
+import dev.sagejit.runtime.Device;
+import dev.sagejit.runtime.Event;
+import dev.sagejit.runtime.Stream;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -15,7 +19,7 @@ import java.util.function.Supplier;
  *
  * @param <T> the workspace type; it is closed when the pool is
  */
-public final class WorkspacePool<T extends AutoCloseable> implements AutoCloseable {
+final class WorkspacePool<T extends AutoCloseable> implements AutoCloseable {
     private final Device device;
     private final Supplier<T> factory;
     private final int maxWorkspaces;
@@ -164,9 +168,7 @@ public final class WorkspacePool<T extends AutoCloseable> implements AutoCloseab
         closed = true;
         for (Slot<T> s : slots) {
             try {
-                if (device.isOpen()) {
-                    s.lastUse.synchronize();
-                }
+                s.lastUse.synchronize();
                 s.value.close();
             } catch (Exception e) {
                 throw new IllegalStateException("closing a workspace: " + e.getMessage(), e);

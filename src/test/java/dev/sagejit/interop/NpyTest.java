@@ -1,4 +1,4 @@
-package dev.sagejit.util;
+package dev.sagejit.interop;
 
 import dev.sagejit.testing.LittleEndian;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sagejit.api.DType;
+import dev.sagejit.util.Half;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -1,4 +1,6 @@
-package dev.sagejit.runtime;
+package dev.sagejit.kernel;
+
+import dev.sagejit.runtime.Device;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
