@@ -32,6 +32,7 @@ BACKENDS = {
 DTYPES = ("bf16", "fp16")
 FAMILIES = ("gaussian", "k-channel-offset", "heavy-tail", "peaky")
 DIRECTION_FACTOR = {"fwd": 1.0, "bwd": 2.5, "fwdbwd": 3.5}
+GRAD_TENSORS = ("dQ", "dK", "dV")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -209,14 +210,14 @@ def human_table(records):
 
 
 def accuracy_table(records):
-    rows = [("impl", "shape", "causal", "inputs", "cosine", "rel_l1", "rel_l2", "rmse")]
+    rows = [("impl", "shape", "causal", "inputs", "tensor", "cosine", "rel_l1", "rel_l2", "rmse")]
     acc = {}
     order = []
     for r in records:
         if "metric" not in r and not ("reference" in r and "error" in r):
             continue
         s = dict((k, r[k]) for k in ("B", "H", "Hkv", "Nq", "Nk", "D"))
-        key = (r["impl"], shape_str(s), "1" if r["causal"] else "0", r["inputs"])
+        key = (r["impl"], shape_str(s), "1" if r["causal"] else "0", r["inputs"], r.get("tensor", "O"))
         if key not in acc:
             acc[key] = {}
             order.append(key)
@@ -267,14 +268,17 @@ def build_parser():
     p.add_argument("--backward", action="store_true",
                    help="also time bwd alone and fwd+bwd (directions bwd, fwdbwd)")
     p.add_argument("--no-forward", action="store_true",
-                   help="skip the forward timing (only with --backward / --accuracy)")
+                   help="skip the forward timing (only with --backward / --accuracy / --grad-accuracy)")
     p.add_argument("--accuracy", action="store_true",
                    help="also write accuracy lines of O against an FP64 torch reference")
+    p.add_argument("--grad-accuracy", action="store_true",
+                   help="also write accuracy lines of each backend's dQ, dK, dV (direction bwd) against "
+                        "FP64 torch gradients, for a Gaussian dO (with --save-inputs: do.npy)")
     p.add_argument("--inputs", default=",".join(FAMILIES),
                    help="input families for --accuracy/--save-inputs (default: all four)")
     p.add_argument("--save-inputs", default=None, metavar="DIR",
-                   help="write q/k/v.npy (float32 of the rounded inputs, BHSD) and ref_o.npy "
-                        "per shape and input family under DIR")
+                   help="write q/k/v.npy (float32 of the rounded inputs, BHSD), ref_o.npy and, with "
+                        "--grad-accuracy, do.npy per shape and input family under DIR")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--warmup", type=int, default=10, help="warm-up calls (default 10)")
     p.add_argument("--min-iters", type=int, default=30, help="minimum timed calls (default 30)")
@@ -362,12 +366,12 @@ def gen_inputs(torch, family, s, seed, device=None):
     raise ValueError("unknown input family %r" % family)
 
 
-def reference_fp64(torch, q, k, v, causal, scale, chunk_elems=1 << 27):
-    """softmax(Q K^T * scale) V in float64, one head and a block of query rows at a time."""
+def softmax_blocks(torch, q, k, v, causal, scale, chunk_elems=1 << 27):
+    """Yields (b, h, hkv, s0, s1, P, K_h, V_h): P = softmax(Q K^T * scale) of query rows s0:s1 of
+    head h in float64, with its kv head's K and V in float64; blocks of at most chunk_elems scores."""
     B, H, Nq, D = q.shape
     Hkv, Nk = k.shape[1], k.shape[2]
     grp = H // Hkv
-    out = torch.empty(B, H, Nq, v.shape[3], dtype=torch.float64, device=q.device)
     rows = max(1, min(Nq, chunk_elems // max(1, Nk)))
     cols = torch.arange(Nk, device=q.device)[None, :]
     for b in range(B):
@@ -381,8 +385,35 @@ def reference_fp64(torch, q, k, v, causal, scale, chunk_elems=1 << 27):
                     if causal:  # top-left aligned, as SDPA's is_causal (used only with Nq == Nk)
                         r = torch.arange(s0, s1, device=q.device)[:, None]
                         sc.masked_fill_(cols > r, float("-inf"))
-                    out[b, h, s0:s1] = torch.softmax(sc, dim=-1) @ vh
+                    yield b, h, hkv, s0, s1, torch.softmax(sc, dim=-1), kh, vh
+
+
+def reference_fp64(torch, q, k, v, causal, scale, chunk_elems=1 << 27):
+    """softmax(Q K^T * scale) V in float64, one head and a block of query rows at a time."""
+    B, H, Nq, _ = q.shape
+    out = torch.empty(B, H, Nq, v.shape[3], dtype=torch.float64, device=q.device)
+    for b, h, _, s0, s1, p, _, vh in softmax_blocks(torch, q, k, v, causal, scale, chunk_elems):
+        out[b, h, s0:s1] = p @ vh
     return out
+
+
+def reference_grads_fp64(torch, q, k, v, do, causal, scale, chunk_elems=1 << 27):
+    """dQ, dK, dV of softmax(Q K^T * scale) V for the upstream gradient dO, in float64 (dK and dV
+    sum over the query heads of a kv head), a block of query rows at a time:
+    dV += P^T dO, dS = P * (dO V^T - rowsum(dO * O)), dQ = dS K * scale, dK += dS^T Q * scale."""
+    f64 = torch.float64
+    dq = torch.zeros(q.shape, dtype=f64, device=q.device)
+    dk = torch.zeros(k.shape, dtype=f64, device=q.device)
+    dv = torch.zeros(v.shape, dtype=f64, device=q.device)
+    for b, h, hkv, s0, s1, p, kh, vh in softmax_blocks(torch, q, k, v, causal, scale, chunk_elems):
+        qs = q[b, h, s0:s1].to(f64)
+        g = do[b, h, s0:s1].to(f64)
+        delta = (g * (p @ vh)).sum(dim=-1, keepdim=True)
+        ds = p * (g @ vh.T - delta)
+        dv[b, hkv] += p.T @ g
+        dq[b, h, s0:s1] = (ds @ kh) * scale
+        dk[b, hkv] += (ds.T @ qs) * scale
+    return dq, dk, dv
 
 
 def error_metrics(torch, o, ref):
@@ -440,6 +471,15 @@ class Sdpa:
             return self.F.scaled_dot_product_attention(q, k, v, is_causal=self.causal,
                                                        enable_gqa=True)
         return self.F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+
+
+def sdpa_grads(torch, sdpa, q, k, v, do):
+    """SDPA's dQ, dK, dV (in the inputs' dtype) for the upstream gradient dO; call inside sdpa.ctx()
+    after sdpa.resolve_gqa (a repeat_interleave fallback sums dK, dV over each group)."""
+    qg, kg, vg = [t.detach().requires_grad_(True) for t in (q, k, v)]
+    kk, vv = sdpa.prep_kv(kg, vg)
+    o = sdpa(qg, kk, vv)
+    return torch.autograd.grad(o, (qg, kg, vg), do)
 
 
 def _sleep_ahead(torch):
@@ -568,14 +608,47 @@ def run_one(torch, a, w, gpu, s, causal, dt_name, backend, flush_buf_holder):
         torch.cuda.empty_cache()
 
 
+ACCURACY_METRICS = ("cosine", "rel_l1", "rmse", "rel_l2", "max_abs")
+
+
+def write_metrics(w, base, m):
+    """One accuracy line per metric of m (error_metrics' dict) on top of base."""
+    for name in ACCURACY_METRICS:
+        rec = dict(base)
+        rec.update(metric=name, value=m[name])
+        w.write(rec)
+
+
+def write_error(w, base, e):
+    rec = dict(base)
+    rec["error"] = "%s: %s" % (type(e).__name__, str(e).strip()[:500])
+    w.write(rec)
+
+
+def grad_seed(inputs_seed):
+    """Seed of dO for inputs drawn with inputs_seed (meta.json's do_seed)."""
+    return inputs_seed + 1
+
+
+def gen_grad(torch, s, seed, device=None):
+    """The upstream gradient dO of a backward accuracy check: float32 N(0, 1), shaped like Q (BHSD)."""
+    device = device or DEVICE
+    g = torch.Generator(device=device)
+    g.manual_seed(seed)
+    return torch.randn(s["B"], s["H"], s["Nq"], s["D"], generator=g, device=device,
+                       dtype=torch.float32)
+
+
 def run_accuracy(torch, a, w, gpu, s, causals, dt_name, backends):
-    """Accuracy lines of O for every input family, backend and causal setting of one shape."""
+    """Accuracy lines of O (--accuracy) and of dQ, dK, dV (--grad-accuracy) for every input family,
+    backend and causal setting of one shape; --save-inputs writes what sagejit run needs."""
     dtype = torch_dtype(torch, dt_name)
-    scale = 1.0 / math.sqrt(s["D"])
     for fam_i, family in enumerate(a.family_list):
+        seed = a.seed + 1000 * (fam_i + 1)
         try:
-            q32, k32, v32 = gen_inputs(torch, family, s, a.seed + 1000 * (fam_i + 1))
+            q32, k32, v32 = gen_inputs(torch, family, s, seed)
             q, k, v = q32.to(dtype), k32.to(dtype), v32.to(dtype)
+            do = gen_grad(torch, s, grad_seed(seed)).to(dtype) if a.grad_accuracy else None
             del q32, k32, v32
         except Exception as e:  # noqa: BLE001
             sys.stderr.write("input family %s for %s failed: %s\n" % (family, shape_str(s), e))
@@ -584,68 +657,105 @@ def run_accuracy(torch, a, w, gpu, s, causals, dt_name, backends):
         if a.save_inputs:
             save_dir = os.path.join(a.save_inputs, "%s-%s-%s" % (shape_str(s), family, dt_name))
             try:
-                save_npy(torch, save_dir, q, k, v, s, family, dt_name, a.seed + 1000 * (fam_i + 1))
+                save_npy(torch, save_dir, q, k, v, s, family, dt_name, seed, do=do)
             except Exception as e:  # noqa: BLE001
                 sys.stderr.write("--save-inputs failed for %s: %s\n" % (save_dir, e))
                 save_dir = None
         for causal in causals:
             if causal and s["Nq"] != s["Nk"]:
                 continue
-            try:
-                ref = reference_fp64(torch, q, k, v, causal, scale)
-            except Exception as e:  # noqa: BLE001
-                sys.stderr.write("fp64 reference failed for %s: %s\n" % (shape_str(s), e))
-                torch.cuda.empty_cache()
-                continue
-            if save_dir:
-                try:
-                    import numpy as np
-                    np.save(os.path.join(save_dir, "ref_o_causal.npy" if causal else "ref_o.npy"),
-                            ref.float().cpu().numpy())
-                except Exception as e:  # noqa: BLE001
-                    sys.stderr.write("--save-inputs failed for %s: %s\n" % (save_dir, e))
-            if not a.accuracy:
-                continue
-            for backend in backends:
-                impl = BACKENDS[backend][1]
-                base = base_record(a.run, gpu, a.commit, impl, dt_name, "fwd", s, causal)
-                base.update(reference="fp64-torch", tensor="O", inputs=family)
-                try:
-                    sdpa = Sdpa(torch, backend, s, causal)
-                    with sdpa.ctx():
-                        sdpa.resolve_gqa(q, k, v)
-                        kk, vv = sdpa.prep_kv(k, v)
-                        with torch.no_grad():
-                            o = sdpa(q, kk, vv)
-                        torch.cuda.synchronize()
-                    if sdpa.gqa:
-                        base["gqa"] = sdpa.gqa
-                    m = error_metrics(torch, o, ref)
-                    del o, kk, vv
-                    for name in ("cosine", "rel_l1", "rmse", "rel_l2", "max_abs"):
-                        rec = dict(base)
-                        rec.update(metric=name, value=m[name])
-                        w.write(rec)
-                except Exception as e:  # noqa: BLE001
-                    rec = dict(base)
-                    rec["error"] = "%s: %s" % (type(e).__name__, str(e).strip()[:500])
-                    w.write(rec)
-            del ref
+            if a.accuracy or save_dir:
+                o_accuracy(torch, a, w, gpu, s, causal, dt_name, backends, family, (q, k, v), save_dir)
+            if a.grad_accuracy:
+                grad_accuracy(torch, a, w, gpu, s, causal, dt_name, backends, family, (q, k, v), do)
             torch.cuda.empty_cache()
-        del q, k, v
+        del q, k, v, do
         torch.cuda.empty_cache()
 
 
-def save_npy(torch, d, q, k, v, s, family, dt_name, seed):
+def o_accuracy(torch, a, w, gpu, s, causal, dt_name, backends, family, qkv, save_dir):
+    """O of each backend against the FP64 torch reference (with --accuracy); saves ref_o*.npy."""
+    q, k, v = qkv
+    try:
+        ref = reference_fp64(torch, q, k, v, causal, 1.0 / math.sqrt(s["D"]))
+    except Exception as e:  # noqa: BLE001
+        sys.stderr.write("fp64 reference failed for %s: %s\n" % (shape_str(s), e))
+        return
+    if save_dir:
+        try:
+            import numpy as np
+            np.save(os.path.join(save_dir, "ref_o_causal.npy" if causal else "ref_o.npy"),
+                    ref.float().cpu().numpy())
+        except Exception as e:  # noqa: BLE001
+            sys.stderr.write("--save-inputs failed for %s: %s\n" % (save_dir, e))
+    if not a.accuracy:
+        return
+    for backend in backends:
+        base = base_record(a.run, gpu, a.commit, BACKENDS[backend][1], dt_name, "fwd", s, causal)
+        base.update(reference="fp64-torch", tensor="O", inputs=family)
+        try:
+            sdpa = Sdpa(torch, backend, s, causal)
+            with sdpa.ctx():
+                sdpa.resolve_gqa(q, k, v)
+                kk, vv = sdpa.prep_kv(k, v)
+                with torch.no_grad():
+                    o = sdpa(q, kk, vv)
+                torch.cuda.synchronize()
+            if sdpa.gqa:
+                base["gqa"] = sdpa.gqa
+            m = error_metrics(torch, o, ref)
+            del o, kk, vv
+            write_metrics(w, base, m)
+        except Exception as e:  # noqa: BLE001
+            write_error(w, base, e)
+
+
+def grad_accuracy(torch, a, w, gpu, s, causal, dt_name, backends, family, qkv, do):
+    """dQ, dK, dV of each backend's backward against FP64 torch gradients (direction bwd)."""
+    q, k, v = qkv
+    try:
+        ref = reference_grads_fp64(torch, q, k, v, do, causal, 1.0 / math.sqrt(s["D"]))
+    except Exception as e:  # noqa: BLE001
+        sys.stderr.write("fp64 gradients failed for %s: %s\n" % (shape_str(s), e))
+        return
+    for backend in backends:
+        base = base_record(a.run, gpu, a.commit, BACKENDS[backend][1], dt_name, "bwd", s, causal)
+        base.update(reference="fp64-torch", inputs=family)
+        try:
+            sdpa = Sdpa(torch, backend, s, causal)
+            with sdpa.ctx():
+                sdpa.resolve_gqa(q, k, v)
+                grads = sdpa_grads(torch, sdpa, q, k, v, do)
+                torch.cuda.synchronize()
+            if sdpa.gqa:
+                base["gqa"] = sdpa.gqa
+            ms = [error_metrics(torch, g, r) for g, r in zip(grads, ref)]
+            del grads
+        except Exception as e:  # noqa: BLE001
+            for tensor in GRAD_TENSORS:
+                write_error(w, dict(base, tensor=tensor), e)
+            continue
+        for tensor, m in zip(GRAD_TENSORS, ms):
+            write_metrics(w, dict(base, tensor=tensor), m)
+    del ref
+
+
+def save_npy(torch, d, q, k, v, s, family, dt_name, seed, do=None):
+    """q/k/v.npy (and do.npy when dO is given) as float32 copies of the rounded tensors, and meta.json."""
     import numpy as np
     os.makedirs(d, exist_ok=True)
-    for name, t in (("q", q), ("k", k), ("v", v)):
+    tensors = [("q", q), ("k", k), ("v", v)] + ([("do", do)] if do is not None else [])
+    for name, t in tensors:
         np.save(os.path.join(d, name + ".npy"), t.float().cpu().numpy())
     meta = dict(s)
     meta.update(layout="BHSD", family=family, dtype=dt_name, seed=seed,
                 scale=1.0 / math.sqrt(s["D"]),
                 note="q/k/v: float32 copies of the %s-rounded inputs; ref_o*.npy: FP64 torch "
                      "reference stored as float32; causal is top-left aligned" % dt_name)
+    if do is not None:
+        meta.update(do="do.npy", do_seed=grad_seed(seed),
+                    do_note="do.npy: float32 copy of the %s-rounded upstream gradient dO, Gaussian, "
+                            "shaped like q" % dt_name)
     with open(os.path.join(d, "meta.json"), "w", encoding="utf-8") as fh:
         json.dump(meta, fh, indent=1)
 
@@ -678,7 +788,7 @@ def main(argv=None):
                         sys.stderr.write("%s %s %s causal=%d\n" % (BACKENDS[backend][1], dt_name,
                                                                     shape_str(s), causal))
                         run_one(torch, a, w, gpu, s, causal, dt_name, backend, flush_holder)
-                if a.accuracy or a.save_inputs:
+                if a.accuracy or a.save_inputs or a.grad_accuracy:
                     flush_holder[0] = None
                     torch.cuda.empty_cache()
                     run_accuracy(torch, a, w, gpu, s, a.causal_list, dt_name, a.backend_list)
@@ -759,6 +869,30 @@ def selftest():
         tab = human_table(lines)
         assert "ERROR" in tab and "torch-sdpa-cudnn" in tab
         assert "0.99999" in accuracy_table(lines)
+        # backward accuracy lines: one per tensor and metric; a failed backend, one error line per tensor
+        gpath = os.path.join(d, "g.jsonl")
+        wg = JsonlWriter(gpath)
+        gbase = base_record("r1", "NVIDIA H200", "abc", "torch-sdpa-flash", "bf16", "bwd", s, True)
+        gbase.update(reference="fp64-torch", inputs="gaussian")
+        for i, tensor in enumerate(GRAD_TENSORS):
+            write_metrics(wg, dict(gbase, tensor=tensor),
+                          dict(cosine=0.9999, rel_l1=0.011 + i * 1e-3, rmse=1e-3, rel_l2=0.02,
+                               max_abs=0.1))
+        cbase = dict(gbase, impl="torch-sdpa-cudnn")
+        for tensor in GRAD_TENSORS:
+            write_error(wg, dict(cbase, tensor=tensor), RuntimeError("No available kernel"))
+        wg.close()
+        glines = [json.loads(x) for x in open(gpath, encoding="utf-8")]
+        assert len(glines) == 3 * len(ACCURACY_METRICS) + 3
+        assert all(r["direction"] == "bwd" and r["reference"] == "fp64-torch" for r in glines)
+        assert [r["metric"] for r in glines[:5]] == list(ACCURACY_METRICS)
+        assert glines[-1]["error"] == "RuntimeError: No available kernel" and glines[-1]["tensor"] == "dV"
+        gtab = accuracy_table(glines).splitlines()
+        assert len(gtab) == 1 + 6, gtab  # header, flash dQ/dK/dV, cudnn dQ/dK/dV
+        assert "dK" in gtab[2] and "0.012" in gtab[2] and "ERROR" in gtab[5]
+    assert grad_seed(1000) == 1001
+    g = parse_args(["--shapes", "1x4x1024x128", "--grad-accuracy", "--no-forward", "--save-inputs", "x"])
+    assert g.grad_accuracy and not g.accuracy and g.no_forward and g.save_inputs == "x"
     sys.stderr.write("peers.py selftest: ok\n")
     return 0
 

@@ -7,6 +7,12 @@ and TOPS, and beside it each peer's (every other impl) on the same problem and d
 speedup peer_ms / sagejit_ms written as "1.23x" (> 1: sagejit faster). Peers are matched whatever
 their mode, since sagejit's quantized modes are compared against BF16/FP16 peers; --same-mode
 restricts the match to equal modes. Lines of different runs are never compared.
+
+With --accuracy, every accuracy line is tabulated, and the gradients get a table of their own (issue
+5's bar): per (problem, inputs, mode, tensor) sagejit's rel L2 and rel L1 error of dQ, dK and dV
+against FP64 beside PyTorch SDPA's (cuDNN and flash backends, same inputs, FP64 torch reference), with
+the ratio sagejit / torch against the better (lower-error) backend, which the bar of "within 2x of
+PyTorch's own error" is judged on, and against the worse one.
 """
 
 import argparse
@@ -16,6 +22,10 @@ from resultslines import is_timing, load_jsonl
 
 PROBLEM = ("B", "H", "Hkv", "Nq", "Nk", "D", "causal")
 PEER_ORDER = ("torch-sdpa-cudnn", "torch-sdpa-flash", "torch-sdpa-efficient", "torch-sdpa-math")
+GRAD_TENSORS = ("dQ", "dK", "dV")
+TORCH_BWD = ("torch-sdpa-cudnn", "torch-sdpa-flash")
+GRAD_METRICS = ("rel_l2", "rel_l1")
+BWD_BAR = 2.0  # sagejit's gradient error at most this many times PyTorch's (issue 5)
 
 
 def problem_key(r):
@@ -127,6 +137,82 @@ def accuracy_lines(recs, run):
     return lines
 
 
+def gradient_errors(recs, run):
+    """{(problem, mode, inputs, tensor): {impl: {metric: value}}} of one run's dQ, dK, dV lines of
+    sagejit and the SDPA backends (error lines and other impls left out)."""
+    out = {}
+    for r in recs:
+        impl = r.get("impl")
+        if (r.get("run") != run or "metric" not in r or "error" in r
+                or r.get("tensor") not in GRAD_TENSORS or (impl != "sagejit" and impl not in TORCH_BWD)):
+            continue
+        key = (problem_key(r), r.get("mode"), r.get("inputs", "-"), r["tensor"])
+        out.setdefault(key, {}).setdefault(impl, {})[r["metric"]] = r.get("value")
+    return out
+
+
+def torch_ratios(mine, theirs):
+    """(sagejit / the better torch error, sagejit / the worse one); None where either is missing."""
+    theirs = [t for t in theirs if t is not None]
+    if mine is None or not theirs:
+        return None, None
+    best, worst = min(theirs), max(theirs)
+    return (mine / best if best > 0 else None), (mine / worst if worst > 0 else None)
+
+
+def within_bar(ratios):
+    """'yes' (every ratio against the better backend <= the bar), 'vs worse only', 'no' or '-'."""
+    if any(r is None for pair in ratios for r in pair):
+        return "-"
+    if all(better <= BWD_BAR for better, _ in ratios):
+        return "yes"
+    return "vs worse only" if all(worse <= BWD_BAR for _, worse in ratios) else "no"
+
+
+def fmt_ratio(x):
+    return "-" if x is None else "%.2f" % x
+
+
+def backward_lines(recs, run):
+    """Markdown of sagejit's gradient errors against SDPA's (issue 5's bar), with a count of rows that meet it."""
+    errs = gradient_errors(recs, run)
+    keys = sorted((k for k in errs if "sagejit" in errs[k]),
+                  key=lambda k: (k[0], str(k[1]), k[2], GRAD_TENSORS.index(k[3])))
+    if not keys:
+        return []
+    short = [i.replace("torch-sdpa-", "") for i in TORCH_BWD]
+    head = ["problem", "causal", "inputs", "mode", "tensor"]
+    for m in GRAD_METRICS:
+        head += ["sagejit %s" % m] + ["%s %s" % (n, m) for n in short]
+        head += ["%s ratio vs better" % m, "%s ratio vs worse" % m]
+    head.append("within %gx of the better" % BWD_BAR)
+    lines = ["Backward accuracy (issue 5): dQ, dK, dV against FP64 on identical inputs (sagejit: FP64 CPU"
+             " reference, SDPA: FP64 torch); ratio = sagejit / SDPA, the bar (<= %gx) is judged against"
+             " the better SDPA backend of cuDNN and flash, 'vs worse' against the other." % BWD_BAR, "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    verdicts = []
+    for key in keys:
+        p, mode, inputs, tensor = key
+        by_impl = errs[key]
+        cells = [problem_label(p), "yes" if p[6] else "no", str(inputs), str(mode), tensor]
+        ratios = []
+        for m in GRAD_METRICS:
+            mine = by_impl["sagejit"].get(m)
+            theirs = [by_impl.get(i, {}).get(m) for i in TORCH_BWD]
+            pair = torch_ratios(mine, theirs)
+            ratios.append(pair)
+            cells += ["-" if x is None else "%.4g" % x for x in [mine] + theirs]
+            cells += [fmt_ratio(pair[0]), fmt_ratio(pair[1])]
+        verdicts.append(within_bar(ratios))
+        cells.append(verdicts[-1])
+        lines.append("| " + " | ".join(cells) + " |")
+    judged = [v for v in verdicts if v != "-"]
+    lines += ["", "within %gx of the better SDPA backend (rel L2 and rel L1): %d of %d rows; of the worse: %d of %d"
+              % (BWD_BAR, judged.count("yes"), len(judged), judged.count("yes") + judged.count("vs worse only"),
+                 len(judged))]
+    return lines
+
+
 def summarize(recs, run=None, same_mode=False, accuracy=False):
     data = collect(recs)
     runs = [run] if run is not None else list(data)
@@ -147,6 +233,10 @@ def summarize(recs, run=None, same_mode=False, accuracy=False):
             acc = accuracy_lines(recs, rid)
             if acc:
                 out += acc
+                out.append("")
+            bwd = backward_lines(recs, rid)
+            if bwd:
+                out += bwd
                 out.append("")
     return "\n".join(out)
 

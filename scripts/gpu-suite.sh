@@ -15,7 +15,8 @@
 #     headline: int8-fp8, bf16 and SDPA at N 4096 only (a short check of new defaults; PROFILE=1 adds ncu);
 #     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
 #     and sagejit bench --peers auto;
-#     bwd: the 16-bit backward and forward against SDPA's backward (issue 5's baseline);
+#     bwd: the 16-bit backward and forward against SDPA's backward (issue 5's baseline), then the
+#     gradients' accuracy against FP64 on identical inputs, sagejit's and SDPA's (issue 5's 2x bar);
 #     nvfp4: emulated NVFP4 against FP64 (Gaussian/peaky bars, N 1K-32K); nvfp4-tune: + sagejit tune
 #     --gpus on TUNE_CASES (a --cases file, e.g. benchmarks/tune-cases/int8-modes.txt); tune-cases:
 #     that tune alone.
@@ -223,6 +224,19 @@ elif [[ "$MODE" == bwd ]]; then
     bench --direction both --precision bf16 --causal both --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
     peers --backward --shapes "$SHAPES" --causal both --dtype bf16 --backends flash,cudnn --warmup 3 \
         --min-iters 5 --min-time 0.3 || status=1
+    step "backward accuracy against FP64 on identical inputs: SDPA's dQ, dK, dV (torch FP64) and sagejit's (CPU FP64, every row)"
+    rm -rf /tmp/sagejit-bwdacc
+    peers --no-forward --grad-accuracy --save-inputs /tmp/sagejit-bwdacc --shapes 1x4x1024x128,1x4x1024x64 \
+        --inputs gaussian,k-channel-offset --causal both --dtype bf16 --backends flash,cudnn || status=1
+    for d in /tmp/sagejit-bwdacc/*/; do
+        read -r family dtype < <(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['family'], m['dtype'])" "$d/meta.json")
+        for causal in "" --causal; do
+            timeout 120 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --backward --q "$d/q.npy" --k "$d/k.npy" \
+                --v "$d/v.npy" --do "$d/do.npy" --precision "$dtype" $causal --results "$RESULTS" --run "$RUN" \
+                --commit "$COMMIT" --label "$family" | grep -E "PASS|FAIL" | sed "s|^|$(basename "$d") ${causal:-full} |" \
+                || status=1
+        done
+    done
 elif [[ "$MODE" == tune ]]; then
     step "tile sweep"
     bench --tiles all --causal both --precision bf16 --min-ms 150 --shapes 4x32x4096x128,4x32x4096x64 || status=1

@@ -101,6 +101,61 @@ def test_summarize(tmp_path):
     assert "### run r1" in both and "### run r0" in both
 
 
+def grad_line(impl, tensor, metric, value, causal=False, mode="bf16", run="r1"):
+    r = peers.base_record(run, "NVIDIA H200", "abc", impl, mode, "bwd",
+                          peers.parse_shape("1x4x1024x128"), causal)
+    r.update(metric=metric, value=value, tensor=tensor, inputs="gaussian",
+             reference="fp64-cpu" if impl.startswith("sagejit") else "fp64-torch")
+    return r
+
+
+def test_backward_accuracy_table(tmp_path):
+    # rel_l2 (sagejit, cudnn, flash) per tensor; rel_l1 the same values x 0.8
+    errs = {"dQ": (0.02, 0.012, 0.009),   # 2.22x the better, 1.67x the worse
+            "dK": (0.01, 0.008, 0.006),   # 1.67x, 1.25x
+            "dV": (0.05, 0.01, 0.02)}     # 5x, 2.5x
+    lines = []
+    for tensor, (mine, cudnn, flash) in errs.items():
+        for metric, f in (("rel_l2", 1.0), ("rel_l1", 0.8)):
+            lines.append(grad_line("sagejit", tensor, metric, mine * f))
+            lines.append(grad_line("torch-sdpa-cudnn", tensor, metric, cudnn * f))
+            lines.append(grad_line("torch-sdpa-flash", tensor, metric, flash * f))
+            lines.append(grad_line("sagejit-emulation", tensor, metric, 0.5, mode="sagebwd-int8"))
+        lines.append(grad_line("sagejit", tensor, "cosine", 0.9999))
+    # causal: cuDNN's backward failed (an error line), so flash alone is the peer
+    for tensor in peers.GRAD_TENSORS:
+        for metric in ("rel_l2", "rel_l1"):
+            lines.append(grad_line("sagejit", tensor, metric, 0.01, causal=True))
+            lines.append(grad_line("torch-sdpa-flash", tensor, metric, 0.008, causal=True))
+        err = grad_line("torch-sdpa-cudnn", tensor, "rel_l2", None, causal=True)
+        del err["metric"], err["value"]
+        err["error"] = "RuntimeError: No available kernel"
+        lines.append(err)
+    lines.append(grad_line("sagejit", "dQ", "rel_l2", 9.0, run="r0"))  # another run: not compared
+    path = str(tmp_path / "g.jsonl")
+    with open(path, "w") as fh:
+        for l in lines:
+            fh.write(json.dumps(l) + "\n")
+    text = summarize.summarize(summarize.load_jsonl([path]), run="r1", accuracy=True)
+    rows = {}
+    for l in text.splitlines():
+        cells = [c.strip() for c in l.strip("|").split("|")]
+        if len(cells) == 16 and cells[4] in errs:
+            rows[(cells[1], cells[4])] = cells
+    assert len(rows) == 6, text
+    dq = rows[("no", "dQ")]
+    assert dq[:5] == ["B1 H4 N1024 D128", "no", "gaussian", "bf16", "dQ"]
+    assert dq[5:10] == ["0.02", "0.012", "0.009", "2.22", "1.67"]   # rel_l2
+    assert dq[10:15] == ["0.016", "0.0096", "0.0072", "2.22", "1.67"]  # rel_l1
+    assert dq[15] == "vs worse only"
+    assert rows[("no", "dK")][15] == "yes" and rows[("no", "dV")][15] == "no"
+    causal = rows[("yes", "dV")]
+    assert causal[6] == "-" and causal[8:10] == ["1.25", "1.25"] and causal[15] == "yes"
+    assert "within 2x of the better SDPA backend (rel L2 and rel L1): 4 of 6 rows; of the worse: 5 of 6" in text
+    assert "### run r0" not in text and "| 9 |" not in text
+    assert summarize.within_bar([(None, None), (1.0, 1.0)]) == "-"
+
+
 def test_plot_accuracy(tmp_path):
     pytest.importorskip("matplotlib")
     path = str(tmp_path / "a.jsonl")

@@ -118,3 +118,50 @@ def test_main_flow_on_cpu(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "torch-sdpa-math" in err and "cosine" in err
     assert "ERROR" in err.split("cosine")[1]  # cudnn accuracy failure shown
+
+
+@pytest.mark.parametrize("shape", ["2x4x96x32", "1x4x2x40x72x16"])
+def test_reference_grads_match_autograd(shape):
+    s = peers.parse_shape(shape)
+    q, k, v = [t.double() for t in peers.gen_inputs(torch, "k-channel-offset", s, 3, device="cpu")]
+    do = peers.gen_grad(torch, s, peers.grad_seed(3), device="cpu").double()
+    assert do.shape == q.shape
+    for causal in ([False, True] if s["Nq"] == s["Nk"] else [False]):
+        qg, kg, vg = [t.clone().requires_grad_(True) for t in (q, k, v)]
+        want = torch.autograd.grad(sdpa64(qg, kg, vg, causal), (qg, kg, vg), do)
+        got = peers.reference_grads_fp64(torch, q, k, v, do, causal, 1.0 / math.sqrt(s["D"]),
+                                         chunk_elems=s["Nk"] * 7)  # several row blocks
+        for name, g, w in zip(peers.GRAD_TENSORS, got, want):
+            assert g.dtype == torch.float64 and g.shape == w.shape, name
+            assert torch.allclose(g, w, atol=1e-10, rtol=1e-8), name
+
+
+def test_grad_accuracy_flow_on_cpu(tmp_path, monkeypatch):
+    """--grad-accuracy without timing: SDPA's gradients against FP64 and do.npy beside the inputs."""
+    np = pytest.importorskip("numpy")
+    monkeypatch.setattr(peers, "DEVICE", "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Fake GPU")
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    out = tmp_path / "g.jsonl"
+    rc = peers.main(["--shapes", "1x2x64x32", "1x4x2x32x64x16", "--causal", "both",
+                     "--backends", "math,cudnn", "--grad-accuracy", "--no-forward",
+                     "--inputs", "gaussian", "--save-inputs", str(tmp_path / "inp"),
+                     "--run", "g", "--commit", "abc", "--out", str(out)])
+    assert rc == 0
+    recs = [json.loads(l) for l in open(out)]
+    assert not any("median_ms" in r for r in recs)
+    lines = [r for r in recs if "metric" in r and r["impl"] == "torch-sdpa-math"]
+    # (MHA: 2 causal settings + GQA: 1) x 3 tensors x 5 metrics
+    assert len(lines) == 3 * 3 * 5
+    assert {r["tensor"] for r in lines} == {"dQ", "dK", "dV"}
+    assert all(r["direction"] == "bwd" and r["reference"] == "fp64-torch" for r in lines)
+    assert min(r["value"] for r in lines if r["metric"] == "cosine") > 0.999
+    assert max(r["value"] for r in lines if r["metric"] == "rel_l2") < 0.05
+    assert any("error" in r and r["impl"] == "torch-sdpa-cudnn" and r["tensor"] == "dQ" for r in recs)
+    d = tmp_path / "inp" / "1x2x64x32-gaussian-bf16"
+    meta = json.load(open(d / "meta.json"))
+    assert meta["do"] == "do.npy" and meta["do_seed"] == peers.grad_seed(meta["seed"])
+    do = np.load(d / "do.npy")
+    assert do.shape == (1, 2, 64, 32) and do.dtype == np.float32
+    assert ((do.view(np.uint32) & 0xFFFF) == 0).all()  # BF16 values, widened

@@ -35,6 +35,14 @@ public final class Accuracy {
     }
 
     /**
+     * Relative L2 error of dQ, dK and dV against FP64 that a correct 16-bit backward stays below: its
+     * P, dS and outputs are 16-bit (BF16 keeps 8 significant bits, FP16 11).
+     */
+    public static double backwardTolerance(dev.sagejit.api.Precision precision) {
+        return precision == dev.sagejit.api.Precision.FP16 ? 6e-3 : 3e-2;
+    }
+
+    /**
      * The FP64 reference sagejit's outputs are checked against: every row, or (above
      * {@link #FULL_CHECK_MACS} multiply-adds, or when {@code rows} asks) a sample of rows.
      *

@@ -51,4 +51,18 @@ public final class AccuracyLines {
         }
         return lines;
     }
+
+    /**
+     * The lines of one training step's errors: O (direction {@code fwd}), then dQ, dK and dV
+     * (direction {@code bwd}).
+     */
+    public static List<Map<String, Object>> gradients(String run, String gpu, String commit, String impl, String mode,
+            AttentionProblem p, String inputs, Metrics.Errors o, Metrics.Errors dq, Metrics.Errors dk,
+            Metrics.Errors dv, Map<String, Object> extra) {
+        var lines = new ArrayList<Map<String, Object>>(of(run, gpu, commit, impl, mode, p, inputs, o, extra));
+        lines.addAll(of(run, gpu, commit, impl, mode, "bwd", "dQ", p, inputs, dq, extra));
+        lines.addAll(of(run, gpu, commit, impl, mode, "bwd", "dK", p, inputs, dk, extra));
+        lines.addAll(of(run, gpu, commit, impl, mode, "bwd", "dV", p, inputs, dv, extra));
+        return lines;
+    }
 }

@@ -8,7 +8,6 @@ import dev.sagejit.reference.Inputs;
 import dev.sagejit.reference.Metrics;
 import dev.sagejit.reference.SageBwdReference;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -69,15 +68,7 @@ public final class BackwardAccuracyStudy {
     /** RESULTS.md accuracy lines of a row: O (direction fwd) and dQ, dK, dV (direction bwd). */
     public static List<Map<String, Object>> resultLines(Row r, String run, String commit) {
         Map<String, Object> extra = r.variant().ablation().isEmpty() ? Map.of() : Map.of("ablation", r.variant().ablation());
-        var tensors = new LinkedHashMap<String, Metrics.Errors>();
-        tensors.put("O", r.o());
-        tensors.put("dQ", r.dq());
-        tensors.put("dK", r.dk());
-        tensors.put("dV", r.dv());
-        var lines = new ArrayList<Map<String, Object>>();
-        tensors.forEach((tensor, e) -> lines.addAll(AccuracyLines.of(run, "none (CPU emulation)", commit,
-                "sagejit-emulation", r.variant().mode(), tensor.equals("O") ? "fwd" : "bwd", tensor, r.problem(),
-                r.family(), e, extra)));
-        return lines;
+        return AccuracyLines.gradients(run, "none (CPU emulation)", commit, "sagejit-emulation", r.variant().mode(),
+                r.problem(), r.family(), r.o(), r.dq(), r.dk(), r.dv(), extra);
     }
 }

@@ -7,18 +7,23 @@ import dev.sagejit.api.Layout;
 import dev.sagejit.api.Precision;
 import dev.sagejit.api.SageAttention;
 import dev.sagejit.bench.Accuracy;
+import dev.sagejit.bench.AccuracyLines;
 import dev.sagejit.bench.BenchCase;
 import dev.sagejit.bench.FwdBenchmark;
+import dev.sagejit.bench.GradientCheck;
 import dev.sagejit.interop.Npy;
 import dev.sagejit.kernel.SageInternals;
 import dev.sagejit.reference.AttentionProblem;
 import dev.sagejit.reference.HostTensor;
 import dev.sagejit.reference.Metrics;
+import dev.sagejit.util.JsonLines;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -28,9 +33,13 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-/** One forward call on the GPU, checked against the FP64 CPU reference. */
+/**
+ * One forward call on the GPU, checked against the FP64 CPU reference; with {@code --backward}, one
+ * 16-bit training step (forward and backward) checked against FP64 gradients.
+ */
 @Command(name = "run", mixinStandardHelpOptions = true,
-        description = "Run one forward attention call on the GPU and check it against the FP64 CPU reference.")
+        description = {"Run one forward attention call on the GPU and check it against the FP64 CPU reference.",
+                "With --backward: the forward and the 16-bit backward, O, dQ, dK and dV against FP64 gradients."})
 final class RunCommand implements Callable<Integer> {
     @ParentCommand
     Main main;
@@ -58,6 +67,10 @@ final class RunCommand implements Callable<Integer> {
 
         @Option(names = "--v", required = true, description = "V as .npy.")
         Path v;
+
+        @Option(names = "--do", description = "With --backward: the upstream gradient dO as .npy, shaped like Q"
+                + " (needed with --q/--k/--v; --shape draws a Gaussian one).")
+        Path dO;
     }
 
     @Option(names = "--inputs", defaultValue = "gaussian",
@@ -90,7 +103,8 @@ final class RunCommand implements Callable<Integer> {
             + " (default: all rows of small problems, a sample of large ones).")
     Integer checkRows;
 
-    @Option(names = "--tolerance", description = "Largest passing rel L2 error (default 1e-2 bf16, 3e-3 fp16).")
+    @Option(names = "--tolerance", description = "Largest passing rel L2 error (default 1e-2 bf16, 3e-3 fp16;"
+            + " with --backward, of dQ, dK and dV: 3e-2 bf16, 6e-3 fp16).")
     Double tolerance;
 
     @Option(names = "--time", description = "Also time repeated launches with CUDA events.")
@@ -99,7 +113,8 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--min-ms", defaultValue = "300", description = "Total timed ms with --time (default ${DEFAULT-VALUE}).")
     double minMs;
 
-    @Option(names = "--results", description = "Append the O errors as accuracy lines (RESULTS.md format) to this JSONL file.")
+    @Option(names = "--results", description = "Append the O errors (with --backward also dQ, dK, dV) as accuracy"
+            + " lines (RESULTS.md format) to this JSONL file.")
     java.nio.file.Path results;
 
     @Mixin
@@ -114,25 +129,44 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--out-lse", description = "Write the LSE here as float32 .npy [B, Hq, Nq].")
     Path outLse;
 
+    @Option(names = "--backward", description = "Also run the 16-bit backward (bf16 or fp16) on dO (--do, or"
+            + " Gaussian with --shape) and check O, dQ, dK and dV against FP64 gradients of every row.")
+    boolean backward;
+
     private SageAttention openedSage;
 
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
+        Path doFile = source.files != null ? source.files.dO : null;
+        if (backward) {
+            requireBackwardOptions(doFile);
+        } else if (doFile != null) {
+            throw new IllegalArgumentException("--do is the upstream gradient of --backward: add --backward or drop --do");
+        }
+        double s = scale == null ? Double.NaN : scale;
+        RunInputs in = source.shape != null
+                ? RunInputs.generate(source.shape, family, seed, layout, causal, s)
+                : RunInputs.read(source.files.q, source.files.k, source.files.v, layout, causal, s);
+        HostTensor dO = null;
+        if (backward) { // everything a training step needs is checked before the GPU is opened
+            GradientCheck.requireAffordable(in.problem());
+            dO = in.gradient(doFile, seed);
+        }
         try (SageAttention sage = SageInternals.open(main.knobs())) {
+            openedSage = sage;
             String arch = SageInternals.arch(sage).name();
             if (precision == Precision.AUTO) {
                 precision = sage.resolve(Precision.AUTO, Precision.AUTO.inputType());
                 out.println("precision auto: " + precision.id() + " on " + arch);
             }
             var options = options();
-            double s = scale == null ? Double.NaN : scale;
-            RunInputs in = source.shape != null
-                    ? RunInputs.generate(source.shape, family, seed, layout, causal, s)
-                    : RunInputs.read(source.files.q, source.files.k, source.files.v, layout, causal, s);
             AttentionProblem p = in.problem();
             out.printf(Locale.ROOT, "%s on %s (%s), %s %s%s%n", p, sage.device().name(), arch,
                     precision.id(), layout, causal ? " causal" : "");
+            if (backward) {
+                return backward(out, in, dO);
+            }
             var qkv = new HostQkv(layout, p.batch(), p.hq(), p.hkv(), p.nq(), p.nk(), p.headDim(), in.q().data(),
                     in.k().data(), in.v().data());
             sage.forward(options, qkv); // first call compiles or loads the kernel
@@ -147,8 +181,7 @@ final class RunCommand implements Callable<Integer> {
                         m.timing().medianMs(), m.timing().p20Ms(), m.timing().p80Ms(), m.timing().iters(), m.tops(),
                         m.config());
             }
-            write(in, result);
-            openedSage = sage;
+            write(in, result.o(), result.lse());
             return check(out, in, result);
         }
     }
@@ -204,34 +237,92 @@ final class RunCommand implements Callable<Integer> {
         return pass ? 0 : 1;
     }
 
-    private void write(RunInputs in, HostResult result) {
+    /** --out-o (O in the input layout) and --out-lse. */
+    private void write(RunInputs in, float[] o, float[] lse) {
         AttentionProblem p = in.problem();
         try {
             if (outO != null) {
-                Npy.writeFloats(outO, layout.shape(p.batch(), p.hq(), p.nq(), p.headDim()), result.o());
+                Npy.writeFloats(outO, layout.shape(p.batch(), p.hq(), p.nq(), p.headDim()), o);
             }
             if (outLse != null) {
-                if (result.lse() == null) {
+                if (lse == null) {
                     throw new IllegalArgumentException("--out-lse needs --lse");
                 }
-                Npy.writeFloats(outLse, new long[] {p.batch(), p.hq(), p.nq()}, result.lse());
+                Npy.writeFloats(outLse, new long[] {p.batch(), p.hq(), p.nq()}, lse);
             }
         } catch (IOException e) {
             throw new UncheckedIOException("could not write the output .npy: " + e.getMessage(), e);
         }
     }
 
+    /** The options --backward cannot honour, refused before anything runs. */
+    private void requireBackwardOptions(Path doFile) {
+        if (precision == Precision.AUTO) {
+            precision = Precision.BF16; // the 16-bit mode: the only one with a backward so far
+        }
+        if (!precision.sixteenBit()) {
+            throw new IllegalArgumentException("--backward runs bf16 or fp16, not " + precision.id()
+                    + " (SageBwd's 8-bit backward is not built yet)");
+        }
+        if (source.files != null && doFile == null) {
+            throw new IllegalArgumentException("--backward with --q/--k/--v needs --do: the upstream gradient dO as"
+                    + " .npy, shaped like Q (benchmarks/peers.py --grad-accuracy --save-inputs writes do.npy)");
+        }
+        if (checkRows != null) {
+            throw new IllegalArgumentException("--check-rows does not apply to --backward: dK and dV sum over every"
+                    + " query row, so the FP64 gradients are always complete; drop --check-rows");
+        }
+        if (time) {
+            throw new IllegalArgumentException("--time times the forward only; time the backward with"
+                    + " 'sagejit bench --direction bwd'");
+        }
+    }
+
+    /** One training step on the GPU, O, dQ, dK, dV (and the LSE) against FP64; exit 0 when within tolerance. */
+    private int backward(PrintWriter out, RunInputs in, HostTensor dO) {
+        AttentionProblem p = in.problem();
+        var t = precision.inputType();
+        HostTensor q = in.q().roundTo(t), k = in.k().roundTo(t), v = in.v().roundTo(t), g = dO.roundTo(t);
+        var gpu = GradientCheck.run(sage(), options(), p, q, k, v, g);
+        var e = GradientCheck.compare(gpu, GradientCheck.reference(p, q, k, v, g));
+        var layoutO = new HostTensor(gpu.o(), p.batch(), p.hq(), p.nq(), p.headDim(), Layout.BHSD).toLayout(layout);
+        write(in, layoutO.data(), lse ? gpu.lse() : null);
+        var named = new LinkedHashMap<String, Metrics.Errors>();
+        named.put("O", e.o());
+        named.put("dQ", e.dq());
+        named.put("dK", e.dk());
+        named.put("dV", e.dv());
+        if (lse) {
+            named.put("LSE", e.lse());
+        }
+        named.forEach((tensor, m) -> out.printf(Locale.ROOT, "%-3s vs FP64 reference (all rows): cosine %.8f  rel L1"
+                + " %.3e  rel L2 %.3e  max abs %.3e  RMSE %.3e%n", tensor, m.cosine(), m.relL1(), m.relL2(), m.maxAbs(),
+                m.rmse()));
+        if (results != null) {
+            AccuracyLines.gradients(stamp.run(), sage().device().name(), stamp.commit(), "sagejit", precision.id(), p,
+                    resultsLabel(), e.o(), e.dq(), e.dk(), e.dv(), Map.of("rows_checked", "all"))
+                    .forEach(line -> JsonLines.append(results, line));
+        }
+        double oTol = Accuracy.tolerance(precision);
+        double gradTol = tolerance != null ? tolerance : Accuracy.backwardTolerance(precision);
+        boolean pass = e.passes(oTol, gradTol);
+        out.printf(Locale.ROOT, "%s: rel L2 of dQ %.3e, dK %.3e, dV %.3e (tolerance %.1e); O %.3e (tolerance %.1e)%n",
+                pass ? "PASS" : "FAIL", e.dq().relL2(), e.dk().relL2(), e.dv().relL2(), gradTol, e.o().relL2(), oTol);
+        return pass ? 0 : 1;
+    }
+
     private SageAttention sage() {
         return openedSage;
     }
 
-    private String inputsName() {
-        return source.shape != null ? family : "npy-files";
+    /** The {@code inputs} field of the --results lines: --label, else the input family (or "npy-files"). */
+    private String resultsLabel() {
+        return label != null ? label : source.shape != null ? family : "npy-files";
     }
 
     private void appendResults(SageAttention sage, AttentionProblem p, Metrics.Errors e, String rows) {
-        var lines = dev.sagejit.bench.AccuracyLines.of(stamp.run(), sage.device().name(), stamp.commit(), "sagejit",
-                precision.id(), p, label != null ? label : inputsName(), e, java.util.Map.of("rows_checked", rows));
-        lines.forEach(line -> dev.sagejit.util.JsonLines.append(results, line));
+        var lines = AccuracyLines.of(stamp.run(), sage.device().name(), stamp.commit(), "sagejit",
+                precision.id(), p, resultsLabel(), e, Map.of("rows_checked", rows));
+        lines.forEach(line -> JsonLines.append(results, line));
     }
 }

@@ -10,7 +10,10 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
 
-/** Q, K and V for {@code run}: generated from a shape and an input family, or read from .npy files. */
+/**
+ * Q, K and V for {@code run} (and dO for {@code run --backward}): generated from a shape and an input
+ * family, or read from .npy files.
+ */
 record RunInputs(AttentionProblem problem, Layout layout, HostTensor q, HostTensor k, HostTensor v) {
 
     /** Random inputs of {@code family} for a {@code BxHxNxD} or {@code BxHqxHkvxNqxNkxD} shape. */
@@ -32,6 +35,22 @@ record RunInputs(AttentionProblem problem, Layout layout, HostTensor q, HostTens
         }
         var p = new AttentionProblem(q.batch(), q.heads(), k.heads(), q.seq(), k.seq(), q.headDim(), causal, scale);
         return new RunInputs(p, layout, q, k, v);
+    }
+
+    /**
+     * The upstream gradient dO of {@code run --backward}: read from {@code file} (shaped like Q, in
+     * this layout), or Gaussian from {@code seed + 1} when there is no file.
+     */
+    HostTensor gradient(Path file, long seed) {
+        if (file == null) {
+            return Inputs.gradient(problem, layout, seed + 1);
+        }
+        HostTensor dO = tensor("--do", file, layout);
+        if (!Arrays.equals(dO.shape(), q.shape())) {
+            throw new SageException.InvalidInput("--do " + file + " has shape " + Arrays.toString(dO.shape())
+                    + "; dO must be shaped like Q, " + Arrays.toString(q.shape()) + " in " + layout + " order");
+        }
+        return dO;
     }
 
     private static HostTensor tensor(String option, Path file, Layout layout) {

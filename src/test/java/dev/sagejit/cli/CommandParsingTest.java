@@ -97,6 +97,12 @@ class CommandParsingTest {
         assertEquals(Path.of("k.npy"), c.source.files.k);
         assertEquals(Layout.BHSD, c.layout);
         assertNull(c.checkRows);
+        assertNull(c.source.files.dO);
+        assertFalse(c.backward);
+        var b = sub(cli().parseArgs("run", "--q", "q.npy", "--k", "k.npy", "--v", "v.npy", "--do", "do.npy",
+                "--backward"), RunCommand.class);
+        assertEquals(Path.of("do.npy"), b.source.files.dO);
+        assertTrue(b.backward);
     }
 
     @Test
