@@ -17,11 +17,14 @@ __device__ __forceinline__ void sage_mbar_arrive(u32 bar) {
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(bar) : "memory");
 }
 // Waits until the phase with the given parity (0 for the first use, then alternating) completed.
+// The warp sleeps in try_wait (up to the suspend-time
+// hint, waking when the phase completes) instead of re-polling: a polling producer warp takes issue
+// slots from the consumer warps of its scheduler.
 __device__ __forceinline__ void sage_mbar_wait(u32 bar, u32 parity) {
     u32 done;
     do {
-        asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-                     : "=r"(done) : "r"(bar), "r"(parity) : "memory");
+        asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2, %3;\n selp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done) : "r"(bar), "r"(parity), "n"(${mbarSuspendNs?c}) : "memory");
     } while (!done);
 }
 

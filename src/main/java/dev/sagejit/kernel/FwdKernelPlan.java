@@ -241,6 +241,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("qSlots", persistent() ? TileTable.persistentQSlots(spec, tiles) : 1);
         m.put("vRowBytes", vRowBytes());
         m.put("swizzleAlign", TileTable.SWIZZLE_ALIGN);
+        m.put("mbarSuspendNs", TileTable.MBAR_SUSPEND_NS);
         m.put("setMaxRegisters", tiles.consumerWarpgroups() == 2 || coResident());
         m.put("pingpong", pingpong());
         m.put("producerRegisters", TileTable.WGMMA_PRODUCER_REGS);
