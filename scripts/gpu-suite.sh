@@ -13,7 +13,6 @@
 #     autotune: sagejit tune on N 4096 int8-fp8 and bf16 cases, timed, then again from the database;
 #     autotune-all: sagejit tune on 24 benchmark cases (TUNE_LIMIT seconds at most);
 #     headline: int8-fp8, bf16 and SDPA at N 4096 only (a short check of new defaults; PROFILE=1 adds ncu);
-#     kv-ab: int8-fp8 end-to-end with each K/V quantizer pass (one-pass cluster kernel, separate kernels);
 #     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
 #     and sagejit bench --peers auto;
 #     bwd: the 16-bit backward and forward against SDPA's backward (issue 5's baseline), then the
@@ -237,17 +236,6 @@ elif [[ "$MODE" == bwd ]]; then
                 --commit "$COMMIT" --label "$family" | grep -E "PASS|FAIL" | sed "s|^|$(basename "$d") ${causal:-full} |" \
                 || status=1
         done
-    done
-elif [[ "$MODE" == kv-ab ]]; then
-    # The int8-fp8 K/V quantizer passes side by side: end-to-end minus kernel-only is the quantizers'
-    # time (sagejit.int8fp8.kvPass: auto = the one-pass cluster kernel up to 4096 keys).
-    for pass in auto separate; do
-        step "int8-fp8 with the $pass K/V quantizers"
-        timeout 300 "$JAVA" $JAVA_OPTS -Dsagejit.int8fp8.kvPass=$pass -cp "$CP" dev.sagejit.cli.Main bench --peers off \
-            --out "$EXTRA/kv-$pass.jsonl" --run "$RUN-kv-$pass" --commit "$COMMIT" --tiles default --causal 0 \
-            --precision int8-fp8 --min-ms 150 --warmup 3 \
-            --shapes 4x32x1024x128,4x32x2048x128,4x32x4096x128,4x32x1024x64,4x32x2048x64,4x32x4096x64 2>&1 \
-            | grep -E "end-to-end|kernel " | tail -12 >&2 || status=1
     done
 elif [[ "$MODE" == tune ]]; then
     step "tile sweep"

@@ -7,11 +7,7 @@
           (STATS_TILES * TOKENS tokens per block).
        2. sage2_quant_q: INT8 Q, one scale per row, and qshift = Q . kmean.
        3. sage2_quant_k: INT8 (K - kmean), scales per (K scale block, (token % 8) / 2).
-       4. sage2_quant_v: FP8 V^T per channel, tokens permuted inside each 16, transposed in registers.
-       sage2_quant_kv_c<C> does 1, 3 and 4 in one pass for up to C * KV_CTA_TOKENS keys: a cluster of
-       C blocks per (kv head, batch) loads its keys once into registers, sums K and takes V's
-       abs-max, adds the C partial results over distributed shared memory (in rank order, so the sums
-       are deterministic), then quantizes K and V from the registers it loaded. -->
+       4. sage2_quant_v: FP8 V^T per channel, tokens permuted inside each 16, transposed in registers. -->
 <#include "../common/types.ftl">
 <#include "../common/ptx.ftl">
 <#include "../common/fp8.ftl">
@@ -190,63 +186,6 @@ sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, i
     }
 }
 
-// The K chunks one thread of a TOKENS-token tile holds: chunk t + i * THREADS for thread t.
-__device__ __forceinline__ void sage_k_load(u32x4 (&raw)[CHUNKS_PER_THREAD], const u16* __restrict__ kp, i64 k_sn,
-                                            int row0, int nk, int t) {
-    #pragma unroll
-    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) raw[i] = sage_load_raw(kp, k_sn, row0, nk, t + i * THREADS);
-}
-
-// INT8 (K - kmean) of one TOKENS-token tile from its raw chunks, by the tile's THREADS threads (t is
-// the thread's index among them): group abs-max, scales, codes. s_max and s_inv are the tile's
-// K_GROUPS_PER_TILE entries (s_max zeroed and s_kmean filled before the first barrier); every
-// thread of the block calls this together (it syncs the block).
-__device__ __forceinline__ void sage_k_quantize(const u32x4 (&raw)[CHUNKS_PER_THREAD], int row0, int nk, int t,
-                                                const float* s_kmean, int* s_max, float* s_inv, i64 hd,
-                                                signed char* __restrict__ k8, float* __restrict__ k_scale, int k_groups) {
-    const int col = (t % CHUNKS_PER_ROW) * 8;
-    float kmean[8];
-    #pragma unroll
-    for (int e = 0; e < 8; ++e) kmean[e] = s_kmean[col + e];
-    #pragma unroll
-    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
-        const int c = t + i * THREADS;
-        const int r = c / CHUNKS_PER_ROW;
-        const bool valid = sage_chunk_valid(row0, nk, c);
-        float x[8];
-        sage_unpack(x, raw[i], valid);
-        int mx = 0;
-        #pragma unroll
-        for (int e = 0; e < 8; ++e) mx = max(mx, sage_abs_bits(valid ? __fsub_rn(x[e], kmean[e]) : 0.f));
-        // The CHUNKS_PER_ROW lanes of one token reduce first: one shared atomic per token.
-        #pragma unroll
-        for (int off = CHUNKS_PER_ROW / 2; off > 0; off /= 2) mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-        if (t % CHUNKS_PER_ROW == 0) atomicMax(&s_max[sage2_k_group(r)], mx);
-    }
-    __syncthreads();
-    // Scales of every group whose K scale block starts before nk (a group with no tokens gets 0).
-    for (int i = t; i < K_GROUPS_PER_TILE; i += THREADS) {
-        float scale, inv;
-        sage_int8_scale(s_max[i], scale, inv);
-        s_inv[i] = inv;
-        if (row0 + i / K_GROUPS_PER_BLOCK * K_SCALE_TOKENS < nk) k_scale[hd * k_groups + sage2_k_group(row0) + i] = scale;
-    }
-    __syncthreads();
-    #pragma unroll
-    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
-        const int c = t + i * THREADS;
-        const int r = c / CHUNKS_PER_ROW;
-        if (row0 + r >= nk) continue;
-        const float inv = s_inv[sage2_k_group(r)];
-        float x[8];
-        sage_unpack(x, raw[i], true);
-        #pragma unroll
-        for (int e = 0; e < 8; ++e) x[e] = __fsub_rn(x[e], kmean[e]);
-        signed char* dst = k8 + (hd * nk + row0 + r) * HEAD_DIM + col;
-        *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x, 0, inv), sage_int8x4(x, 4, inv));
-    }
-}
-
 extern "C" __global__ void __launch_bounds__(THREADS)
 sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, const float* __restrict__ ksum,
               signed char* __restrict__ k8, float* __restrict__ k_scale, int k_groups) {
@@ -257,10 +196,52 @@ sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, c
     const i64 hd = ((i64)batch * gridDim.y + head);
     sage_kmean_table(s_kmean, ksum + hd * HEAD_DIM, nk);
     for (int i = threadIdx.x; i < K_GROUPS_PER_TILE; i += THREADS) s_max[i] = 0;
-    u32x4 raw[CHUNKS_PER_THREAD];  // kept raw (half the registers of floats) and unpacked twice
-    sage_k_load(raw, k + batch * k_sb + head * k_sh, k_sn, row0, nk, threadIdx.x);
     __syncthreads();
-    sage_k_quantize(raw, row0, nk, threadIdx.x, s_kmean, s_max, s_inv, hd, k8, k_scale, k_groups);
+    const u16* kp = k + batch * k_sb + head * k_sh;
+    const int col = (threadIdx.x % CHUNKS_PER_ROW) * 8;
+    float kmean[8];
+    #pragma unroll
+    for (int e = 0; e < 8; ++e) kmean[e] = s_kmean[col + e];
+    u32x4 raw[CHUNKS_PER_THREAD];  // kept raw (half the registers of floats) and unpacked twice
+    #pragma unroll
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) raw[i] = sage_load_raw(kp, k_sn, row0, nk, threadIdx.x + i * THREADS);
+    #pragma unroll
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
+        const int c = threadIdx.x + i * THREADS;
+        const int r = c / CHUNKS_PER_ROW;
+        const bool valid = sage_chunk_valid(row0, nk, c);
+        float x[8];
+        sage_unpack(x, raw[i], valid);
+        int mx = 0;
+        #pragma unroll
+        for (int e = 0; e < 8; ++e) mx = max(mx, sage_abs_bits(valid ? __fsub_rn(x[e], kmean[e]) : 0.f));
+        // The CHUNKS_PER_ROW lanes of one token reduce first: one shared atomic per token.
+        #pragma unroll
+        for (int off = CHUNKS_PER_ROW / 2; off > 0; off /= 2) mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+        if (threadIdx.x % CHUNKS_PER_ROW == 0) atomicMax(&s_max[sage2_k_group(r)], mx);
+    }
+    __syncthreads();
+    // Scales of every group whose K scale block starts before nk (a group with no tokens gets 0).
+    for (int i = threadIdx.x; i < K_GROUPS_PER_TILE; i += THREADS) {
+        float scale, inv;
+        sage_int8_scale(s_max[i], scale, inv);
+        s_inv[i] = inv;
+        if (row0 + i / K_GROUPS_PER_BLOCK * K_SCALE_TOKENS < nk) k_scale[hd * k_groups + sage2_k_group(row0) + i] = scale;
+    }
+    __syncthreads();
+    #pragma unroll
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
+        const int c = threadIdx.x + i * THREADS;
+        const int r = c / CHUNKS_PER_ROW;
+        if (row0 + r >= nk) continue;
+        const float inv = s_inv[sage2_k_group(r)];
+        float x[8];
+        sage_unpack(x, raw[i], true);
+        #pragma unroll
+        for (int e = 0; e < 8; ++e) x[e] = __fsub_rn(x[e], kmean[e]);
+        signed char* dst = k8 + (hd * nk + row0 + r) * HEAD_DIM + col;
+        *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x, 0, inv), sage_int8x4(x, 4, inv));
+    }
 }
 
 // Position p of every V_PERM_PERIOD tokens of V^T holds token SAGE_V_PERM[p] of them.
@@ -277,197 +258,51 @@ constexpr int V_LANES_PER_CHUNK = V_GROUPS * V_QUADS;
 constexpr int V_UNITS_PER_THREAD = V_LANES_PER_CHUNK * CHUNKS_PER_ROW / THREADS;
 static_assert(V_LANES_PER_CHUNK == 16 && V_UNITS_PER_THREAD >= 1, "V quantizer lane map wants 64-token blocks");
 
-// The V chunks one thread of a TOKENS-token tile holds, for unit u: the lane's four tokens
-// (SAGE_V_PERM[4 quad..]) of its 16-token group, for channel chunk sage_v_chunk(t, u).
-__device__ __forceinline__ int sage_v_chunk(int t, int u) { return t / V_LANES_PER_CHUNK + u * (THREADS / V_LANES_PER_CHUNK); }
-
-__device__ __forceinline__ void sage_v_load(u32x4 (&raw)[V_UNITS_PER_THREAD][4], const u16* __restrict__ vp, i64 v_sn,
-                                            int row0, int nk, int t) {
-    const int quad = t % V_QUADS;
-    const int grp = (t / V_QUADS) % V_GROUPS;
-    #pragma unroll
-    for (int u = 0; u < V_UNITS_PER_THREAD; ++u) {
-        #pragma unroll
-        for (int k = 0; k < 4; ++k) {
-            // Chunk c is (row c / CHUNKS_PER_ROW, column chunk c % CHUNKS_PER_ROW).
-            raw[u][k] = sage_load_raw(vp, v_sn, row0,
-                    nk, (grp * V_PERM_PERIOD + SAGE_V_PERM[4 * quad + k]) * CHUNKS_PER_ROW + sage_v_chunk(t, u));
-        }
-    }
-}
-
-// Whether token k of the lane's quad (see sage_v_load) lies before nk.
-__device__ __forceinline__ bool sage_v_valid(int row0, int nk, int t, int k) {
-    return row0 + ((t / V_QUADS) % V_GROUPS) * V_PERM_PERIOD + SAGE_V_PERM[4 * (t % V_QUADS) + k] < nk;
-}
-
-// FP8 V^T of one TOKENS-token tile from its raw chunks; s_inv holds 448 / amax per channel.
-__device__ __forceinline__ void sage_v_quantize(const u32x4 (&raw)[V_UNITS_PER_THREAD][4], int row0, int nk,
-                                                int nk_pad, int t, const float* s_inv, i64 hd,
-                                                unsigned char* __restrict__ v8t) {
-    const int p0 = row0 + ((t / V_QUADS) % V_GROUPS) * V_PERM_PERIOD + 4 * (t % V_QUADS);  // first V^T position
-    if (p0 >= nk_pad) return;
-    #pragma unroll
-    for (int u = 0; u < V_UNITS_PER_THREAD; ++u) {
-        const int col = sage_v_chunk(t, u) * 8;
-        float x[4][8];
-        #pragma unroll
-        for (int k = 0; k < 4; ++k) sage_unpack(x[k], raw[u][k], sage_v_valid(row0, nk, t, k));
-        #pragma unroll
-        for (int e = 0; e < 8; ++e) {
-            const float inv = s_inv[col + e];
-            *reinterpret_cast<u32*>(v8t + (hd * HEAD_DIM + col + e) * nk_pad + p0) =
-                    sage_fp8x4(sage_scaled(x[0][e], inv), sage_scaled(x[1][e], inv),
-                               sage_scaled(x[2][e], inv), sage_scaled(x[3][e], inv));
-        }
-    }
-}
-
-// 448 / amax of a V channel from its abs-max bits (0 for a zero or non-finite channel: codes 0),
-// and its scale amax / 448 (NaN when non-finite).
-__device__ __forceinline__ float sage_v_inv(int bits) {
-    return bits < 0x7f800000 && bits != 0 ? __fdiv_rn(SAGE_FP8_MAX, __int_as_float(bits)) : 0.f;
-}
-__device__ __forceinline__ float sage_v_scale(int bits) {
-    return bits < 0x7f800000 ? __fdiv_rn(__int_as_float(bits), SAGE_FP8_MAX) : __int_as_float(0x7fc00000);
-}
-
 extern "C" __global__ void __launch_bounds__(THREADS)
 sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, int nk_pad,
               const int* __restrict__ vmax_bits, unsigned char* __restrict__ v8t, float* __restrict__ v_scale) {
     __shared__ float s_inv[HEAD_DIM];
     const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
     const i64 hd = ((i64)batch * gridDim.y + head);
+    // 448 / amax per channel, once per block (0 for a zero or non-finite channel: codes 0).
     for (int ch = threadIdx.x; ch < HEAD_DIM; ch += THREADS) {
         const int bits = vmax_bits[hd * HEAD_DIM + ch];
-        s_inv[ch] = sage_v_inv(bits);
-        if (blockIdx.x == 0) v_scale[hd * HEAD_DIM + ch] = sage_v_scale(bits);
+        const float amax = __int_as_float(bits);
+        const bool finite = bits < 0x7f800000;
+        s_inv[ch] = finite && bits != 0 ? __fdiv_rn(SAGE_FP8_MAX, amax) : 0.f;
+        if (blockIdx.x == 0) v_scale[hd * HEAD_DIM + ch] = finite ? __fdiv_rn(amax, SAGE_FP8_MAX) : __int_as_float(0x7fc00000);
     }
-    u32x4 raw[V_UNITS_PER_THREAD][4];
-    sage_v_load(raw, v + batch * v_sb + head * v_sh, v_sn, row0, nk, threadIdx.x);
     __syncthreads();
-    sage_v_quantize(raw, row0, nk, nk_pad, threadIdx.x, s_inv, hd, v8t);
-}
-
-<#if kvClusters?has_content>
-// ---- K and V in one pass: a cluster of C blocks per (kv head, batch) ----
-constexpr int KV_TILES = ${kvTiles};                    // TOKENS-token tiles per block, THREADS threads each
-constexpr int KV_THREADS = KV_TILES * THREADS;
-constexpr int KV_CTA_TOKENS = KV_TILES * TOKENS;
-constexpr int KV_WARPS = KV_THREADS / 32;
-
-__device__ __forceinline__ u32 sage_cluster_rank() {
-    u32 r;
-    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
-    return r;
-}
-__device__ __forceinline__ void sage_cluster_arrive() { asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory"); }
-__device__ __forceinline__ void sage_cluster_wait() { asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory"); }
-// A 4-byte word of block `rank`'s shared memory at the address of `local` in this block.
-__device__ __forceinline__ u32 sage_cluster_ld(const void* local, u32 rank) {
-    u32 remote, x;
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(sage_smem_addr(local)), "r"(rank));
-    asm volatile("ld.shared::cluster.b32 %0, [%1];" : "=r"(x) : "r"(remote) : "memory");
-    return x;
-}
-
-template <int C>
-__device__ __forceinline__ void sage2_quant_kv_body(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb,
-        i64 k_sh, i64 k_sn, i64 v_sb, i64 v_sh, i64 v_sn, int nk, int nk_pad, float* __restrict__ ksum,
-        int* __restrict__ vmax_bits, signed char* __restrict__ k8, float* __restrict__ k_scale, int k_groups,
-        unsigned char* __restrict__ v8t, float* __restrict__ v_scale) {
-    __shared__ float s_warp_sum[KV_WARPS][HEAD_DIM];     // K column sums per warp, added in warp order
-    __shared__ float s_part_sum[HEAD_DIM];               // this block's K column sums (the cluster reads them)
-    __shared__ int s_part_max[HEAD_DIM];                 // this block's V channel abs-max bits
-    __shared__ float s_kmean[HEAD_DIM];
-    __shared__ float s_vinv[HEAD_DIM];
-    __shared__ int s_kmax[KV_TILES][K_GROUPS_PER_TILE];
-    __shared__ float s_kinv[KV_TILES][K_GROUPS_PER_TILE];
-    const u32 rank = sage_cluster_rank();
-    const int head = blockIdx.y, batch = blockIdx.z;
-    const i64 hd = ((i64)batch * gridDim.y + head);
-    const int tile = threadIdx.x / THREADS, t = threadIdx.x % THREADS;
-    const int row0 = ((int)rank * KV_TILES + tile) * TOKENS;
-    // Rows past nk load row nk - 1 (sage_load_raw), so tiles past the end load valid memory and
-    // mask it: every block of the cluster takes part in the barriers.
-    u32x4 rk[CHUNKS_PER_THREAD];
-    u32x4 rv[V_UNITS_PER_THREAD][4];
-    sage_k_load(rk, k + batch * k_sb + head * k_sh, k_sn, row0, nk, t);
-    sage_v_load(rv, v + batch * v_sb + head * v_sh, v_sn, row0, nk, t);
-    for (int c = threadIdx.x; c < HEAD_DIM; c += KV_THREADS) s_part_max[c] = 0;
-    for (int i = t; i < K_GROUPS_PER_TILE; i += THREADS) s_kmax[tile][i] = 0;
-    // K sums: a thread's chunks share its columns; lanes CHUNKS_PER_ROW apart share them too.
-    float sum[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    const u16* vp = v + batch * v_sb + head * v_sh;
+    const int quad = threadIdx.x % V_QUADS;
+    const int grp = (threadIdx.x / V_QUADS) % V_GROUPS;
+    const int p0 = row0 + grp * V_PERM_PERIOD + 4 * quad;  // first V^T position this lane writes
+    int tok[4];
     #pragma unroll
-    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
-        float x[8];
-        sage_unpack(x, rk[i], sage_chunk_valid(row0, nk, t + i * THREADS));
-        #pragma unroll
-        for (int e = 0; e < 8; ++e) sum[e] += x[e];
-    }
-    #pragma unroll
-    for (int e = 0; e < 8; ++e) {
-        #pragma unroll
-        for (int off = CHUNKS_PER_ROW; off < 32; off *= 2) sum[e] += __shfl_xor_sync(0xffffffffu, sum[e], off);
-    }
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    if (lane < CHUNKS_PER_ROW) {
-        #pragma unroll
-        for (int e = 0; e < 8; ++e) s_warp_sum[warp][lane * 8 + e] = sum[e];
-    }
-    __syncthreads();  // s_part_max zeroed, s_warp_sum written
+    for (int k = 0; k < 4; ++k) tok[k] = SAGE_V_PERM[4 * quad + k];
     #pragma unroll
     for (int u = 0; u < V_UNITS_PER_THREAD; ++u) {
-        int mx[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        const int chunk = threadIdx.x / V_LANES_PER_CHUNK + u * (THREADS / V_LANES_PER_CHUNK);
+        const int col = chunk * 8;
+        float inv[8];
         #pragma unroll
-        for (int q = 0; q < 4; ++q) {
-            float x[8];
-            sage_unpack(x, rv[u][q], sage_v_valid(row0, nk, t, q));
+        for (int e = 0; e < 8; ++e) inv[e] = s_inv[col + e];
+        float x[4][8];
+        u32x4 raw[4];
+        #pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            // Chunk c is (row c / CHUNKS_PER_ROW, column chunk c % CHUNKS_PER_ROW).
+            raw[k] = sage_load_raw(vp, v_sn, row0, nk, (grp * V_PERM_PERIOD + tok[k]) * CHUNKS_PER_ROW + chunk);
+        }
+        #pragma unroll
+        for (int k = 0; k < 4; ++k) sage_unpack(x[k], raw[k], row0 + grp * V_PERM_PERIOD + tok[k] < nk);
+        if (p0 < nk_pad) {
             #pragma unroll
-            for (int e = 0; e < 8; ++e) mx[e] = max(mx[e], sage_abs_bits(x[e]));
-        }
-        const int col = sage_v_chunk(t, u) * 8;
-        #pragma unroll
-        for (int e = 0; e < 8; ++e) atomicMax(&s_part_max[col + e], mx[e]);  // order-free: a max
-    }
-    for (int c = threadIdx.x; c < HEAD_DIM; c += KV_THREADS) {
-        float total = 0.f;
-        for (int w = 0; w < KV_WARPS; ++w) total += s_warp_sum[w][c];
-        s_part_sum[c] = total;
-    }
-    sage_cluster_arrive();  // release: this block's partial results are visible to the cluster
-    sage_cluster_wait();
-    for (int c = threadIdx.x; c < HEAD_DIM; c += KV_THREADS) {
-        float total = 0.f;
-        int mx = 0;
-        #pragma unroll
-        for (int r = 0; r < C; ++r) {
-            total += __uint_as_float(sage_cluster_ld(&s_part_sum[c], r));
-            mx = max(mx, (int)sage_cluster_ld(&s_part_max[c], r));
-        }
-        s_kmean[c] = __fdiv_rn(total, (float)nk);
-        s_vinv[c] = sage_v_inv(mx);
-        if (rank == 0) {
-            ksum[hd * HEAD_DIM + c] = total;
-            vmax_bits[hd * HEAD_DIM + c] = mx;
-            v_scale[hd * HEAD_DIM + c] = sage_v_scale(mx);
+            for (int e = 0; e < 8; ++e) {
+                *reinterpret_cast<u32*>(v8t + (hd * HEAD_DIM + col + e) * nk_pad + p0) =
+                        sage_fp8x4(sage_scaled(x[0][e], inv[e]), sage_scaled(x[1][e], inv[e]),
+                                   sage_scaled(x[2][e], inv[e]), sage_scaled(x[3][e], inv[e]));
+            }
         }
     }
-    sage_cluster_arrive();  // this block is done reading the others; it waits for them before exiting
-    __syncthreads();
-    sage_k_quantize(rk, row0, nk, t, s_kmean, s_kmax[tile], s_kinv[tile], hd, k8, k_scale, k_groups);
-    sage_v_quantize(rv, row0, nk, nk_pad, t, s_vinv, hd, v8t);
-    sage_cluster_wait();    // no block leaves while another may still read its shared memory
 }
-
-<#list kvClusters as c>
-extern "C" __global__ void __cluster_dims__(${c}, 1, 1) __launch_bounds__(KV_THREADS, 1)
-sage2_quant_kv_c${c}(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb, i64 k_sh, i64 k_sn, i64 v_sb,
-        i64 v_sh, i64 v_sn, int nk, int nk_pad, float* __restrict__ ksum, int* __restrict__ vmax_bits,
-        signed char* __restrict__ k8, float* __restrict__ k_scale, int k_groups, unsigned char* __restrict__ v8t,
-        float* __restrict__ v_scale) {
-    sage2_quant_kv_body<${c}>(k, v, k_sb, k_sh, k_sn, v_sb, v_sh, v_sn, nk, nk_pad, ksum, vmax_bits, k8, k_scale,
-                              k_groups, v8t, v_scale);
-}
-</#list>
-</#if>

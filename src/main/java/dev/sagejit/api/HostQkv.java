@@ -9,17 +9,18 @@ public record HostQkv(Layout layout, int batch, int heads, int kvHeads, int nq, 
         float[] k, float[] v) {
 
     public HostQkv {
-        java.util.Objects.requireNonNull(layout, "layout");
+        var shape = new HostShape(layout, batch, heads, kvHeads, nq, nk, headDim);
         if (q == null || k == null || v == null) {
             throw new SageException.InvalidInput("q, k and v arrays must not be null");
         }
-        if (batch < 0 || heads <= 0 || kvHeads <= 0 || nq < 0 || nk < 0 || headDim <= 0) {
-            throw new SageException.InvalidInput("invalid sizes B=" + batch + " Hq=" + heads + " Hkv=" + kvHeads
-                    + " Nq=" + nq + " Nk=" + nk + " D=" + headDim);
-        }
-        expect("q", q, (long) batch * heads * nq * headDim);
-        expect("k", k, (long) batch * kvHeads * nk * headDim);
-        expect("v", v, (long) batch * kvHeads * nk * headDim);
+        expect("q", q, shape.qElements());
+        expect("k", k, shape.kvElements());
+        expect("v", v, shape.kvElements());
+    }
+
+    /** The tensors' shape. */
+    public HostShape shape() {
+        return new HostShape(layout, batch, heads, kvHeads, nq, nk, headDim);
     }
 
     private static void expect(String name, float[] a, long n) {

@@ -153,31 +153,58 @@ public final class SageAttention implements AutoCloseable {
     /** Attention on host arrays: copies in, runs, copies out, waits. */
     public HostResult forward(AttentionOptions options, HostQkv in) {
         DType t = options.precision().inputType();
-        long qElems = in.q().length;
-        long kvElems = in.k().length;
-        try (DeviceBuffer dq = device.allocate(Math.max(16, qElems * t.bytes()));
-                DeviceBuffer dk = device.allocate(Math.max(16, kvElems * t.bytes()));
-                DeviceBuffer dv = device.allocate(Math.max(16, kvElems * t.bytes()));
-                DeviceBuffer dout = device.allocate(Math.max(16, qElems * t.bytes()));
-                DeviceBuffer dl = device.allocate(Math.max(16, 4L * in.batch() * in.heads() * in.nq()))) {
+        short[] bits = new short[Math.toIntExact(in.shape().qElements())];
+        float[] lse = forwardHost(options, in.shape(), (dq, dk, dv) -> {
             dq.copyFromHost(Half.toBits(in.q(), t));
             dk.copyFromHost(Half.toBits(in.k(), t));
             dv.copyFromHost(Half.toBits(in.v(), t));
-            Layout l = in.layout();
-            var q = DeviceTensor.contiguous(dq.address(), t, l, in.batch(), in.heads(), in.nq(), in.headDim());
-            var k = DeviceTensor.contiguous(dk.address(), t, l, in.batch(), in.kvHeads(), in.nk(), in.headDim());
-            var v = DeviceTensor.contiguous(dv.address(), t, l, in.batch(), in.kvHeads(), in.nk(), in.headDim());
-            var o = DeviceTensor.contiguous(dout.address(), t, l, in.batch(), in.heads(), in.nq(), in.headDim());
+        }, dout -> dout.copyToHost(bits));
+        return new HostResult(Half.fromBits(bits, t), lse);
+    }
+
+    /**
+     * Attention on host memory of the precision's 16-bit input type (BF16 for bf16 and the quantized
+     * modes that read BF16, FP16 for fp16 and int8-fp8-fp16): copies in, runs, writes O into
+     * {@code in.o()}, waits.
+     *
+     * @return the FP32 log-sum-exp [B, H_q, N_q] when {@code options.lse()}, else null
+     */
+    public float[] forward(AttentionOptions options, HostSegments in) {
+        return forwardHost(options, in.shape(), (dq, dk, dv) -> {
+            dq.copyFromHost(in.q());
+            dk.copyFromHost(in.k());
+            dv.copyFromHost(in.v());
+        }, dout -> dout.copyToHost(in.o()));
+    }
+
+    private interface Upload {
+        void to(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v);
+    }
+
+    /** Host inputs through temporary device buffers: upload, forward, wait, download O; returns the LSE or null. */
+    private float[] forwardHost(AttentionOptions options, HostShape s, Upload upload,
+            java.util.function.Consumer<DeviceBuffer> downloadO) {
+        DType t = options.precision().inputType();
+        try (DeviceBuffer dq = device.allocate(Math.max(16, s.qElements() * t.bytes()));
+                DeviceBuffer dk = device.allocate(Math.max(16, s.kvElements() * t.bytes()));
+                DeviceBuffer dv = device.allocate(Math.max(16, s.kvElements() * t.bytes()));
+                DeviceBuffer dout = device.allocate(Math.max(16, s.qElements() * t.bytes()));
+                DeviceBuffer dl = device.allocate(Math.max(16, 4L * s.lseEntries()))) {
+            upload.to(dq, dk, dv);
+            Layout l = s.layout();
+            var q = DeviceTensor.contiguous(dq.address(), t, l, s.batch(), s.heads(), s.nq(), s.headDim());
+            var k = DeviceTensor.contiguous(dk.address(), t, l, s.batch(), s.kvHeads(), s.nk(), s.headDim());
+            var v = DeviceTensor.contiguous(dv.address(), t, l, s.batch(), s.kvHeads(), s.nk(), s.headDim());
+            var o = DeviceTensor.contiguous(dout.address(), t, l, s.batch(), s.heads(), s.nq(), s.headDim());
             forward(options, q, k, v, o, options.lse() ? dl.address() : 0L, null);
             device.synchronize();
-            short[] bits = new short[(int) qElems];
-            dout.copyToHost(bits);
-            float[] lse = null;
-            if (options.lse()) {
-                lse = new float[in.batch() * in.heads() * in.nq()];
-                dl.copyToHost(lse);
+            downloadO.accept(dout);
+            if (!options.lse()) {
+                return null;
             }
-            return new HostResult(Half.fromBits(bits, t), lse);
+            float[] lse = new float[Math.toIntExact(s.lseEntries())];
+            dl.copyToHost(lse);
+            return lse;
         }
     }
 

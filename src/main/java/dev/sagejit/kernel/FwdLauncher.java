@@ -105,17 +105,17 @@ public final class FwdLauncher {
      * returning nothing; the attention kernel is not launched.
      */
     public void quantizeOnly(FwdProblem p, Stream stream) {
-        quantizeInto(p, stream, Sage2Launcher.KvPass.fromProperty());
+        quantizeInto(p, stream);
     }
 
     /** {@link #quantizeOnly}, returning the workspace views that hold the result (tests read them back). */
-    Sage2Workspace.Views quantizeInto(FwdProblem problem, Stream stream, Sage2Launcher.KvPass pass) {
+    Sage2Workspace.Views quantizeInto(FwdProblem problem, Stream stream) {
         FwdProblem p = problem.resolved(arch);
         var plan = plan(p);
         if (!plan.spec().precision().quantized()) {
             throw new SageException.InvalidInput("precision " + plan.spec().precision().id() + " has no quantizers");
         }
-        return sage2.quantize(p, plan, stream, pass);
+        return sage2.quantize(p, plan, stream);
     }
 
     /** Releases the int8-fp8 workspace. */

@@ -26,60 +26,41 @@ final class Sage2Launcher implements AutoCloseable {
         this.workspaces = new WorkspacePool<>(loader.device(), MAX_WORKSPACES, () -> new Sage2Workspace(loader.device()));
     }
 
-    /** Which kernels quantize K and V. */
-    enum KvPass {
-        /** The one-pass cluster kernel where the keys fit its blocks, else the separate kernels. */
-        AUTO,
-        /** kv_stats, then quant_k and quant_v: K and V read twice. */
-        SEPARATE;
-
-        /** The pass of the sagejit.int8fp8.kvPass system property (an experiment switch), default AUTO. */
-        static KvPass fromProperty() {
-            return valueOf(System.getProperty("sagejit.int8fp8.kvPass", "auto").toUpperCase(java.util.Locale.ROOT));
-        }
-    }
-
     /**
      * Enqueues the quantizers; returns the workspace views holding their output, valid until the
-     * next call on another stream or thread may take the workspace (tests read them back, with
-     * either K/V pass).
+     * next call on another stream or thread may take the workspace (tests read them back).
      */
-    Sage2Workspace.Views quantize(FwdProblem p, FwdKernelPlan plan, Stream stream, KvPass pass) {
+    Sage2Workspace.Views quantize(FwdProblem p, FwdKernelPlan plan, Stream stream) {
         try (var lease = workspaces.lease(stream)) {
-            return quantize(p, plan, stream, lease.workspace().views(p), pass);
+            return quantize(p, plan, stream, lease.workspace().views(p));
         }
     }
 
-    private Sage2Workspace.Views quantize(FwdProblem p, FwdKernelPlan plan, Stream stream, Sage2Workspace.Views w,
-            KvPass pass) {
+    private Sage2Workspace.Views quantize(FwdProblem p, FwdKernelPlan plan, Stream stream, Sage2Workspace.Views w) {
         var qp = new Sage2QuantPlan(plan.spec().arch(), plan.spec().elementType(), p.q().headDim());
+        w.kSum().zeroAsync(stream);
+        w.vMax().zeroAsync(stream);
+        if (p.k().seq() == 0) {
+            w.vScale().zeroAsync(stream);  // no V quantizer runs; the epilogue still scales O (all zero)
+        }
         int nq = p.q().seq();
         int nk = p.k().seq();
         int hkv = p.k().heads();
         var q = p.q();
         var k = p.k();
         var v = p.v();
-        int cluster = pass == KvPass.SEPARATE ? 0 : qp.kvCluster(nk);
-        if (nk == 0) {
-            w.kSum().zeroAsync(stream);
-            w.vScale().zeroAsync(stream);  // no V quantizer runs; the epilogue still scales O (all zero)
-        } else if (cluster > 0) {
-            // One pass: stats and codes of K and V from one read; writes kSum, vMax and vScale itself.
-            LoadedKernel kv = kernel(qp, Sage2QuantPlan.quantKv(cluster));
-            if (cluster > Sage2QuantPlan.PORTABLE_CLUSTER) {
-                kv.allowNonPortableClusters();
-            }
-            kv.launch(new LaunchGeometry(cluster, hkv, p.batch(), Sage2QuantPlan.THREADS * Sage2QuantPlan.KV_TILES, 1, 1, 0),
-                    stream, KernelArgs.builder().ptr(k.address()).ptr(v.address()).i64(k.batchStride()).i64(k.headStride())
-                            .i64(k.seqStride()).i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(nk)
-                            .i32(Int8Fp8Layout.nkPad(nk)).ptr(w.kSum()).ptr(w.vMax()).ptr(w.k8()).ptr(w.kScale())
-                            .i32(Int8Fp8Layout.kGroups(nk)).ptr(w.v8t()).ptr(w.vScale()).build());
-        } else {
-            w.kSum().zeroAsync(stream);
-            w.vMax().zeroAsync(stream);
+        if (nk > 0) {
             launch(qp, Sage2QuantPlan.KV_STATS, Sage2QuantPlan.statsBlocks(nk), hkv, p.batch(), stream, KernelArgs.builder()
                     .ptr(k.address()).ptr(v.address()).i64(k.batchStride()).i64(k.headStride()).i64(k.seqStride())
                     .i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(nk).ptr(w.kSum()).ptr(w.vMax()));
+        }
+        if (nq > 0) {
+            launch(qp, Sage2QuantPlan.QUANT_Q, blocks(nq), p.heads(), p.batch(), stream, KernelArgs.builder()
+                    .ptr(q.address()).i64(q.batchStride()).i64(q.headStride()).i64(q.seqStride()).i32(nq)
+                    .i32(p.group()).i32(nk).ptr(w.kSum()).ptr(w.q8()).ptr(w.qScale()).ptr(w.qShift())
+                    .i32(Int8Fp8Layout.qGroups(nq)));
+        }
+        if (nk > 0) {
             launch(qp, Sage2QuantPlan.QUANT_K, blocks(nk), hkv, p.batch(), stream, KernelArgs.builder()
                     .ptr(k.address()).i64(k.batchStride()).i64(k.headStride()).i64(k.seqStride()).i32(nk)
                     .ptr(w.kSum()).ptr(w.k8()).ptr(w.kScale()).i32(Int8Fp8Layout.kGroups(nk)));
@@ -87,19 +68,13 @@ final class Sage2Launcher implements AutoCloseable {
                     .ptr(v.address()).i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(nk)
                     .i32(Int8Fp8Layout.nkPad(nk)).ptr(w.vMax()).ptr(w.v8t()).ptr(w.vScale()));
         }
-        if (nq > 0) {  // after K's sums: qshift = Q . kmean
-            launch(qp, Sage2QuantPlan.QUANT_Q, blocks(nq), p.heads(), p.batch(), stream, KernelArgs.builder()
-                    .ptr(q.address()).i64(q.batchStride()).i64(q.headStride()).i64(q.seqStride()).i32(nq)
-                    .i32(p.group()).i32(nk).ptr(w.kSum()).ptr(w.q8()).ptr(w.qScale()).ptr(w.qShift())
-                    .i32(Int8Fp8Layout.qGroups(nq)));
-        }
         return w;
     }
 
     /** Enqueues quantization and attention for a validated problem and its int8-fp8 plan. */
     void launch(FwdProblem p, FwdKernelPlan plan, KernelLoader.Ready ready, float scaleLog2, Stream stream) {
         try (var lease = workspaces.lease(stream)) {
-            attend(p, plan, ready, scaleLog2, stream, quantize(p, plan, stream, lease.workspace().views(p), KvPass.fromProperty()));
+            attend(p, plan, ready, scaleLog2, stream, quantize(p, plan, stream, lease.workspace().views(p)));
         }
     }
 
@@ -167,11 +142,8 @@ final class Sage2Launcher implements AutoCloseable {
     }
 
     private void launch(Sage2QuantPlan qp, String entry, int gx, int gy, int gz, Stream stream, KernelArgs.Builder args) {
-        kernel(qp, entry).launch(new LaunchGeometry(gx, gy, gz, Sage2QuantPlan.THREADS, 1, 1, 0), stream, args.build());
-    }
-
-    private LoadedKernel kernel(Sage2QuantPlan qp, String entry) {
-        return loader.auxKernel(qp.key(), () -> KernelLoader.source(loader.renderer(), qp), qp.arch(), entry);
+        LoadedKernel kernel = loader.auxKernel(qp.key(), () -> KernelLoader.source(loader.renderer(), qp), qp.arch(), entry);
+        kernel.launch(new LaunchGeometry(gx, gy, gz, Sage2QuantPlan.THREADS, 1, 1, 0), stream, args.build());
     }
 
     @Override

@@ -4,7 +4,6 @@ import dev.sagejit.api.DType;
 import dev.sagejit.spec.Arch;
 import dev.sagejit.spec.Int8Fp8Layout;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -30,19 +29,6 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
     public static final String QUANT_Q = "sage2_quant_q";
     public static final String QUANT_K = "sage2_quant_k";
     public static final String QUANT_V = "sage2_quant_v";
-    /** TOKENS-token tiles per block of the one-pass K/V quantizer (THREADS threads each). */
-    public static final int KV_TILES = 4;
-    /** Keys one block of the one-pass K/V quantizer holds in registers. */
-    public static final int KV_BLOCK_TOKENS = KV_TILES * TOKENS;
-    /**
-     * Cluster sizes the one-pass K/V quantizer is compiled for: a cluster of blocks per (kv head,
-     * batch) covers up to size x KV_BLOCK_TOKENS keys. 16 is above the portable 8 and needs the
-     * non-portable opt-in (Hopper allows it); longer sequences use the separate kernels, whose
-     * second read of K and V matters less next to attention's N^2 work there.
-     */
-    public static final List<Integer> KV_CLUSTERS = List.of(1, 2, 4, 8, 16);
-    /** Largest cluster the CUDA programming guide calls portable. */
-    public static final int PORTABLE_CLUSTER = 8;
 
     public Sage2QuantPlan {
         requireInputs("int8-fp8", inputType, headDim);
@@ -77,26 +63,6 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
         return "quant_" + mode + "_" + inputType.name().toLowerCase(java.util.Locale.ROOT) + "_d" + headDim + "_" + arch.id();
     }
 
-    /** The one-pass K/V quantizer entry for a cluster size. */
-    public static String quantKv(int cluster) {
-        return "sage2_quant_kv_c" + cluster;
-    }
-
-    /** The cluster sizes of the one-pass K/V quantizer this plan's arch gets (none without clusters). */
-    public List<Integer> kvClusters() {
-        return KV_CLUSTERS.stream().filter(c -> c <= arch.maxCluster()).toList();
-    }
-
-    /** The smallest compiled cluster whose blocks hold {@code nk} keys, or 0 when none does. */
-    public int kvCluster(int nk) {
-        for (int c : kvClusters()) {
-            if ((long) c * KV_BLOCK_TOKENS >= nk) {
-                return c;
-            }
-        }
-        return 0;
-    }
-
     /** Blocks of the kv_stats kernel along the tokens. */
     public static int statsBlocks(int nk) {
         return (nk + STATS_TILES * TOKENS - 1) / (STATS_TILES * TOKENS);
@@ -106,8 +72,6 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
         var m = moduleModel(key(), inputType, headDim, THREADS);
         m.put("tokens", TOKENS);
         m.put("statsTiles", STATS_TILES);
-        m.put("kvTiles", KV_TILES);
-        m.put("kvClusters", kvClusters());
         m.putAll(layoutModel());
         return m;
     }

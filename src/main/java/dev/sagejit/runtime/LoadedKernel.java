@@ -77,14 +77,6 @@ public final class LoadedKernel {
         dynamicSmemLimit = Math.max(dynamicSmemLimit, bytes);
     }
 
-    /** Lets launches use clusters above the portable 8 blocks (compiled-in cluster dims), where the GPU allows them. */
-    public void allowNonPortableClusters() {
-        module.ensureOpen();
-        device.makeCurrent();
-        Cu.check(JCudaDriver.cuFuncSetAttribute(function, CUfunction_attribute.CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED,
-                1), "cuFuncSetAttribute(" + name + ", NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1)");
-    }
-
     /**
      * Enqueues the kernel on {@code stream} (null: default stream). Opts in to the geometry's dynamic
      * shared memory first when it is above what was set. Faults inside the kernel surface at the next

@@ -18,22 +18,20 @@ import java.util.Set;
  * @param regsPerSm      32-bit registers per multiprocessor
  * @param maxThreadsPerSm resident threads per multiprocessor
  * @param mmaKinds       tensor-core instructions available
- * @param maxCluster     most thread blocks of one cluster (0: no clusters; Hopper allows 16 with the
- *                       non-portable opt-in, 8 portably)
  */
 public record Arch(String name, int major, int minor, int maxSmemPerBlock, int smemPerSm,
-        int regsPerSm, int maxThreadsPerSm, Set<MmaKind> mmaKinds, int maxCluster) {
+        int regsPerSm, int maxThreadsPerSm, Set<MmaKind> mmaKinds) {
 
     public static final Arch SM80 = new Arch("sm_80", 8, 0, 163 * 1024, 164 * 1024, 65536, 2048,
-            EnumSet.of(MmaKind.MMA_SYNC_F16, MmaKind.MMA_SYNC_INT8), 0);
+            EnumSet.of(MmaKind.MMA_SYNC_F16, MmaKind.MMA_SYNC_INT8));
     public static final Arch SM89 = new Arch("sm_89", 8, 9, 99 * 1024, 100 * 1024, 65536, 1536,
-            EnumSet.of(MmaKind.MMA_SYNC_F16, MmaKind.MMA_SYNC_INT8, MmaKind.MMA_SYNC_FP8), 0);
+            EnumSet.of(MmaKind.MMA_SYNC_F16, MmaKind.MMA_SYNC_INT8, MmaKind.MMA_SYNC_FP8));
     public static final Arch SM90A = new Arch("sm_90a", 9, 0, 227 * 1024, 228 * 1024, 65536, 2048,
             EnumSet.of(MmaKind.MMA_SYNC_F16, MmaKind.MMA_SYNC_INT8, MmaKind.MMA_SYNC_FP8,
-                    MmaKind.WGMMA), 16);
+                    MmaKind.WGMMA));
     public static final Arch SM120A = new Arch("sm_120a", 12, 0, 99 * 1024, 100 * 1024, 65536, 1536,
             EnumSet.of(MmaKind.MMA_SYNC_F16, MmaKind.MMA_SYNC_INT8, MmaKind.MMA_SYNC_FP8,
-                    MmaKind.MMA_BLOCK_SCALE_FP4), 8);
+                    MmaKind.MMA_BLOCK_SCALE_FP4));
 
     /** Every architecture sagejit knows, oldest first. */
     public static final List<Arch> ALL = List.of(SM80, SM89, SM90A, SM120A);

@@ -53,14 +53,6 @@ class FwdKernelRenderTest {
                         Sage2QuantPlan.QUANT_K, Sage2QuantPlan.QUANT_V)) {
                     assertTrue(src.code().contains(entry + "("), entry);
                 }
-                for (int cluster : Sage2QuantPlan.KV_CLUSTERS) { // sm_90a: every cluster size, 16 included
-                    assertTrue(src.code().contains("__cluster_dims__(" + cluster + ", 1, 1)"), "cluster " + cluster);
-                    assertTrue(src.code().contains(Sage2QuantPlan.quantKv(cluster) + "("), "cluster " + cluster);
-                }
-                // Without clusters (sm_89) the one-pass kernel is not emitted; the separate ones are.
-                var sm89 = KernelLoader.source(renderer, new Sage2QuantPlan(Arch.SM89, type, d)).code();
-                assertFalse(sm89.contains("__cluster_dims__"));
-                assertTrue(sm89.contains(Sage2QuantPlan.KV_STATS + "("));
                 assertFalse(src.code().contains("${") || src.code().contains("<#"));
                 var fp4 = new Nvfp4QuantPlan(Arch.SM90A, type, d);
                 var fp4Src = KernelLoader.source(renderer, fp4);
