@@ -112,7 +112,7 @@ profile() {  # Nsight Compute on one int8-fp8 call at N 4096 D 128: per-kernel t
         || echo "ncu failed (exit $?): see ncu/all.log" >&2
     grep -E '"(Duration|DRAM Throughput|Compute \(SM\) Throughput)"' "$EXTRA/ncu/all.csv" \
         | awk -F'","' '{print $5" | "$(NF-2)" | "$(NF-1)" "$NF}' >&2
-    timeout 240 ncu --set full --import-source yes --kernel-name regex:'sagejit_fwd|sage2_quant' --launch-count 3 \
+    timeout 240 ncu --set full --import-source yes --kernel-name regex:'sagejit_fwd|sage2_quant' --launch-count 5 \
         -o "$EXTRA/ncu/attn" "$JAVA" $JAVA_OPTS "${run[@]}" > "$EXTRA/ncu/attn.log" 2>&1 \
         || echo "ncu --set full failed (exit $?): see ncu/attn.log" >&2
     if [[ -f "$EXTRA/ncu/attn.ncu-rep" ]]; then

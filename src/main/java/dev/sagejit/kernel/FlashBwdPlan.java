@@ -60,15 +60,9 @@ public record FlashBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         return BLOCK * type.bytes();
     }
 
-    /**
-     * Buffers of each query step's Q and dO tiles and LSE and D rows: the next step's load runs
-     * while this one computes.
-     */
-    public static final int STEP_BUFFERS = 2;
-
-    /** Dynamic shared memory of the main kernel: K and V tiles, buffered Q, dO, LSE and D, and dS^T. */
+    /** Dynamic shared memory of the main kernel: K, V, Q and dO tiles, dS^T, and LSE and D of a step. */
     public int sharedBytes() {
-        return 2 * tileBytes() + STEP_BUFFERS * (2 * tileBytes() + 2 * BLOCK * Float.BYTES) + BLOCK * dsRowBytes();
+        return 4 * tileBytes() + BLOCK * dsRowBytes() + 2 * BLOCK * Float.BYTES;
     }
 
     public Map<String, Object> templateModel() {
@@ -83,7 +77,6 @@ public record FlashBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.putAll(FwdKernelPlan.tileModel(headDim, type.bytes()));
         m.put("tileBytes", tileBytes());
         m.put("dsRowBytes", dsRowBytes());
-        m.put("stepBuffers", STEP_BUFFERS);
         m.put("causal", causal);
         return m;
     }

@@ -4,8 +4,7 @@
      - ${entry}_prep: D = rowsum(dO * O) per query row, and the row's FP32 dQ accumulator zeroed.
      - ${entry}: one block per (key block of BLOCK_N, kv head, batch); each of its 4 warps owns 16 keys
        and keeps their dK and dV in registers while the block walks the query blocks (and, with GQA,
-       the query heads of the group) that see them, loading the next step's Q and dO tiles (and its
-       LSE and D rows) while it computes this one. Per query block: S^T = K Q^T, P^T = exp(S^T - LSE),
+       the query heads of the group) that see them. Per query block: S^T = K Q^T, P^T = exp(S^T - LSE),
        dV += P^T dO, dP^T = V dO^T, dS^T = P^T (dP^T - D), dK += dS^T Q; dS^T goes through shared memory
        so each warp can add 16 query rows of dQ = dS K into the FP32 accumulator (red.global.add).
      - ${entry}_dq: dQ = scale * accumulator, in the input's type and layout.
@@ -26,7 +25,6 @@ constexpr int K_STEPS = ${headDimSteps};
 constexpr bool CAUSAL = ${causal?c};
 constexpr u32 TILE_BYTES = ${tileBytes};   // a [64][HEAD_DIM] 16-bit tile
 constexpr u32 DS_ROW_BYTES = ${dsRowBytes};  // dS^T: [BLOCK_N keys][BLOCK_M queries] 16-bit
-constexpr int STEP_BUFFERS = ${stepBuffers};  // Q, dO, LSE and D of the current and the next query step
 static_assert(BLOCK_M == BLOCK_N && BLOCK_N == 16 * (THREADS / 32), "a warp owns 16 keys; tiles are square");
 
 __device__ __forceinline__ u32 bwd_ds_offset(int key, int chunk) {
@@ -83,11 +81,13 @@ ${entry}(const u16* __restrict__ q, const u16* __restrict__ k, const u16* __rest
     const int kv_head = blockIdx.y, batch = blockIdx.z;
     const int warp_key = warp * 16;
 
-    // [K][V][Q 0][dO 0][Q 1][dO 1][dS^T][LSE 0][D 0][LSE 1][D 1]
     const u32 sK = sage_smem_addr(smem);
     const u32 sV = sK + TILE_BYTES;
-    const u32 sDS = sV + (1 + 2 * STEP_BUFFERS) * TILE_BYTES;
-    float* s_rows = reinterpret_cast<float*>(smem + (2 + 2 * STEP_BUFFERS) * TILE_BYTES + BLOCK_N * DS_ROW_BYTES);
+    const u32 sQ = sV + TILE_BYTES;
+    const u32 sG = sQ + TILE_BYTES;
+    const u32 sDS = sG + TILE_BYTES;
+    float* s_lse = reinterpret_cast<float*>(smem + 4 * TILE_BYTES + BLOCK_N * DS_ROW_BYTES);
+    float* s_delta = s_lse + BLOCK_M;
 
     sage_load_tile<BLOCK_N>(sK, k + batch * k_sb + kv_head * k_sh, k_sn, key0, nk, tid);
     sage_load_tile<BLOCK_N>(sV, v + batch * v_sb + kv_head * v_sh, v_sn, key0, nk, tid);
@@ -104,39 +104,22 @@ ${entry}(const u16* __restrict__ q, const u16* __restrict__ k, const u16* __rest
     const int q_first = CAUSAL ? max(0, key0 - (nk - nq)) / BLOCK_M * BLOCK_M : 0;
     u32 unused[1][K_STEPS][4];
 
-    // The query steps: every query block that sees these keys, for each query head of the group.
-    const int q_steps = (nq - q_first + BLOCK_M - 1) / BLOCK_M;
-    const int steps = nq > q_first ? group * q_steps : 0;
-    // Enqueues step i's Q and dO tiles (cp.async) and its LSE and D rows into buffer i % STEP_BUFFERS.
-    auto load_step = [&](int i) {
-        const int head = kv_head * group + i / q_steps, q0 = q_first + (i % q_steps) * BLOCK_M;
-        const int buf = i % STEP_BUFFERS;
-        const u32 sQb = sV + (1 + 2 * buf) * TILE_BYTES;
-        sage_load_tile<BLOCK_M>(sQb, q + batch * q_sb + head * q_sh, q_sn, q0, nq, tid);
-        sage_load_tile<BLOCK_M>(sQb + TILE_BYTES, d_o + batch * g_sb + head * g_sh, g_sn, q0, nq, tid);
-        sage_cp_async_commit();
+    for (int head = kv_head * group; head < (kv_head + 1) * group; ++head) {
+        const u16* q_ptr = q + batch * q_sb + head * q_sh;
+        const u16* g_ptr = d_o + batch * g_sb + head * g_sh;
         const i64 row_base = ((i64)batch * hq + head) * nq;
-        float* rows = s_rows + buf * 2 * BLOCK_M;
-        for (int r = tid; r < BLOCK_M; r += THREADS) {
-            const bool in = q0 + r < nq;
-            rows[r] = in ? lse[row_base + q0 + r] * SAGE_LOG2E : 0.f;
-            rows[BLOCK_M + r] = in ? delta[row_base + q0 + r] : 0.f;
-        }
-    };
-    if (steps > 0) load_step(0);
-
-    for (int i = 0; i < steps; ++i) {
-        const int head = kv_head * group + i / q_steps, q0 = q_first + (i % q_steps) * BLOCK_M;
-        const i64 row_base = ((i64)batch * hq + head) * nq;
-        const int buf = i % STEP_BUFFERS;
-        const u32 sQ = sV + (1 + 2 * buf) * TILE_BYTES;
-        const u32 sG = sQ + TILE_BYTES;
-        const float* s_lse = s_rows + buf * 2 * BLOCK_M;
-        const float* s_delta = s_lse + BLOCK_M;
-        {
-            sage_cp_async_wait<0>();  // this step's tiles: the only group in flight
-            __syncthreads();          // for every thread; the previous step is done with the other buffer and dS^T
-            if (i + 1 < steps) load_step(i + 1);  // overlaps this step's products
+        for (int q0 = q_first; q0 < nq; q0 += BLOCK_M) {
+            __syncthreads();  // the previous step is done with sQ, sG, sDS and the row vectors
+            sage_load_tile<BLOCK_M>(sQ, q_ptr, q_sn, q0, nq, tid);
+            sage_load_tile<BLOCK_M>(sG, g_ptr, g_sn, q0, nq, tid);
+            sage_cp_async_commit();
+            for (int i = tid; i < BLOCK_M; i += THREADS) {
+                const bool in = q0 + i < nq;
+                s_lse[i] = in ? lse[row_base + q0 + i] * SAGE_LOG2E : 0.f;
+                s_delta[i] = in ? delta[row_base + q0 + i] : 0.f;
+            }
+            sage_cp_async_wait<0>();
+            __syncthreads();
 
             // S^T = K_w Q^T (the forward's Q K^T with the tiles' roles swapped), then P^T.
             float p[1][Q_TILES][4];
