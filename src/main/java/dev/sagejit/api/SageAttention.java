@@ -108,7 +108,24 @@ public final class SageAttention implements AutoCloseable {
             long lseAddress, Stream stream) {
         var problem = new FwdProblem(options, q, k, v, o, lseAddress); // the launcher resolves AUTO
         device.makeCurrent();
+        requireAllocated(problem);
         launcher.launch(problem, stream == null ? device.defaultStream() : stream);
+    }
+
+    /** Every tensor of a problem lies in live device memory (after the shape checks, before any launch). */
+    private void requireAllocated(FwdProblem p) {
+        if (p.batch() == 0 || p.q().seq() == 0) {
+            return; // nothing is read or written
+        }
+        device.requireAllocated(p.q().address(), p.q().extentBytes(), "q");
+        device.requireAllocated(p.o().address(), p.o().extentBytes(), "o");
+        if (p.k().seq() > 0) {
+            device.requireAllocated(p.k().address(), p.k().extentBytes(), "k");
+            device.requireAllocated(p.v().address(), p.v().extentBytes(), "v");
+        }
+        if (p.lseAddress() != 0L) {
+            device.requireAllocated(p.lseAddress(), 4L * p.batch() * p.heads() * p.q().seq(), "the LSE buffer");
+        }
     }
 
     /**

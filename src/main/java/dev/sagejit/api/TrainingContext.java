@@ -29,6 +29,7 @@ public final class TrainingContext implements AutoCloseable {
     private final DeviceBuffer lse;
     private final FlashBackward backward;
     private final FlashBackward.Workspace workspace;
+    private final Device device;
     private final Arch arch;
     private final Stream stream;
     private boolean closed;
@@ -43,6 +44,7 @@ public final class TrainingContext implements AutoCloseable {
         this.lse = lse;
         this.backward = backward;
         this.workspace = new FlashBackward.Workspace(device);
+        this.device = device;
         this.arch = arch;
         this.stream = stream;
     }
@@ -60,9 +62,13 @@ public final class TrainingContext implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("this training context is closed; run the forward again");
         }
-        backward.enqueue(options, q, k, v, o, Objects.requireNonNull(dO, "dO"), lse.address(),
-                Objects.requireNonNull(dq, "dq"), Objects.requireNonNull(dk, "dk"), Objects.requireNonNull(dv, "dv"),
-                arch, stream, workspace);
+        var grads = new java.util.LinkedHashMap<String, DeviceTensor>();
+        grads.put("dO", Objects.requireNonNull(dO, "dO"));
+        grads.put("dq", Objects.requireNonNull(dq, "dq"));
+        grads.put("dk", Objects.requireNonNull(dk, "dk"));
+        grads.put("dv", Objects.requireNonNull(dv, "dv"));
+        grads.forEach((name, t) -> device.requireAllocated(t.address(), t.extentBytes(), name));
+        backward.enqueue(options, q, k, v, o, dO, lse.address(), dq, dk, dv, arch, stream, workspace);
     }
 
     /** Waits for the stream, then frees the LSE and the backward's scratch. */

@@ -160,6 +160,42 @@ public final class Device implements AutoCloseable {
         return new Stream(this, new CUstream(), false);
     }
 
+    /**
+     * Checks that the {@code bytes} from {@code address} lie in one live device allocation
+     * (cuPointerGetAttribute: its range), so a freed buffer, host memory or a view running past its
+     * allocation is refused before a kernel reads or writes it. Memory a caching allocator keeps
+     * (e.g. PyTorch's) stays allocated and passes.
+     *
+     * @throws SageException.InvalidInput naming {@code what} and the reason
+     */
+    public void requireAllocated(long address, long bytes, String what) {
+        if (bytes <= 0) {
+            return;
+        }
+        makeCurrent();
+        var ptr = new NativePointers.DevicePtr(address);
+        long[] start = {0};
+        long[] size = {0};
+        int r = JCudaDriver.cuPointerGetAttribute(jcuda.Pointer.to(start),
+                jcuda.driver.CUpointer_attribute.CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, ptr);
+        if (r == jcuda.driver.CUresult.CUDA_SUCCESS) {
+            r = JCudaDriver.cuPointerGetAttribute(jcuda.Pointer.to(size),
+                    jcuda.driver.CUpointer_attribute.CU_POINTER_ATTRIBUTE_RANGE_SIZE, ptr);
+        }
+        if (r != jcuda.driver.CUresult.CUDA_SUCCESS) {
+            throw new SageException.InvalidInput(String.format(java.util.Locale.ROOT,
+                    "%s at 0x%x is not live device memory (%s): freed, host memory, or never allocated; pass the"
+                            + " address of a buffer allocated on the GPU and still owned", what, address,
+                    jcuda.driver.CUresult.stringFor(r)));
+        }
+        long end = start[0] + size[0];
+        if (Long.compareUnsigned(address + bytes, end) > 0) {
+            throw new SageException.InvalidInput(String.format(java.util.Locale.ROOT,
+                    "%s needs %d bytes from 0x%x but its allocation ends %d bytes after that address; check the"
+                            + " shape and strides against the buffer", what, bytes, address, end - address));
+        }
+    }
+
     /** Waits for all work on this device's context (cuCtxSynchronize); surfaces asynchronous kernel faults. */
     public void synchronize() {
         makeCurrent();

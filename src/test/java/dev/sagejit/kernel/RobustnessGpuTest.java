@@ -132,6 +132,42 @@ class RobustnessGpuTest extends dev.sagejit.testing.GpuSession {
         return rt.totalMemory() - rt.freeMemory();
     }
 
+    /** A freed buffer, host memory and a view past its allocation are refused before any launch. */
+    @Test
+    void freedAndForeignPointersAreRefusedBeforeLaunching() {
+        var dev = sage.device();
+        var opts = AttentionOptions.builder().precision(Precision.BF16).build();
+        var p = new AttentionProblem(1, 2, 2, 64, 64, 64, false);
+        long bytes = 2L * 2 * 64 * 64;
+        try (DeviceBuffer a = dev.allocate(bytes); DeviceBuffer out = dev.allocate(bytes)) {
+            var raw = Inputs.generate(Inputs.GAUSSIAN, p, Layout.BHSD, 1);
+            var q = DeviceCopies.tensor(a, DType.BF16, raw.q());
+            var o = DeviceCopies.tensor(out, DType.BF16, raw.q());
+            DeviceBuffer freed = dev.allocate(bytes);
+            var gone = DeviceCopies.tensor(freed, DType.BF16, raw.k());
+            freed.close();
+            var e = assertThrows(SageException.InvalidInput.class, () -> sage.forward(opts, q, gone, q, o, 0L, null));
+            assertTrue(e.getMessage().contains("k at 0x") && e.getMessage().contains("not live device memory"),
+                    e.getMessage());
+            try (var arena = java.lang.foreign.Arena.ofConfined()) {
+                var host = arena.allocate(bytes, 256);
+                var onHost = new dev.sagejit.api.DeviceTensor(host.address(), DType.BF16, 1, 2, 64, 64,
+                        new long[] {2 * 64 * 64, 64 * 64, 64});
+                e = assertThrows(SageException.InvalidInput.class, () -> sage.forward(opts, q, q, onHost, o, 0L, null));
+                assertTrue(e.getMessage().contains("v at 0x"), e.getMessage());
+            }
+            int rows = 1 << 20; // far past the 64 rows the buffer holds, whatever the driver rounds it to
+            var tooLong = new dev.sagejit.api.DeviceTensor(a.address(), DType.BF16, 1, 2, rows, 64,
+                    new long[] {2L * rows * 64, (long) rows * 64, 64});
+            var tooLongOut = new dev.sagejit.api.DeviceTensor(out.address(), DType.BF16, 1, 2, rows, 64,
+                    new long[] {2L * rows * 64, (long) rows * 64, 64});
+            e = assertThrows(SageException.InvalidInput.class, () -> sage.forward(opts, tooLong, q, q, tooLongOut, 0L, null));
+            assertTrue(e.getMessage().startsWith("q needs") && e.getMessage().contains("allocation ends"), e.getMessage());
+            sage.forward(opts, q, q, q, o, 0L, null); // the engine is fine afterwards
+            dev.synchronize();
+        }
+    }
+
     @Test
     void outOfMemoryIsReportedAndTheEngineStillWorks() {
         var dev = sage.device();
