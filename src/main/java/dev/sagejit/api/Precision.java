@@ -71,6 +71,11 @@ public enum Precision {
         return this == BF16 || this == FP16;
     }
 
+    /** The 16-bit mode of tensors of type {@code t}: FP16 for FP16, else BF16. */
+    public static Precision sixteenBitFor(DType t) {
+        return t == DType.FP16 ? FP16 : BF16;
+    }
+
     /** Whether this is a SageAttention3 (NVFP4 microscaling) mode, native or emulated. */
     public boolean nvfp4() {
         return this == NVFP4 || this == NVFP4_EMULATED;

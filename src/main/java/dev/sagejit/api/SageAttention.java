@@ -124,7 +124,7 @@ public final class SageAttention implements AutoCloseable {
             device.requireAllocated(p.v().address(), p.v().extentBytes(), "v");
         }
         if (p.lseAddress() != 0L) {
-            device.requireAllocated(p.lseAddress(), 4L * p.batch() * p.heads() * p.q().seq(), "the LSE buffer");
+            device.requireAllocated(p.lseAddress(), FwdProblem.lseBytes(p.q()), "the LSE buffer");
         }
     }
 
@@ -140,7 +140,7 @@ public final class SageAttention implements AutoCloseable {
             DeviceTensor v, DeviceTensor o, Stream stream) {
         if (options.precision() == Precision.AUTO && q != null) {
             // The 16-bit mode of the tensors: the only one with a backward so far.
-            options = options.withPrecision(q.dtype() == DType.FP16 ? Precision.FP16 : Precision.BF16);
+            options = options.withPrecision(Precision.sixteenBitFor(q.dtype()));
         }
         if (!options.precision().sixteenBit()) {
             throw new SageException.Unsupported("training attention runs bf16 or fp16 for now, not "
@@ -148,7 +148,7 @@ public final class SageAttention implements AutoCloseable {
         }
         var withLse = options.withLse(true);
         Stream s = stream == null ? device.defaultStream() : stream;
-        DeviceBuffer lse = device.allocate(Math.max(16, 4L * q.batch() * q.heads() * q.seq()));
+        DeviceBuffer lse = device.allocate(Math.max(16, FwdProblem.lseBytes(q)));
         try {
             forward(withLse, q, k, v, o, lse.address(), s);
             return new TrainingContext(withLse, q, k, v, o, lse, launcher.flashBackward(), device, launcher.arch(), s);

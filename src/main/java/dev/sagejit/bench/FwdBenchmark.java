@@ -136,8 +136,7 @@ public final class FwdBenchmark {
             short[] kvHost = randomBits(kvBytes / t.bytes(), t, 2);
             DeviceBuffer q = alloc(buffers, qBytes), k = alloc(buffers, kvBytes), v = alloc(buffers, kvBytes),
                     o = alloc(buffers, qBytes), dO = alloc(buffers, qBytes), dq = alloc(buffers, qBytes),
-                    dk = alloc(buffers, kvBytes), dv = alloc(buffers, kvBytes),
-                    lse = alloc(buffers, Math.max(16, 4L * c.batch() * c.heads() * c.nq()));
+                    dk = alloc(buffers, kvBytes), dv = alloc(buffers, kvBytes);
             q.copyFromHost(qHost);
             k.copyFromHost(kvHost);
             v.copyFromHost(kvHost);
@@ -145,6 +144,7 @@ public final class FwdBenchmark {
             java.util.function.BiFunction<DeviceBuffer, Boolean, DeviceTensor> tensor = (b, isQ) ->
                     DeviceTensor.contiguous(b.address(), t, c.layout(), c.batch(), isQ ? c.heads() : c.kvHeads(),
                             isQ ? c.nq() : c.nk(), c.headDim());
+            DeviceBuffer lse = alloc(buffers, Math.max(16, dev.sagejit.kernel.FwdProblem.lseBytes(tensor.apply(q, true))));
             var opts = AttentionOptions.builder().precision(c.precision()).causal(c.causal()).lse(true).build();
             Stream stream = device.defaultStream();
             sage.forward(opts, tensor.apply(q, true), tensor.apply(k, false), tensor.apply(v, false),
@@ -159,8 +159,7 @@ public final class FwdBenchmark {
             EventTimer.Timing timing = new EventTimer(device).timeUntil(stream, call, warmup, minTotalMs,
                     MIN_ITERATIONS, 2000);
             double tops = BACKWARD_FLOP_FACTOR * c.flops() / (timing.medianMs() * 1e-3) / 1e12;
-            return new Measurement(c, "bwd-m" + dev.sagejit.kernel.FlashBwdPlan.BLOCK + "n"
-                    + dev.sagejit.kernel.FlashBwdPlan.BLOCK + "w4", Scope.BACKWARD, timing, tops, -1, -1);
+            return new Measurement(c, dev.sagejit.kernel.FlashBwdPlan.CONFIG, Scope.BACKWARD, timing, tops, -1, -1);
         } finally {
             buffers.forEach(DeviceBuffer::close);
         }

@@ -6,7 +6,7 @@ import dev.sagejit.api.DeviceTensor;
 import dev.sagejit.api.Layout;
 import dev.sagejit.api.SageAttention;
 import dev.sagejit.api.SageException;
-import dev.sagejit.kernel.SageInternals;
+import dev.sagejit.kernel.FwdProblem;
 import dev.sagejit.reference.AttentionProblem;
 import dev.sagejit.reference.CpuAttentionBackward;
 import dev.sagejit.reference.HostTensor;
@@ -90,31 +90,27 @@ public final class GradientCheck {
     }
 
     /**
-     * Runs the forward (with LSE) and the backward on the GPU and copies every output back; the
-     * inputs must already be rounded to {@code options}' 16-bit type and share one layout.
+     * Runs one training step on the GPU (the public {@link SageAttention#forwardForTraining} and
+     * {@link dev.sagejit.api.TrainingContext#backward}) and copies every output back; the inputs must
+     * already be rounded to {@code options}' 16-bit type and share one layout.
      */
     public static Outputs run(SageAttention sage, AttentionOptions options, AttentionProblem p, HostTensor q,
             HostTensor k, HostTensor v, HostTensor dO) {
-        var opts = options.withLse(true);
-        DType t = opts.precision().inputType();
+        DType t = options.precision().inputType();
         Device dev = sage.device();
         var owned = new ArrayList<DeviceBuffer>();
         try {
             DeviceBuffer bq = upload(dev, owned, q, t), bk = upload(dev, owned, k, t), bv = upload(dev, owned, v, t),
                     bdo = upload(dev, owned, dO, t), bo = allocate(dev, owned, q, t), bdq = allocate(dev, owned, q, t),
                     bdk = allocate(dev, owned, k, t), bdv = allocate(dev, owned, v, t);
-            long lseCount = (long) p.batch() * p.hq() * p.nq();
-            DeviceBuffer lse = dev.allocate(Math.max(16, 4 * lseCount));
-            owned.add(lse);
             var tq = tensor(bq, q, t);
-            var tk = tensor(bk, k, t);
-            var tv = tensor(bv, v, t);
-            var to = tensor(bo, q, t);
-            sage.forward(opts, tq, tk, tv, to, lse.address(), dev.defaultStream());
-            SageInternals.launcher(sage).flashBackward().backward(opts, tq, tk, tv, to, tensor(bdo, dO, t), lse.address(),
-                    tensor(bdq, q, t), tensor(bdk, k, t), tensor(bdv, v, t), SageInternals.arch(sage), dev.defaultStream());
-            float[] lseHost = new float[(int) lseCount];
-            lse.copyToHost(lseHost);
+            float[] lseHost = new float[Math.toIntExact(FwdProblem.lseBytes(tq) / Float.BYTES)];
+            try (var step = sage.forwardForTraining(options, tq, tensor(bk, k, t), tensor(bv, v, t), tensor(bo, q, t),
+                    dev.defaultStream())) {
+                step.backward(tensor(bdo, dO, t), tensor(bdq, q, t), tensor(bdk, k, t), tensor(bdv, v, t));
+                dev.defaultStream().synchronize();
+                DeviceBuffer.wrap(dev, step.lseAddress(), (long) Float.BYTES * lseHost.length).copyToHost(lseHost);
+            }
             return Outputs.fromLayout(p, q.layout(), download(bo, q, t), lseHost, download(bdq, q, t),
                     download(bdk, k, t), download(bdv, v, t));
         } finally {

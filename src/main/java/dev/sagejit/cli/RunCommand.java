@@ -258,7 +258,7 @@ final class RunCommand implements Callable<Integer> {
     /** The options --backward cannot honour, refused before anything runs. */
     private void requireBackwardOptions(Path doFile) {
         if (precision == Precision.AUTO) {
-            precision = Precision.BF16; // the 16-bit mode: the only one with a backward so far
+            precision = Precision.sixteenBitFor(precision.inputType()); // the only modes with a backward so far
         }
         if (!precision.sixteenBit()) {
             throw new IllegalArgumentException("--backward runs bf16 or fp16, not " + precision.id()

@@ -22,6 +22,8 @@ public record FlashBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
     /** Query rows per step and keys per block: 4 warps of 16 keys. */
     public static final int BLOCK = 64;
     public static final int THREADS = 128;
+    /** The tiles as benchmark results name them: BLOCK query rows, BLOCK keys, THREADS / 32 warps. */
+    public static final String CONFIG = "bwd-m" + BLOCK + "n" + BLOCK + "w" + THREADS / 32;
     /** Query rows of D per block of the prep kernel (one warp each). */
     public static final int PREP_ROWS = THREADS / 32;
 
@@ -69,7 +71,7 @@ public record FlashBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         var m = new LinkedHashMap<String, Object>();
         m.put("specKey", key());
         m.put("entry", entry());
-        m.put("elemPtx", type == DType.BF16 ? "bf16" : "f16");
+        m.put("elemPtx", type.ptxName());
         m.put("blockM", BLOCK);
         m.put("blockN", BLOCK);
         m.put("threads", THREADS);

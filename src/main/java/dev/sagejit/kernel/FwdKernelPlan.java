@@ -1,6 +1,5 @@
 package dev.sagejit.kernel;
 
-import dev.sagejit.api.DType;
 import dev.sagejit.spec.Int8Fp8Layout;
 import dev.sagejit.spec.KernelSpec;
 import dev.sagejit.spec.TileConfig;
@@ -122,7 +121,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
      */
     public int minBlocksPerSm() {
         if (tiles.engine() == TileConfig.Engine.WGMMA) {
-            return coResident() ? 2 : 1;
+            return coResident() ? TileTable.CO_RESIDENT_BLOCKS : 1;
         }
         int bySmem = Math.max(1, spec.arch().smemPerSm() / (sharedBytes() + TileTable.SMEM_RESERVED_PER_BLOCK));
         return tiles.warps() >= 8 ? 1 : Math.min(2, bySmem);
@@ -138,7 +137,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         var m = new LinkedHashMap<String, Object>();
         m.put("specKey", key());
         m.put("entry", entry());
-        m.put("elemPtx", spec.elementType() == DType.BF16 ? "bf16" : "f16");
+        m.put("elemPtx", spec.elementType().ptxName());
         m.put("blockM", tiles.blockM());
         m.put("blockN", tiles.blockN());
         m.put("threads", threads());
@@ -213,7 +212,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         int ob = spec.operandBytes();
         int k = 32 / ob; // wgmma K per instruction: 32 bytes of each operand row
         boolean q8 = spec.precision().quantized();
-        String elem = spec.elementType() == DType.BF16 ? "bf16" : "f16";
+        String elem = spec.elementType().ptxName();
         var qk = q8
                 ? new WgmmaShape("sage_wgmma_qk", "S = Q K^T in INT8: A (Q) and B (K) K-major from shared memory",
                         tiles.blockN(), k, "s32", "s8", "s8", false, "", "int")

@@ -93,6 +93,11 @@ public record FwdProblem(AttentionOptions options, DeviceTensor q, DeviceTensor 
         }
     }
 
+    /** Bytes of the FP32 LSE buffer [B, H_q, N_q] of a call with query tensor {@code q}. */
+    public static long lseBytes(DeviceTensor q) {
+        return (long) Float.BYTES * q.batch() * q.heads() * q.seq();
+    }
+
     /** This problem with {@link dev.sagejit.api.Precision#AUTO} resolved for {@code arch} (else itself). */
     public FwdProblem resolved(dev.sagejit.spec.Arch arch) {
         var p = options.precision();

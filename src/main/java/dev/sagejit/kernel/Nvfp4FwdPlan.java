@@ -97,7 +97,7 @@ public record Nvfp4FwdPlan(Arch arch, DType outType, int headDim, boolean causal
         var m = new LinkedHashMap<String, Object>();
         m.put("specKey", key());
         m.put("entry", entry());
-        m.put("elemPtx", outType == DType.BF16 ? "bf16" : "f16");
+        m.put("elemPtx", outType.ptxName());
         m.put("headDim", headDim);
         m.put("blockM", BLOCK_M);
         m.put("blockN", BLOCK_N);

@@ -52,7 +52,7 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
     static Map<String, Object> moduleModel(String key, DType inputType, int headDim, int threads) {
         var m = new LinkedHashMap<String, Object>();
         m.put("specKey", key);
-        m.put("elemPtx", inputType == DType.BF16 ? "bf16" : "f16");
+        m.put("elemPtx", inputType.ptxName());
         m.put("headDim", headDim);
         m.put("threads", threads);
         return m;

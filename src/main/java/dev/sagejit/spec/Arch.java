@@ -72,10 +72,10 @@ public record Arch(String name, int major, int minor, int maxSmemPerBlock, int s
             return p;
         }
         boolean eightBit = has(MmaKind.MMA_SYNC_INT8) && has(MmaKind.MMA_SYNC_FP8);
-        if (input == DType.FP16) {
-            return eightBit ? Precision.INT8_FP8_FP16 : Precision.FP16;
+        if (!eightBit) {
+            return Precision.sixteenBitFor(input);
         }
-        return eightBit ? Precision.INT8_FP8 : Precision.BF16;
+        return input == DType.FP16 ? Precision.INT8_FP8_FP16 : Precision.INT8_FP8;
     }
 
     /**

@@ -262,6 +262,9 @@ public final class TileTable {
         return t.engine() == TileConfig.Engine.WGMMA ? SWIZZLE_ALIGN + tiles + BARRIER_BYTES : tiles;
     }
 
+    /** Blocks of the persistent int8-fp8 wgmma kernel that share an SM when {@link #coResident}. */
+    public static final int CO_RESIDENT_BLOCKS = 2;
+
     /** Shared memory the driver reserves per resident block (sm_80 and later). */
     public static final int SMEM_RESERVED_PER_BLOCK = 1024;
 
@@ -276,7 +279,7 @@ public final class TileTable {
      */
     public static boolean coResident(KernelSpec spec, TileConfig t) {
         return t.engine() == TileConfig.Engine.WGMMA && spec.precision().quantized() && t.consumerWarpgroups() == 1
-                && 2 * (persistentBytes(spec, t, 1) + SMEM_RESERVED_PER_BLOCK) <= spec.arch().smemPerSm();
+                && CO_RESIDENT_BLOCKS * (persistentBytes(spec, t, 1) + SMEM_RESERVED_PER_BLOCK) <= spec.arch().smemPerSm();
     }
 
     /**
@@ -285,7 +288,8 @@ public final class TileTable {
      * hides that load).
      */
     public static int persistentQSlots(KernelSpec spec, TileConfig t) {
-        if (coResident(spec, t) && 2 * (persistentBytes(spec, t, 2) + SMEM_RESERVED_PER_BLOCK) > spec.arch().smemPerSm()) {
+        if (coResident(spec, t)
+                && CO_RESIDENT_BLOCKS * (persistentBytes(spec, t, 2) + SMEM_RESERVED_PER_BLOCK) > spec.arch().smemPerSm()) {
             return 1;
         }
         return 2;
