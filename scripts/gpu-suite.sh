@@ -15,8 +15,9 @@
 #     headline: int8-fp8, bf16 and SDPA at N 4096 only (a short check of new defaults; PROFILE=1 adds ncu);
 #     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
 #     and sagejit bench --peers auto;
-#     bwd: the 16-bit backward and forward against SDPA's backward (issue 5's baseline), then the
-#     gradients' accuracy against FP64 on identical inputs, sagejit's and SDPA's (issue 5's 2x bar);
+#     bwd: training forward, backward and forward+backward of BWD_PRECISIONS (default bf16; e.g.
+#     sagebwd,bf16) against SDPA's, then the gradients' accuracy against FP64 on identical inputs,
+#     sagejit's and SDPA's (issue 5's bars);
 #     nvfp4: emulated NVFP4 against FP64 (Gaussian/peaky bars, N 1K-32K); nvfp4-tune: + sagejit tune
 #     --gpus on TUNE_CASES (a --cases file, e.g. benchmarks/tune-cases/int8-modes.txt); tune-cases:
 #     that tune alone.
@@ -219,22 +220,28 @@ elif [[ "$MODE" == nvfp4 || "$MODE" == nvfp4-tune ]]; then
     for f in gaussian peaky k-channel-offset heavy-tail; do nvfp4_run --shape 1x4x4096x128 --inputs "$f"; done
     [[ "$MODE" != nvfp4-tune ]] || tune_cases "$RESULTS"
 elif [[ "$MODE" == bwd ]]; then
-    SHAPES="4x32x1024x128,4x32x4096x128,4x32x16384x128,4x32x1024x64,4x32x4096x64,4x32x16384x64"
-    step "the 16-bit backward and forward (sagejit bench --direction both) and SDPA's on B4 H32 N 1K/4K/16K"
-    bench --direction both --precision bf16 --causal both --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
-    peers --backward --shapes "$SHAPES" --causal both --dtype bf16 --backends flash,cudnn --warmup 3 \
-        --min-iters 5 --min-time 0.3 || status=1
+    # BWD_PRECISIONS: the training modes timed and checked (default bf16; sagebwd,bf16 for SageBwd);
+    # BWD_SHAPES replaces the B4 H32 N 1K/4K/16K grid.
+    PRECS="${BWD_PRECISIONS:-bf16}"
+    SHAPES="${BWD_SHAPES:-4x32x1024x128,4x32x4096x128,4x32x16384x128,4x32x1024x64,4x32x4096x64,4x32x16384x64}"
+    step "training forward, backward and forward+backward of $PRECS (sagejit bench --direction both) and SDPA's"
+    bench --direction both --precision "$PRECS" --causal both --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
+    [[ "${SKIP_PEERS:-0}" == 1 ]] || peers --backward --shapes "$SHAPES" --causal both --dtype bf16 \
+        --backends flash,cudnn --warmup 3 --min-iters 5 --min-time 0.3 || status=1
     step "backward accuracy against FP64 on identical inputs: SDPA's dQ, dK, dV (torch FP64) and sagejit's (CPU FP64, every row)"
     rm -rf /tmp/sagejit-bwdacc
     peers --no-forward --grad-accuracy --save-inputs /tmp/sagejit-bwdacc --shapes 1x4x1024x128,1x4x1024x64 \
         --inputs gaussian,k-channel-offset --causal both --dtype bf16 --backends flash,cudnn || status=1
     for d in /tmp/sagejit-bwdacc/*/; do
         read -r family dtype < <(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['family'], m['dtype'])" "$d/meta.json")
-        for causal in "" --causal; do
-            timeout 120 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --backward --q "$d/q.npy" --k "$d/k.npy" \
-                --v "$d/v.npy" --do "$d/do.npy" --precision "$dtype" $causal --results "$RESULTS" --run "$RUN" \
-                --commit "$COMMIT" --label "$family" | grep -E "PASS|FAIL" | sed "s|^|$(basename "$d") ${causal:-full} |" \
-                || status=1
+        for prec in ${PRECS//,/ }; do
+            [[ "$prec" == bf16 || "$prec" == fp16 ]] && prec="$dtype"
+            for causal in "" --causal; do
+                timeout 120 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --backward --q "$d/q.npy" --k "$d/k.npy" \
+                    --v "$d/v.npy" --do "$d/do.npy" --precision "$prec" $causal --results "$RESULTS" --run "$RUN" \
+                    --commit "$COMMIT" --label "$family" | grep -E "PASS|FAIL|REPORT" \
+                    | sed "s|^|$(basename "$d") ${causal:-full} $prec |" || status=1
+            done
         done
     done
 elif [[ "$MODE" == tune ]]; then

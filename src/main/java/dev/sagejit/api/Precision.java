@@ -29,6 +29,15 @@ public enum Precision {
      */
     NVFP4_EMULATED("nvfp4-emulated", DType.BF16),
     /**
+     * SageBwd, 8-bit attention for training (SageAttention3's second part, docs/sagebwd.md): BF16
+     * tensors; Q, K (smoothed), V and dO in INT8 per 64-row block, P~ per row and P, dS per 64 x 64
+     * tile; six of the seven matmuls of forward and backward in INT8, dP = dO V^T in BF16. Runs through
+     * {@link SageAttention#forwardForTraining} on GPUs with INT8 mma.sync (sm_80+).
+     */
+    SAGEBWD("sagebwd", DType.BF16),
+    /** {@link #SAGEBWD} with FP16 tensors (dP = dO V^T in FP16). */
+    SAGEBWD_FP16("sagebwd-fp16", DType.FP16),
+    /**
      * The fastest mode of this GPU that meets the accuracy bars, chosen per call from the GPU and the
      * tensors' type ({@link SageAttention#resolve}): int8-fp8 where INT8 and FP8 tensor cores exist (sm_89, sm_90a,
      * sm_120a), else the 16-bit mode of the tensors. Host arrays go to the GPU as BF16.
@@ -69,6 +78,16 @@ public enum Precision {
     /** Whether this is a 16-bit mode (BF16 or FP16 operands and P): the modes with a backward so far. */
     public boolean sixteenBit() {
         return this == BF16 || this == FP16;
+    }
+
+    /** Whether this is a SageBwd (8-bit training) mode: it runs only as a training step. */
+    public boolean sageBwd() {
+        return this == SAGEBWD || this == SAGEBWD_FP16;
+    }
+
+    /** Whether {@link SageAttention#forwardForTraining} and a backward exist for this mode. */
+    public boolean trainable() {
+        return sixteenBit() || sageBwd();
     }
 
     /** The 16-bit mode of tensors of type {@code t}: FP16 for FP16, else BF16. */

@@ -4,9 +4,11 @@ import dev.sagejit.codegen.TemplateRenderer;
 import dev.sagejit.compile.KernelCache;
 import dev.sagejit.compile.KernelCompiler;
 import dev.sagejit.compile.NvrtcBackends;
+import dev.sagejit.kernel.FlashBackward;
 import dev.sagejit.kernel.FwdLauncher;
 import dev.sagejit.kernel.FwdProblem;
 import dev.sagejit.kernel.KernelLoader;
+import dev.sagejit.kernel.SageBwd;
 import dev.sagejit.kernel.SageInternals;
 import dev.sagejit.runtime.CudaDriver;
 import dev.sagejit.runtime.Device;
@@ -106,6 +108,11 @@ public final class SageAttention implements AutoCloseable {
      */
     public void forward(AttentionOptions options, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o,
             long lseAddress, Stream stream) {
+        if (options.precision().sageBwd()) {
+            throw new SageException.Unsupported(options.precision().id() + " is a training mode: call"
+                    + " forwardForTraining (its forward keeps the INT8 operands for the backward); for inference"
+                    + " use int8-fp8, or auto");
+        }
         var problem = new FwdProblem(options, q, k, v, o, lseAddress); // the launcher resolves AUTO
         device.makeCurrent();
         requireAllocated(problem);
@@ -133,28 +140,62 @@ public final class SageAttention implements AutoCloseable {
      * needs (the LSE on the GPU, views of Q, K, V, O); see {@link TrainingContext#backward}. Runs on
      * {@code stream} (null: the default stream) without waiting.
      *
-     * @throws SageException.Unsupported for precisions other than BF16 and FP16 (SageBwd's 8-bit
-     *         backward is not built yet)
+     * <p>BF16 and FP16 run FlashAttention-2's forward and backward; {@link Precision#SAGEBWD} (and its
+     * FP16 twin) run SageBwd, six of the seven matmuls in INT8 (docs/sagebwd.md). {@link Precision#AUTO}
+     * picks the tensors' 16-bit mode.
+     *
+     * @throws SageException.Unsupported for the inference-only precisions (int8-fp8, nvfp4)
      */
     public TrainingContext forwardForTraining(AttentionOptions options, DeviceTensor q, DeviceTensor k,
             DeviceTensor v, DeviceTensor o, Stream stream) {
         if (options.precision() == Precision.AUTO && q != null) {
-            // The 16-bit mode of the tensors: the only one with a backward so far.
+            // The 16-bit mode of the tensors: 8-bit training (sagebwd) is asked for by name.
             options = options.withPrecision(Precision.sixteenBitFor(q.dtype()));
         }
-        if (!options.precision().sixteenBit()) {
-            throw new SageException.Unsupported("training attention runs bf16 or fp16 for now, not "
-                    + options.precision().id() + " (SageBwd's 8-bit backward is not built yet)");
+        if (!options.precision().trainable()) {
+            throw new SageException.Unsupported("training attention runs bf16, fp16, sagebwd or sagebwd-fp16, not "
+                    + options.precision().id() + " (its forward has no backward)");
         }
         var withLse = options.withLse(true);
         Stream s = stream == null ? device.defaultStream() : stream;
         DeviceBuffer lse = device.allocate(Math.max(16, FwdProblem.lseBytes(q)));
+        AutoCloseable scratch = null;
         try {
-            forward(withLse, q, k, v, o, lse.address(), s);
-            return new TrainingContext(withLse, q, k, v, o, lse, launcher.flashBackward(), device, launcher.arch(), s);
+            TrainingContext.BackwardStep step;
+            Arch arch = launcher.arch();
+            if (withLse.precision().sageBwd()) {
+                var problem = new FwdProblem(withLse, q, k, v, o, lse.address());
+                device.makeCurrent();
+                requireAllocated(problem);
+                var sageBwd = launcher.sageBwd();
+                var ws = new SageBwd.Workspace(device);
+                scratch = ws;
+                sageBwd.forward(withLse, q, k, v, o, lse.address(), arch, s, ws);
+                step = TrainingContext.step((dO, dq, dk, dv) -> sageBwd.backward(withLse, q, k, v, o, dO, dq, dk, dv,
+                        arch, s, ws), ws);
+            } else {
+                forward(withLse, q, k, v, o, lse.address(), s);
+                var backward = launcher.flashBackward();
+                var ws = new FlashBackward.Workspace(device);
+                scratch = ws;
+                step = TrainingContext.step((dO, dq, dk, dv) -> backward.enqueue(withLse, q, k, v, o, dO, lse.address(),
+                        dq, dk, dv, arch, s, ws), ws);
+            }
+            return new TrainingContext(lse, step, device, s);
         } catch (RuntimeException e) {
+            closeQuietly(scratch);
             lse.close();
             throw e;
+        }
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (Exception suppressed) {
+                // the original failure is what the caller needs
+            }
         }
     }
 

@@ -1,17 +1,15 @@
 package dev.sagejit.api;
 
-import dev.sagejit.kernel.FlashBackward;
 import dev.sagejit.runtime.Device;
 import dev.sagejit.runtime.DeviceBuffer;
 import dev.sagejit.runtime.Stream;
-import dev.sagejit.spec.Arch;
 import java.util.Objects;
 
 /**
- * What a training forward keeps for its backward: the caller's Q, K, V and O (views, not copies) and
- * the FP32 LSE and backward scratch it owns on the GPU. {@link #backward} may run any number of
- * times (e.g. for several dO); {@link #close} frees the device memory after the stream is done.
- * BF16 and FP16 only for now (SageBwd's 8-bit backward is not built yet).
+ * What a training forward keeps for its backward: the caller's Q, K, V and O (views, not copies),
+ * the FP32 LSE and the backward's scratch on the GPU (for SageBwd also the INT8 operands of the
+ * forward). {@link #backward} may run any number of times (e.g. for several dO); {@link #close}
+ * frees the device memory after the stream is done.
  *
  * <pre>{@code
  * try (TrainingContext ctx = sage.forwardForTraining(opts, q, k, v, o, stream)) {
@@ -21,31 +19,30 @@ import java.util.Objects;
  * }</pre>
  */
 public final class TrainingContext implements AutoCloseable {
-    private final AttentionOptions options;
-    private final DeviceTensor q;
-    private final DeviceTensor k;
-    private final DeviceTensor v;
-    private final DeviceTensor o;
+    /** The mode's backward over the forward's tensors and scratch. */
+    @FunctionalInterface
+    interface Gradients {
+        void enqueue(DeviceTensor dO, DeviceTensor dq, DeviceTensor dk, DeviceTensor dv);
+    }
+
+    /** A backward and the scratch it owns. */
+    record BackwardStep(Gradients gradients, AutoCloseable scratch) {
+    }
+
+    static BackwardStep step(Gradients gradients, AutoCloseable scratch) {
+        return new BackwardStep(gradients, scratch);
+    }
+
     private final DeviceBuffer lse;
-    private final FlashBackward backward;
-    private final FlashBackward.Workspace workspace;
+    private final BackwardStep step;
     private final Device device;
-    private final Arch arch;
     private final Stream stream;
     private boolean closed;
 
-    TrainingContext(AttentionOptions options, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o,
-            DeviceBuffer lse, FlashBackward backward, Device device, Arch arch, Stream stream) {
-        this.options = options;
-        this.q = q;
-        this.k = k;
-        this.v = v;
-        this.o = o;
+    TrainingContext(DeviceBuffer lse, BackwardStep step, Device device, Stream stream) {
         this.lse = lse;
-        this.backward = backward;
-        this.workspace = new FlashBackward.Workspace(device);
+        this.step = step;
         this.device = device;
-        this.arch = arch;
         this.stream = stream;
     }
 
@@ -68,7 +65,7 @@ public final class TrainingContext implements AutoCloseable {
         grads.put("dk", Objects.requireNonNull(dk, "dk"));
         grads.put("dv", Objects.requireNonNull(dv, "dv"));
         grads.forEach((name, t) -> device.requireAllocated(t.address(), t.extentBytes(), name));
-        backward.enqueue(options, q, k, v, o, dO, lse.address(), dq, dk, dv, arch, stream, workspace);
+        step.gradients().enqueue(dO, dq, dk, dv);
     }
 
     /** Waits for the stream, then frees the LSE and the backward's scratch. */
@@ -81,8 +78,13 @@ public final class TrainingContext implements AutoCloseable {
         try {
             stream.synchronize();
         } finally {
-            workspace.close();
-            lse.close();
+            try {
+                step.scratch().close();
+            } catch (Exception e) {
+                throw new IllegalStateException("freeing the training scratch failed", e);
+            } finally {
+                lse.close();
+            }
         }
     }
 }

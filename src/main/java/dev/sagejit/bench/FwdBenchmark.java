@@ -3,8 +3,12 @@ package dev.sagejit.bench;
 import dev.sagejit.api.AttentionOptions;
 import dev.sagejit.api.DeviceTensor;
 import dev.sagejit.api.SageAttention;
+import dev.sagejit.kernel.FlashBackward;
+import dev.sagejit.kernel.FlashBwdPlan;
 import dev.sagejit.kernel.FwdProblem;
 import dev.sagejit.kernel.KernelLoader;
+import dev.sagejit.kernel.SageBwd;
+import dev.sagejit.kernel.SageBwdPlan;
 import dev.sagejit.kernel.SageInternals;
 import dev.sagejit.runtime.DeviceBuffer;
 import dev.sagejit.runtime.EventTimer;
@@ -32,23 +36,46 @@ public final class FwdBenchmark {
             int registers, int spillBytes) {
     }
 
-    /** What a timing covers (shared/RESULTS.md {@code scope}). */
+    /** What a timing covers (shared/RESULTS.md {@code scope} and {@code direction}). */
     public enum Scope {
         /** The attention kernel alone (int8-fp8: on operands quantized beforehand). */
-        KERNEL("kernel"),
+        KERNEL("kernel", "fwd", 1.0),
         /** From 16-bit inputs: quantization and smoothing included. */
-        END_TO_END("end-to-end"),
-        /** The backward pass (dQ, dK, dV from Q, K, V, O, LSE and dO; direction bwd, 2.5x the forward's FLOPs). */
-        BACKWARD("kernel");
+        END_TO_END("end-to-end", "fwd", 1.0),
+        /** The training forward (O and the LSE the backward needs; SageBwd: its quantizers included). */
+        TRAINING_FORWARD("kernel", "fwd", 1.0),
+        /** The backward pass (dQ, dK, dV from Q, K, V, O, LSE and dO; 2.5x the forward's FLOPs). */
+        BACKWARD("kernel", "bwd", 2.5),
+        /** A training step: the training forward, then the backward (3.5x the forward's FLOPs). */
+        TRAINING_STEP("kernel", "fwdbwd", 3.5);
 
         private final String id;
+        private final String direction;
+        private final double flopFactor;
 
-        Scope(String id) {
+        Scope(String id, String direction, double flopFactor) {
             this.id = id;
+            this.direction = direction;
+            this.flopFactor = flopFactor;
         }
 
         public String id() {
             return id;
+        }
+
+        /** The results line's direction: fwd, bwd or fwdbwd. */
+        public String direction() {
+            return direction;
+        }
+
+        /** FLOPs relative to the forward's (shared/SPEC.md section 5: the backward counts 2.5x). */
+        public double flopFactor() {
+            return flopFactor;
+        }
+
+        /** Whether this times the training path (forward with LSE and/or backward). */
+        public boolean training() {
+            return this == TRAINING_FORWARD || this == BACKWARD || this == TRAINING_STEP;
         }
 
         /** The scopes worth timing for a precision: both for int8-fp8, where they differ; else kernel. */
@@ -57,6 +84,7 @@ public final class FwdBenchmark {
         }
     }
 
+    private static final String END_TO_END_ID = Scope.END_TO_END.id();
     private final SageAttention sage;
 
     public FwdBenchmark(SageAttention sage) {
@@ -70,8 +98,8 @@ public final class FwdBenchmark {
 
     /** Times one case and scope with the given tile config key (null: the default choice). */
     public Measurement measure(BenchCase c, String tiles, Scope scope, int warmup, double minTotalMs) {
-        if (scope == Scope.BACKWARD) {
-            return measureBackward(c, warmup, minTotalMs);
+        if (scope.training()) {
+            return measureTraining(c, scope, warmup, minTotalMs);
         }
         var t = c.precision().inputType();
         long qBytes = (long) c.batch() * c.heads() * c.nq() * c.headDim() * t.bytes();
@@ -118,20 +146,19 @@ public final class FwdBenchmark {
         }
     }
 
-    /** FLOPs of the backward relative to the forward's (shared/SPEC.md section 5). */
-    public static final double BACKWARD_FLOP_FACTOR = 2.5;
-
     /**
-     * Times the 16-bit backward (FlashBackward's three kernels) on one set of inputs larger than the
-     * L2, after one forward call that gives O and the LSE.
+     * Times a training scope on one set of inputs larger than the L2: the training forward (writing O
+     * and the LSE), the backward of one such forward, or both in turn. 16-bit modes run the forward
+     * kernel and {@link dev.sagejit.kernel.FlashBackward}; SageBwd runs its quantizers and kernels on one
+     * reused workspace (what {@code forwardForTraining} and {@code TrainingContext.backward} launch).
      */
-    private Measurement measureBackward(BenchCase c, int warmup, double minTotalMs) {
+    private Measurement measureTraining(BenchCase c, Scope scope, int warmup, double minTotalMs) {
         var t = c.precision().inputType();
         long qBytes = (long) c.batch() * c.heads() * c.nq() * c.headDim() * t.bytes();
         long kvBytes = (long) c.batch() * c.kvHeads() * c.nk() * c.headDim() * t.bytes();
         var device = sage.device();
         var buffers = new ArrayList<DeviceBuffer>();
-        try (var ws = new dev.sagejit.kernel.FlashBackward.Workspace(device)) {
+        try (var flashWs = new FlashBackward.Workspace(device); var sageWs = new SageBwd.Workspace(device)) {
             short[] qHost = randomBits(qBytes / t.bytes(), t, 1);
             short[] kvHost = randomBits(kvBytes / t.bytes(), t, 2);
             DeviceBuffer q = alloc(buffers, qBytes), k = alloc(buffers, kvBytes), v = alloc(buffers, kvBytes),
@@ -144,22 +171,45 @@ public final class FwdBenchmark {
             java.util.function.BiFunction<DeviceBuffer, Boolean, DeviceTensor> tensor = (b, isQ) ->
                     DeviceTensor.contiguous(b.address(), t, c.layout(), c.batch(), isQ ? c.heads() : c.kvHeads(),
                             isQ ? c.nq() : c.nk(), c.headDim());
-            DeviceBuffer lse = alloc(buffers, Math.max(16, dev.sagejit.kernel.FwdProblem.lseBytes(tensor.apply(q, true))));
+            DeviceTensor tq = tensor.apply(q, true), tk = tensor.apply(k, false), tv = tensor.apply(v, false),
+                    to = tensor.apply(o, true), tdo = tensor.apply(dO, true), tdq = tensor.apply(dq, true),
+                    tdk = tensor.apply(dk, false), tdv = tensor.apply(dv, false);
+            DeviceBuffer lse = alloc(buffers, Math.max(16, FwdProblem.lseBytes(tq)));
             var opts = AttentionOptions.builder().precision(c.precision()).causal(c.causal()).lse(true).build();
             Stream stream = device.defaultStream();
-            sage.forward(opts, tensor.apply(q, true), tensor.apply(k, false), tensor.apply(v, false),
-                    tensor.apply(o, true), lse.address(), stream);
-            var bwd = SageInternals.launcher(sage).flashBackward();
+            var launcher = SageInternals.launcher(sage);
             var arch = SageInternals.arch(sage);
-            Runnable call = () -> bwd.enqueue(opts, tensor.apply(q, true), tensor.apply(k, false),
-                    tensor.apply(v, false), tensor.apply(o, true), tensor.apply(dO, true), lse.address(),
-                    tensor.apply(dq, true), tensor.apply(dk, false), tensor.apply(dv, false), arch, stream, ws);
+            Runnable forward;
+            Runnable backward;
+            String config;
+            if (c.precision().sageBwd()) {
+                SageBwd sb = launcher.sageBwd();
+                forward = () -> sb.forward(opts, tq, tk, tv, to, lse.address(), arch, stream, sageWs);
+                backward = () -> sb.backward(opts, tq, tk, tv, to, tdo, tdq, tdk, tdv, arch, stream, sageWs);
+                config = SageBwdPlan.CONFIG;
+            } else {
+                FlashBackward fb = launcher.flashBackward();
+                forward = () -> sage.forward(opts, tq, tk, tv, to, lse.address(), stream);
+                backward = () -> fb.enqueue(opts, tq, tk, tv, to, tdo, lse.address(), tdq, tdk, tdv, arch, stream,
+                        flashWs);
+                config = scope == Scope.BACKWARD ? FlashBwdPlan.CONFIG : "default+" + FlashBwdPlan.CONFIG;
+            }
+            forward.run();
+            Runnable call = switch (scope) {
+                case TRAINING_FORWARD -> forward;
+                case BACKWARD -> backward;
+                case TRAINING_STEP -> () -> {
+                    forward.run();
+                    backward.run();
+                };
+                default -> throw new IllegalArgumentException(scope + " is not a training scope");
+            };
             call.run();
             device.synchronize();
             EventTimer.Timing timing = new EventTimer(device).timeUntil(stream, call, warmup, minTotalMs,
                     MIN_ITERATIONS, 2000);
-            double tops = BACKWARD_FLOP_FACTOR * c.flops() / (timing.medianMs() * 1e-3) / 1e12;
-            return new Measurement(c, dev.sagejit.kernel.FlashBwdPlan.CONFIG, Scope.BACKWARD, timing, tops, -1, -1);
+            double tops = scope.flopFactor() * c.flops() / (timing.medianMs() * 1e-3) / 1e12;
+            return new Measurement(c, config, scope, timing, tops, -1, -1);
         } finally {
             buffers.forEach(DeviceBuffer::close);
         }
@@ -195,10 +245,9 @@ public final class FwdBenchmark {
     public static Map<String, Object> toResultLine(Measurement m, String run, String gpu, String commit) {
         var c = m.bench();
         var line = c.resultKeys(run, gpu, commit, m.config());
-        line.put("scope", m.scope().id());
-        if (m.scope() == Scope.BACKWARD) {
-            line.put("direction", "bwd");
-        }
+        // SageBwd's timings always include its quantizers.
+        line.put("scope", c.precision().sageBwd() ? END_TO_END_ID : m.scope().id());
+        line.put("direction", m.scope().direction());
         line.put("median_ms", m.timing().medianMs());
         line.put("p20_ms", m.timing().p20Ms());
         line.put("p80_ms", m.timing().p80Ms());

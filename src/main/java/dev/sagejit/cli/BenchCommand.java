@@ -67,8 +67,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--plot", description = "Also write a PNG plot of --out's timings here (needs matplotlib).")
     Path plot;
 
-    @Option(names = "--direction", defaultValue = "fwd", description = "fwd, bwd (the 16-bit backward of bf16 and"
-            + " fp16 cases, FLOPs 2.5x the forward's) or both (default ${DEFAULT-VALUE}).")
+    @Option(names = "--direction", defaultValue = "fwd", description = "fwd, bwd (the backward of bf16, fp16 and"
+            + " sagebwd cases, FLOPs 2.5x the forward's) or both (also the forward+backward step, 3.5x) (default"
+            + " ${DEFAULT-VALUE}).")
     String direction;
 
     /** One row of the final table: a measurement or the error that replaced it. */
@@ -95,13 +96,25 @@ final class BenchCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--direction must be fwd, bwd or both, got '" + direction + "'");
             }
             for (BenchCase c : cases) {
+                boolean sageBwd = c.precision().sageBwd();
                 if (!direction.equals("bwd")) {
-                    for (String t : configs(sage, c)) {
-                        FwdBenchmark.Scope.forPrecision(c.precision()).forEach(sc -> work.add(new Work(c, t, sc)));
+                    if (sageBwd) {
+                        work.add(new Work(c, "default", FwdBenchmark.Scope.TRAINING_FORWARD));
+                    } else {
+                        for (String t : configs(sage, c)) {
+                            FwdBenchmark.Scope.forPrecision(c.precision()).forEach(sc -> work.add(new Work(c, t, sc)));
+                        }
                     }
                 }
-                if (!direction.equals("fwd") && c.precision().sixteenBit()) {
+                if (!direction.equals("fwd") && c.precision().trainable()) {
                     work.add(new Work(c, "default", FwdBenchmark.Scope.BACKWARD));
+                }
+                if (direction.equals("both") && c.precision().trainable()) {
+                    work.add(new Work(c, "default", FwdBenchmark.Scope.TRAINING_STEP));
+                }
+                if (sageBwd && direction.equals("fwd")) {
+                    err.println(c.precision().id() + " is a training mode: its forward is timed as the training"
+                            + " forward (quantizers included); --direction both adds the backward and the step");
                 }
             }
             for (int i = 0; i < work.size(); i++) {
@@ -207,7 +220,12 @@ final class BenchCommand implements Callable<Integer> {
 
     /** A scope as the table shows it: the backward is "bwd" (its results lines say direction bwd). */
     private static String label(FwdBenchmark.Scope scope) {
-        return scope == FwdBenchmark.Scope.BACKWARD ? "bwd" : scope.id();
+        return switch (scope) {
+            case BACKWARD -> "bwd";
+            case TRAINING_STEP -> "fwd+bwd";
+            case TRAINING_FORWARD -> "train-fwd";
+            default -> scope.id();
+        };
     }
 
     private static void printTable(PrintWriter out, List<Row> rows) {

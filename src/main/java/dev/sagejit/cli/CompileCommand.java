@@ -16,6 +16,8 @@ import dev.sagejit.kernel.FlashBwdPlan;
 import dev.sagejit.kernel.Nvfp4FwdPlan;
 import dev.sagejit.kernel.Nvfp4QuantPlan;
 import dev.sagejit.kernel.Sage2QuantPlan;
+import dev.sagejit.kernel.SageBwdPlan;
+import dev.sagejit.kernel.SageBwdQuantPlan;
 import dev.sagejit.spec.Arch;
 import dev.sagejit.spec.Direction;
 import dev.sagejit.spec.KernelSpec;
@@ -118,6 +120,15 @@ final class CompileCommand implements Callable<Integer> {
             return new Variant(plan.key(), plan.arch(), plan.sharedBytes(), r -> KernelLoader.source(r, plan), nvrtc);
         }
 
+        static Variant of(SageBwdPlan plan, Nvrtc nvrtc) {
+            return new Variant(plan.key(), plan.arch(), plan.backwardSharedBytes(), r -> KernelLoader.source(r, plan),
+                    nvrtc);
+        }
+
+        static Variant of(SageBwdQuantPlan plan, Nvrtc nvrtc) {
+            return new Variant(plan.key(), plan.arch(), 0, r -> KernelLoader.source(r, plan), nvrtc);
+        }
+
         String label() {
             return key + " " + nvrtc.backend() + "-" + nvrtc.version();
         }
@@ -159,6 +170,14 @@ final class CompileCommand implements Callable<Integer> {
             }
             for (FlashBwdPlan plan : backwardKernels(arch)) {
                 compilers.forEach(n -> variants.add(Variant.of(plan, n)));
+                if (arch.has(dev.sagejit.spec.MmaKind.MMA_SYNC_INT8)) {
+                    var sb = new SageBwdPlan(arch, plan.type(), plan.headDim(), plan.causal());
+                    compilers.forEach(n -> variants.add(Variant.of(sb, n)));
+                    if (!plan.causal()) {
+                        var qp = new SageBwdQuantPlan(arch, plan.type(), plan.headDim());
+                        compilers.forEach(n -> variants.add(Variant.of(qp, n)));
+                    }
+                }
             }
         }
         int failed = unserved.size();
@@ -239,7 +258,11 @@ final class CompileCommand implements Callable<Integer> {
                 .map(s -> new Nvfp4FwdPlan(arch, s.elementType(), s.headDim(), s.causal(), s.lse())).toList();
     }
 
-    /** With --all, the 16-bit backward modules: one per baseline forward without LSE (type, head dim, mask). */
+    /**
+     * With --all, the 16-bit backward modules: one per baseline forward without LSE (type, head dim,
+     * mask); each brings SageBwd's module of the same key (and, once per type and head dim, its
+     * quantizer) on archs with INT8 mma.sync.
+     */
     private List<FlashBwdPlan> backwardKernels(Arch arch) {
         if (!all) {
             return List.of();

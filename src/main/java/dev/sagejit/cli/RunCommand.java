@@ -258,11 +258,11 @@ final class RunCommand implements Callable<Integer> {
     /** The options --backward cannot honour, refused before anything runs. */
     private void requireBackwardOptions(Path doFile) {
         if (precision == Precision.AUTO) {
-            precision = Precision.sixteenBitFor(precision.inputType()); // the only modes with a backward so far
+            precision = Precision.sixteenBitFor(precision.inputType()); // 8-bit training is asked for by name
         }
-        if (!precision.sixteenBit()) {
-            throw new IllegalArgumentException("--backward runs bf16 or fp16, not " + precision.id()
-                    + " (SageBwd's 8-bit backward is not built yet)");
+        if (!precision.trainable()) {
+            throw new IllegalArgumentException("--backward runs bf16, fp16, sagebwd or sagebwd-fp16, not "
+                    + precision.id() + " (an inference-only mode)");
         }
         if (source.files != null && doFile == null) {
             throw new IllegalArgumentException("--backward with --q/--k/--v needs --do: the upstream gradient dO as"
@@ -302,6 +302,20 @@ final class RunCommand implements Callable<Integer> {
             AccuracyLines.gradients(stamp.run(), sage().device().name(), stamp.commit(), "sagejit", precision.id(), p,
                     resultsLabel(), e.o(), e.dq(), e.dk(), e.dv(), Map.of("rows_checked", "all"))
                     .forEach(line -> JsonLines.append(results, line));
+        }
+        if (precision.sageBwd() && tolerance == null) {
+            String fam = resultsLabel();
+            var bar = Accuracy.backwardBar(fam);
+            if (bar.isEmpty()) {
+                out.printf(Locale.ROOT, "REPORT: cosine of dQ %.5f, dK %.5f, dV %.5f (no gradient bar for %s inputs)%n",
+                        e.dq().cosine(), e.dk().cosine(), e.dv().cosine(), fam);
+                return e.o().finite() ? 0 : 1;
+            }
+            boolean pass = e.o().finite() && e.gradients().stream().allMatch(m -> m.finite() && bar.get().passes(m));
+            out.printf(Locale.ROOT, "%s: cosine of dQ %.5f, dK %.5f, dV %.5f (bar >= %.3f); rel L1 %.4f, %.4f, %.4f"
+                    + " (bar <= %.3f)%n", pass ? "PASS" : "FAIL", e.dq().cosine(), e.dk().cosine(), e.dv().cosine(),
+                    bar.get().minCosine(), e.dq().relL1(), e.dk().relL1(), e.dv().relL1(), bar.get().maxRelL1());
+            return pass ? 0 : 1;
         }
         double oTol = Accuracy.tolerance(precision);
         double gradTol = tolerance != null ? tolerance : Accuracy.backwardTolerance(precision);

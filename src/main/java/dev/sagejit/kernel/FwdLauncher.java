@@ -90,6 +90,11 @@ public final class FwdLauncher {
         return new FlashBackward(loader);
     }
 
+    /** SageBwd: the 8-bit training forward and backward. */
+    public SageBwd sageBwd() {
+        return new SageBwd(loader);
+    }
+
     /** Forward kernels loaded so far (each plan key compiles and loads once, whatever the threads). */
     public int loadedKernels() {
         return loader.loadedCount();

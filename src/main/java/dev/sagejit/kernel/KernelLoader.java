@@ -83,6 +83,18 @@ public final class KernelLoader implements AutoCloseable {
         return new KernelSource(plan.key(), renderer.render(FlashBwdPlan.TEMPLATE, plan.templateModel()), plan.entry());
     }
 
+    /** Renders SageBwd's attention module (training forward and backward); needs no GPU. */
+    public static KernelSource source(TemplateRenderer renderer, SageBwdPlan plan) {
+        return new KernelSource(plan.key(), renderer.render(SageBwdPlan.TEMPLATE, plan.templateModel()),
+                plan.forwardEntry());
+    }
+
+    /** Renders SageBwd's quantizer module; needs no GPU. */
+    public static KernelSource source(TemplateRenderer renderer, SageBwdQuantPlan plan) {
+        return new KernelSource(plan.key(), renderer.render(SageBwdQuantPlan.TEMPLATE, plan.templateModel()),
+                SageBwdQuantPlan.ENTRY);
+    }
+
     /** Renders the NVFP4 quantizer module's source; needs no GPU. */
     public static KernelSource source(TemplateRenderer renderer, Nvfp4QuantPlan plan) {
         return new KernelSource(plan.key(), renderer.render(Nvfp4QuantPlan.TEMPLATE, plan.templateModel()),

@@ -1,0 +1,227 @@
+package dev.sagejit.kernel;
+
+import dev.sagejit.api.AttentionOptions;
+import dev.sagejit.api.DeviceTensor;
+import dev.sagejit.api.SageException.InvalidInput;
+import dev.sagejit.runtime.Device;
+import dev.sagejit.runtime.DeviceBuffer;
+import dev.sagejit.runtime.KernelArgs;
+import dev.sagejit.runtime.LaunchGeometry;
+import dev.sagejit.runtime.LoadedKernel;
+import dev.sagejit.runtime.Stream;
+import dev.sagejit.spec.Arch;
+import dev.sagejit.spec.SageBwdLayout;
+import dev.sagejit.spec.SageBwdLayout.Order;
+
+/**
+ * SageBwd, the 8-bit attention for training (docs/sagebwd.md): a forward that quantizes Q, K
+ * (smoothed) and V per block and runs INT8 Q K^T and INT8 P~ V, keeping what the backward needs in a
+ * {@link Workspace}; and a backward that quantizes dO and runs six of its seven products in INT8
+ * (dP = dO V^T in 16 bits). Everything is enqueued on the caller's stream without waiting.
+ */
+public final class SageBwd {
+    private final KernelLoader loader;
+
+    SageBwd(KernelLoader loader) {
+        this.loader = loader;
+    }
+
+    /**
+     * The quantized operands and scales of one training step, the backward's LSE (smoothed, log2
+     * domain), dO's codes, D and the dQ accumulator: one allocation, sized for a problem's shapes.
+     */
+    public static final class Workspace implements AutoCloseable {
+        private static final long ALIGN = 256;
+        private final Device device;
+        private DeviceBuffer buffer;
+        private DeviceBuffer q8, q8t, qScale, qShift, lse2, k8, k8t, kScale, kSum, vMax, v8t, vScale, g8t, gScale,
+                delta, dqAcc;
+
+        public Workspace(Device device) {
+            this.device = device;
+        }
+
+        /** Lays the regions out for the shapes of {@code p}, growing the allocation when needed. */
+        void ensure(FwdProblem p) {
+            int d = p.q().headDim(), nq = p.q().seq(), nk = p.k().seq();
+            long bh = (long) p.batch() * p.heads(), bhk = (long) p.batch() * p.k().heads();
+            long qPad = SageBwdLayout.padded(nq), kPad = SageBwdLayout.padded(nk);
+            long qBlocks = SageBwdLayout.blocks(nq), kBlocks = SageBwdLayout.blocks(nk);
+            long[] sizes = {bh * nq * d, bh * d * qPad, bh * qBlocks * 4, bh * nq * 4, bh * nq * 4,
+                    bhk * nk * d, bhk * d * kPad, bhk * kBlocks * 4, bhk * d * 4, bhk * d * 4, bhk * d * kPad,
+                    bhk * kBlocks * 4, bh * d * qPad, bh * qBlocks * 4, bh * nq * 4, bh * nq * d * 4};
+            long total = 0;
+            for (long s : sizes) {
+                total += align(s);
+            }
+            if (buffer == null || buffer.bytes() < total) {
+                if (buffer != null) {
+                    device.synchronize();
+                    buffer.close();
+                }
+                buffer = device.allocate(total);
+            }
+            DeviceBuffer[] v = new DeviceBuffer[sizes.length];
+            long off = 0;
+            for (int i = 0; i < sizes.length; i++) {
+                v[i] = buffer.view(off, align(sizes[i]));
+                off += align(sizes[i]);
+            }
+            q8 = v[0]; q8t = v[1]; qScale = v[2]; qShift = v[3]; lse2 = v[4];
+            k8 = v[5]; k8t = v[6]; kScale = v[7]; kSum = v[8]; vMax = v[9]; v8t = v[10]; vScale = v[11];
+            g8t = v[12]; gScale = v[13]; delta = v[14]; dqAcc = v[15];
+        }
+
+        private static long align(long n) {
+            return (Math.max(n, 1) + ALIGN - 1) / ALIGN * ALIGN;
+        }
+
+        /** Q's INT8 codes [B, Hq, Nq, D] (tests read them back). */
+        public DeviceBuffer q8() {
+            return q8;
+        }
+
+        /** Q's block scales [B, Hq, blocks(Nq)]. */
+        public DeviceBuffer qScale() {
+            return qScale;
+        }
+
+        /** K's INT8 codes (smoothed) [B, Hkv, Nk, D]. */
+        public DeviceBuffer k8() {
+            return k8;
+        }
+
+        /** V's INT8 codes transposed [B, Hkv, D, padded(Nk)] in {@link Order#COLUMNS}. */
+        public DeviceBuffer v8t() {
+            return v8t;
+        }
+
+        @Override
+        public void close() {
+            if (buffer != null) {
+                buffer.close();
+                buffer = null;
+            }
+        }
+    }
+
+    /**
+     * Enqueues the training forward: O and the caller's LSE (natural log, [B, Hq, Nq]); the quantized
+     * operands and the backward's LSE stay in {@code ws} for {@link #backward}.
+     */
+    public void forward(AttentionOptions options, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o,
+            long lseAddress, Arch arch, Stream stream, Workspace ws) {
+        var p = new FwdProblem(options.withLse(true), q, k, v, o, lseAddress);
+        var plan = plan(options, q, arch);
+        ws.ensure(p);
+        int b = p.batch(), hq = p.heads(), hkv = k.heads(), nq = q.seq(), nk = k.seq();
+        var qp = new SageBwdQuantPlan(arch, plan.type(), plan.headDim());
+        ws.kSum.zeroAsync(stream);
+        if (nk > 0) {
+            // K's channel sums (and V's maxima, unused here) from the int8-fp8 quantizer module.
+            var sp = new Sage2QuantPlan(arch, plan.type(), plan.headDim());
+            LoadedKernel stats = loader.auxKernel(sp.key(), () -> KernelLoader.source(loader.renderer(), sp), arch,
+                    Sage2QuantPlan.KV_STATS);
+            stats.launch(new LaunchGeometry(Sage2QuantPlan.statsBlocks(nk), hkv, b, Sage2QuantPlan.THREADS, 1, 1, 0),
+                    stream, KernelArgs.builder().ptr(k.address()).ptr(k.address()).i64(k.batchStride())
+                            .i64(k.headStride()).i64(k.seqStride()).i64(k.batchStride()).i64(k.headStride())
+                            .i64(k.seqStride()).i32(nk).ptr(ws.kSum).ptr(ws.vMax).build());
+            quantize(qp, k, 1, nk, SageBwdQuantPlan.Mean.SUBTRACT, ws.k8, ws.k8t, Order.ROWS, ws.kScale, null,
+                    ws, stream);
+            quantize(qp, v, 1, nk, SageBwdQuantPlan.Mean.NONE, null, ws.v8t, Order.COLUMNS, ws.vScale, null, ws,
+                    stream);
+        }
+        if (nq == 0) {
+            return;
+        }
+        quantize(qp, q, p.group(), nk, SageBwdQuantPlan.Mean.SHIFT, ws.q8, ws.q8t, Order.COLUMNS, ws.qScale, ws.qShift,
+                ws, stream);
+        float scaleLog2 = options.scaleLog2(q.headDim());
+        kernel(plan, plan.forwardEntry()).launch(new LaunchGeometry((nq + SageBwdPlan.FWD_BLOCK_M - 1)
+                / SageBwdPlan.FWD_BLOCK_M, hq, b, plan.forwardThreads(), 1, 1, plan.forwardSharedBytes()), stream,
+                KernelArgs.builder().ptr(ws.q8).ptr(ws.k8).ptr(ws.v8t).ptr(ws.qScale).ptr(ws.kScale).ptr(ws.vScale)
+                        .ptr(ws.qShift).ptr(o.address()).ptr(lseAddress).ptr(ws.lse2).i64(o.batchStride())
+                        .i64(o.headStride()).i64(o.seqStride()).i32(nq).i32(nk).i32(p.group()).f32(scaleLog2)
+                        .build());
+    }
+
+    /**
+     * Enqueues the backward of the last {@link #forward} on {@code ws} (same tensors, options and
+     * stream): dQ (shaped like Q), dK and dV (shaped like K) from dO (shaped like O).
+     */
+    public void backward(AttentionOptions options, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o,
+            DeviceTensor dO, DeviceTensor dq, DeviceTensor dk, DeviceTensor dv, Arch arch, Stream stream,
+            Workspace ws) {
+        var lseOn = options.withLse(true);
+        var p = new FwdProblem(lseOn, q, k, v, o, ws.lse2.address());
+        new FwdProblem(lseOn, dO, dk, dv, dq, ws.lse2.address()); // dO, dQ like Q; dK, dV like K: same checks
+        if (dO.heads() != q.heads() || dO.seq() != q.seq() || dk.heads() != k.heads() || dk.seq() != k.seq()
+                || dO.batch() != q.batch()) {
+            throw new InvalidInput("dO and dQ must be shaped like Q, dK and dV like K");
+        }
+        var plan = plan(options, q, arch);
+        var flash = plan.flashPlan();
+        int b = p.batch(), hq = p.heads(), nq = q.seq(), nk = k.seq(), d = q.headDim();
+        double scale = options.effectiveScale(d);
+        if (nq == 0) {
+            return;
+        }
+        aux(flash, flash.prepEntry()).launch(new LaunchGeometry((nq + FlashBwdPlan.PREP_ROWS - 1)
+                / FlashBwdPlan.PREP_ROWS, hq, b, FlashBwdPlan.THREADS, 1, 1, 0), stream, KernelArgs.builder()
+                .ptr(o.address()).ptr(dO.address()).ptr(ws.delta).ptr(ws.dqAcc)
+                .i64(o.batchStride()).i64(o.headStride()).i64(o.seqStride())
+                .i64(dO.batchStride()).i64(dO.headStride()).i64(dO.seqStride()).i32(nq).build());
+        if (nk > 0) {
+            var qp = new SageBwdQuantPlan(arch, plan.type(), d);
+            quantize(qp, dO, 1, 0, SageBwdQuantPlan.Mean.NONE, null, ws.g8t, Order.COLUMNS, ws.gScale, null, ws,
+                    stream);
+            var args = KernelArgs.builder().ptr(ws.q8).ptr(ws.q8t).ptr(ws.k8).ptr(ws.k8t).ptr(v.address())
+                    .ptr(dO.address()).ptr(ws.g8t).ptr(ws.qScale).ptr(ws.kScale).ptr(ws.gScale).ptr(ws.lse2)
+                    .ptr(ws.delta).ptr(ws.dqAcc).ptr(dk.address()).ptr(dv.address());
+            for (DeviceTensor t : new DeviceTensor[] {v, dO, dk, dv}) {
+                args.i64(t.batchStride()).i64(t.headStride()).i64(t.seqStride());
+            }
+            args.i32(nq).i32(nk).i32(hq).i32(p.group()).f32((float) scale).f32(options.scaleLog2(d));
+            kernel(plan, plan.backwardEntry()).launch(new LaunchGeometry(SageBwdLayout.blocks(nk), k.heads(), b,
+                    SageBwdPlan.BWD_THREADS, 1, 1, plan.backwardSharedBytes()), stream, args.build());
+        }
+        long pairs = (long) nq * d / 2;
+        aux(flash, flash.dqEntry()).launch(new LaunchGeometry((int) ((pairs + FlashBwdPlan.THREADS - 1)
+                / FlashBwdPlan.THREADS), hq, b, FlashBwdPlan.THREADS, 1, 1, 0), stream, KernelArgs.builder()
+                .ptr(ws.dqAcc).ptr(dq.address()).i64(dq.batchStride()).i64(dq.headStride())
+                .i64(dq.seqStride()).i32(nq).f32((float) scale).build());
+    }
+
+    private static SageBwdPlan plan(AttentionOptions options, DeviceTensor q, Arch arch) {
+        if (!options.precision().sageBwd()) {
+            throw new InvalidInput("SageBwd runs the sagebwd precisions, not " + options.precision().id());
+        }
+        return new SageBwdPlan(arch, options.precision().inputType(), q.headDim(), options.causal());
+    }
+
+    /** One quantizer launch over the rows of {@code x} (n rows per head; the Q call reads K's sums). */
+    private void quantize(SageBwdQuantPlan qp, DeviceTensor x, int group, int nk, SageBwdQuantPlan.Mean mean,
+            DeviceBuffer out8, DeviceBuffer out8t, Order order, DeviceBuffer scale, DeviceBuffer shift, Workspace ws,
+            Stream stream) {
+        int n = x.seq();
+        if (n == 0) {
+            return;
+        }
+        LoadedKernel kernel = loader.auxKernel(qp.key(), () -> KernelLoader.source(loader.renderer(), qp), qp.arch(),
+                SageBwdQuantPlan.ENTRY);
+        kernel.launch(new LaunchGeometry(SageBwdLayout.blocks(n), x.heads(), x.batch(), SageBwdQuantPlan.THREADS, 1, 1,
+                0), stream, KernelArgs.builder().ptr(x.address()).i64(x.batchStride()).i64(x.headStride())
+                .i64(x.seqStride()).i32(n).i32(group).ptr(ws.kSum).i32(mean == SageBwdQuantPlan.Mean.SUBTRACT ? n : nk)
+                .i32(mean.code).ptr(out8 == null ? 0L : out8.address()).ptr(out8t == null ? 0L : out8t.address())
+                .i32(order.code()).ptr(scale).ptr(shift == null ? 0L : shift.address()).i32(SageBwdLayout.padded(n))
+                .build());
+    }
+
+    private LoadedKernel kernel(SageBwdPlan plan, String entry) {
+        return loader.auxKernel(plan.key(), () -> KernelLoader.source(loader.renderer(), plan), plan.arch(), entry);
+    }
+
+    private LoadedKernel aux(FlashBwdPlan plan, String entry) {
+        return loader.auxKernel(plan.key(), () -> KernelLoader.source(loader.renderer(), plan), plan.arch(), entry);
+    }
+}

@@ -1,0 +1,177 @@
+<#-- SageBwd backward: one block per (BLOCK keys, kv head, batch); each of its warps owns 16 keys
+     and keeps their dK and dV in FP32 registers while the block walks the query blocks (and, with
+     GQA, the query heads of the group) that see them. Per query block:
+       S^T = K8 Q8^T (INT32) * ks * qs, P^T = exp2(S^T * scale * log2(e) - LSE2);
+       dP^T = V dO^T (16-bit MMA, FP32), dS^T = P^T (dP^T - D);
+       P and dS quantized per BLOCK x BLOCK tile (the block's warps share their maxima);
+       dV += P8^T dO8 * sP * sdO, dK += dS8^T Q8 * sdS * qs (times the softmax scale at the end);
+       dS8 goes through shared memory ([query][key], keys g and g + 8 side by side, the order of K^T's
+       PERM_ROWS copy) so each warp adds 16 query rows of dQ = dS8 K8 * sdS * ks into the FP32
+       accumulator (red.global.add; the _dq kernel multiplies by the softmax scale). -->
+
+__device__ __forceinline__ void sagebwd_red_add(float* p, float v) {
+    asm volatile("red.global.add.f32 [%0], %1;\n" :: "l"(p), "f"(v) : "memory");
+}
+
+extern "C" __global__ void __launch_bounds__(BWD_THREADS, 1)
+${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restrict__ q8t,
+             const unsigned char* __restrict__ k8, const unsigned char* __restrict__ k8t,
+             const u16* __restrict__ v, const u16* __restrict__ d_o, const unsigned char* __restrict__ g8t,
+             const float* __restrict__ q_scale, const float* __restrict__ k_scale,
+             const float* __restrict__ g_scale, const float* __restrict__ lse2, const float* __restrict__ delta,
+             float* __restrict__ dq_acc, u16* __restrict__ dk, u16* __restrict__ dv,
+             i64 v_sb, i64 v_sh, i64 v_sn, i64 g_sb, i64 g_sh, i64 g_sn,
+             i64 dk_sb, i64 dk_sh, i64 dk_sn, i64 dv_sb, i64 dv_sh, i64 dv_sn,
+             int nq, int nk, int hq, int group, float scale, float scale_log2) {
+    extern __shared__ __align__(128) unsigned char smem[];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int key_block = blockIdx.x, key0 = key_block * BLOCK;
+    const int kv_head = blockIdx.y, batch = blockIdx.z;
+    const int warp_key = warp * 16;
+    const i64 bkv = (i64)batch * gridDim.y + kv_head;
+    const int q_blocks = (nq + BLOCK - 1) / BLOCK, k_blocks = (nk + BLOCK - 1) / BLOCK;
+    const int nq_pad = q_blocks * BLOCK, nk_pad = k_blocks * BLOCK;
+
+    const u32 sK8 = sage_smem_addr(smem);
+    const u32 sK8t = sK8 + INT8_TILE;
+    const u32 sQ8 = sK8t + INT8_TILE;
+    const u32 sQ8t = sQ8 + INT8_TILE;
+    const u32 sG8t = sQ8t + INT8_TILE;
+    const u32 sDS = sG8t + INT8_TILE;           // [BLOCK queries][BLOCK keys] INT8
+    const u32 sV = sDS + BLOCK * BLOCK;         // 16-bit tiles
+    const u32 sG = sV + F16_TILE;
+    float* s_lse = reinterpret_cast<float*>(smem + 5 * INT8_TILE + BLOCK * BLOCK + 2 * F16_TILE);
+    float* s_delta = s_lse + BLOCK;
+    float* s_max = s_delta + BLOCK;             // [2][BWD_WARPS]: P's and dS's warp maxima
+
+    sage_load_tile8<BLOCK, HEAD_DIM, BWD_THREADS>(sK8, k8 + bkv * nk * HEAD_DIM, HEAD_DIM, key0, nk, tid);
+    sage_load_cols8<HEAD_DIM, BLOCK, BWD_THREADS>(sK8t, k8t + bkv * HEAD_DIM * nk_pad, nk_pad, key0, nk_pad, tid);
+    sage_load_tile<BLOCK>(sV, v + batch * v_sb + kv_head * v_sh, v_sn, key0, nk, tid);
+    sage_cp_async_commit();
+    sage_cp_async_wait<0>();
+    __syncthreads();
+    u32 k_frag[QK_STEPS][4];
+    sagebwd_load_a<QK_STEPS, HEAD_DIM>(k_frag, sK8, warp_key, lane);
+    const float ks = k_scale[bkv * k_blocks + key_block];
+
+    float acc_dk[D_TILES][4], acc_dv[D_TILES][4];
+    #pragma unroll
+    for (int dt = 0; dt < D_TILES; ++dt) {
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) acc_dk[dt][e] = acc_dv[dt][e] = 0.f;
+    }
+    // Queries that see any key of this block (causal masks are bottom-right aligned).
+    const int q_first = CAUSAL ? max(0, key0 - (nk - nq)) / BLOCK * BLOCK : 0;
+    u32 unused[1][F16_STEPS][4];
+
+    for (int head = kv_head * group; head < (kv_head + 1) * group; ++head) {
+        const i64 bh = (i64)batch * hq + head;
+        for (int q0 = q_first; q0 < nq; q0 += BLOCK) {
+            __syncthreads();  // the previous step is done with the query tiles, dS and the row vectors
+            sage_load_tile8<BLOCK, HEAD_DIM, BWD_THREADS>(sQ8, q8 + bh * nq * HEAD_DIM, HEAD_DIM, q0, nq, tid);
+            sage_load_cols8<HEAD_DIM, BLOCK, BWD_THREADS>(sQ8t, q8t + bh * HEAD_DIM * nq_pad, nq_pad, q0, nq_pad, tid);
+            sage_load_cols8<HEAD_DIM, BLOCK, BWD_THREADS>(sG8t, g8t + bh * HEAD_DIM * nq_pad, nq_pad, q0, nq_pad, tid);
+            sage_load_tile<BLOCK>(sG, d_o + batch * g_sb + head * g_sh, g_sn, q0, nq, tid);
+            sage_cp_async_commit();
+            for (int i = tid; i < BLOCK; i += BWD_THREADS) {
+                const bool in = q0 + i < nq;
+                s_lse[i] = in ? lse2[bh * nq + q0 + i] : 0.f;
+                s_delta[i] = in ? delta[bh * nq + q0 + i] : 0.f;
+            }
+            const float qs = q_scale[bh * q_blocks + q0 / BLOCK];
+            const float gs = g_scale[bh * q_blocks + q0 / BLOCK];
+            sage_cp_async_wait<0>();
+            __syncthreads();
+
+            // S^T and P^T = exp2(S^T * scale * log2(e) - LSE2) of this warp's keys.
+            int acc_s[N_TILES][4];
+            #pragma unroll
+            for (int nt = 0; nt < N_TILES; ++nt) acc_s[nt][0] = acc_s[nt][1] = acc_s[nt][2] = acc_s[nt][3] = 0;
+            sagebwd_mma_rows<QK_STEPS, BLOCK, HEAD_DIM>(acc_s, k_frag, sQ8, lane);
+            const float c = ks * qs * scale_log2;
+            float p[1][N_TILES][4];
+            #pragma unroll
+            for (int nt = 0; nt < N_TILES; ++nt) {
+                #pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int key = key0 + warp_key + g + 8 * (e >> 1);
+                    const int qi = nt * 8 + 2 * t + (e & 1);
+                    const bool visible = key < nk && q0 + qi < nq && (!CAUSAL || key <= q0 + qi + nk - nq);
+                    p[0][nt][e] = visible ? sage_exp2(fmaf((float)acc_s[nt][e], c, -s_lse[qi])) : 0.f;
+                }
+            }
+            // dP^T = V_w dO^T in 16 bits, then dS^T = P^T (dP^T - D).
+            float ds[1][N_TILES][4];
+            sage_gemm_qk<1, N_TILES, F16_STEPS, false>(ds, unused, sV, warp_key, sG, lane);
+            #pragma unroll
+            for (int nt = 0; nt < N_TILES; ++nt) {
+                #pragma unroll
+                for (int e = 0; e < 4; ++e) ds[0][nt][e] = p[0][nt][e] * (ds[0][nt][e] - s_delta[nt * 8 + 2 * t + (e & 1)]);
+            }
+            // One scale per BLOCK x BLOCK tile of P and of dS: the warps' maxima through shared memory.
+            const float pm = sagebwd_warp_absmax(p), dm = sagebwd_warp_absmax(ds);
+            if (lane == 0) { s_max[warp] = pm; s_max[BWD_WARPS + warp] = dm; }
+            __syncthreads();
+            float p_max = 0.f, ds_max = 0.f;
+            #pragma unroll
+            for (int w = 0; w < BWD_WARPS; ++w) { p_max = fmaxf(p_max, s_max[w]); ds_max = fmaxf(ds_max, s_max[BWD_WARPS + w]); }
+            const float p_scale = __fdiv_rn(p_max, INT8_MAX), ds_scale = __fdiv_rn(ds_max, INT8_MAX);
+
+            u32 a[T_STEPS][4];
+            sagebwd_pack<T_STEPS>(a, p, sagebwd_inv(p_max));
+            const float dv_scale[2] = {p_scale * gs, p_scale * gs};
+            sagebwd_mma_t_scaled(acc_dv, a, sG8t, dv_scale, lane);          // dV += P^T dO
+            sagebwd_pack<T_STEPS>(a, ds, sagebwd_inv(ds_max));
+            const float dk_scale[2] = {ds_scale * qs, ds_scale * qs};
+            sagebwd_mma_t_scaled(acc_dk, a, sQ8t, dk_scale, lane);          // dK += dS^T Q
+            // dS8 as [query][key position]: keys g and g + 8 of this warp's 16 in one 16-bit word.
+            #pragma unroll
+            for (int nt = 0; nt < N_TILES; ++nt) {
+                #pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    const int qi = nt * 8 + 2 * t + e;
+                    const u32 lo = (a[nt / 4][2 * ((nt / 2) & 1)] >> (8 * (2 * (nt & 1) + e))) & 0xffu;
+                    const u32 hi = (a[nt / 4][2 * ((nt / 2) & 1) + 1] >> (8 * (2 * (nt & 1) + e))) & 0xffu;
+                    const u32 addr = sDS + sage_swz<BLOCK>(qi, warp) + 2 * g;
+                    asm volatile("st.shared.u16 [%0], %1;\n" :: "r"(addr), "h"((unsigned short)(lo | (hi << 8))) : "memory");
+                }
+            }
+            __syncthreads();
+            // dQ rows q0 + warp_key .. + 15 += dS8 K8: A from dS8's rows, B = K^T (PERM_ROWS).
+            u32 a_dq[T_STEPS][4];
+            sagebwd_load_a<T_STEPS, BLOCK>(a_dq, sDS, warp_key, lane);
+            float acc_dq[D_TILES][4];
+            #pragma unroll
+            for (int dt = 0; dt < D_TILES; ++dt) acc_dq[dt][0] = acc_dq[dt][1] = acc_dq[dt][2] = acc_dq[dt][3] = 0.f;
+            const float dq_scale[2] = {ds_scale * ks, ds_scale * ks};
+            sagebwd_mma_t_scaled(acc_dq, a_dq, sK8t, dq_scale, lane);
+            #pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int row = q0 + warp_key + g + 8 * h;
+                if (row < nq) {
+                    float* dst = dq_acc + (bh * nq + row) * HEAD_DIM + 2 * t;
+                    #pragma unroll
+                    for (int dt = 0; dt < D_TILES; ++dt) {
+                        sagebwd_red_add(dst + 8 * dt, acc_dq[dt][2 * h]);
+                        sagebwd_red_add(dst + 8 * dt + 1, acc_dq[dt][2 * h + 1]);
+                    }
+                }
+            }
+        }
+    }
+    // dK (times the softmax scale) and dV of this warp's 16 keys.
+    #pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const int key = key0 + warp_key + g + 8 * h;
+        if (key < nk) {
+            u16* dk_row = dk + batch * dk_sb + kv_head * dk_sh + key * dk_sn + 2 * t;
+            u16* dv_row = dv + batch * dv_sb + kv_head * dv_sh + key * dv_sn + 2 * t;
+            #pragma unroll
+            for (int dt = 0; dt < D_TILES; ++dt) {
+                *reinterpret_cast<u32*>(dk_row + 8 * dt) = sage_pack2(acc_dk[dt][2 * h] * scale, acc_dk[dt][2 * h + 1] * scale);
+                *reinterpret_cast<u32*>(dv_row + 8 * dt) = sage_pack2(acc_dv[dt][2 * h], acc_dv[dt][2 * h + 1]);
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+<#-- Warp fragments of SageBwd's INT8 products (mma.sync m16n8k32, mma_8bit.ftl). -->
+
+// Four INT8 codes rint(x * inv), ties to even, in one register (x * inv within +-127 (1 + 2^-23)):
+// the low byte of fma(x, inv, 1.5 * 2^23) is the code's two's complement.
+__device__ __forceinline__ u32 sagebwd_code4(float a, float b, float c, float d, float inv) {
+    const u32 w0 = __float_as_uint(__fmaf_rn(a, inv, SAGE_ROUND_MAGIC));
+    const u32 w1 = __float_as_uint(__fmaf_rn(b, inv, SAGE_ROUND_MAGIC));
+    const u32 w2 = __float_as_uint(__fmaf_rn(c, inv, SAGE_ROUND_MAGIC));
+    const u32 w3 = __float_as_uint(__fmaf_rn(d, inv, SAGE_ROUND_MAGIC));
+    return __byte_perm(__byte_perm(w0, w1, 0x0040), __byte_perm(w2, w3, 0x0040), 0x5410);
+}
+
+// An accumulator's 16 x (32 STEPS) values as INT8 A fragments: a thread's columns {2t, 2t+1, 8+2t,
+// 9+2t} of each 16 fill one register, the order of the PERM_COLUMNS copies (B) they meet.
+template <int STEPS>
+__device__ __forceinline__ void sagebwd_pack(u32 (&a)[STEPS][4], const float (&s)[1][4 * STEPS][4], float inv) {
+    #pragma unroll
+    for (int kk = 0; kk < STEPS; ++kk) {
+        #pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            const int nt = 4 * kk + 2 * half;
+            a[kk][2 * half] = sagebwd_code4(s[0][nt][0], s[0][nt][1], s[0][nt + 1][0], s[0][nt + 1][1], inv);
+            a[kk][2 * half + 1] = sagebwd_code4(s[0][nt][2], s[0][nt][3], s[0][nt + 1][2], s[0][nt + 1][3], inv);
+        }
+    }
+}
+
+// A fragments of 16 rows of a [rows][ROW_BYTES] INT8 tile (swizzled, sage_swz), all k32 steps.
+template <int STEPS, int ROW_BYTES>
+__device__ __forceinline__ void sagebwd_load_a(u32 (&a)[STEPS][4], u32 tile, int row, int lane) {
+    #pragma unroll
+    for (int kk = 0; kk < STEPS; ++kk) {
+        const int r = row + (lane & 7) + ((lane >> 3) & 1) * 8;
+        sage_ldmatrix_x4(a[kk], tile + sage_swz<ROW_BYTES>(r, kk * 2 + (lane >> 4)));
+    }
+}
+
+// acc[nt] += (A x B^T) for N_COLS / 8 column tiles, B the rows [0, N_COLS) of an INT8 tile of
+// ROW_BYTES-byte rows (k along the row): INT32 sums, exact.
+template <int STEPS, int N_COLS, int ROW_BYTES>
+__device__ __forceinline__ void sagebwd_mma_rows(int (&acc)[N_COLS / 8][4], const u32 (&a)[STEPS][4], u32 tile,
+                                                 int lane) {
+    #pragma unroll
+    for (int kk = 0; kk < STEPS; ++kk) {
+        #pragma unroll
+        for (int np = 0; np < N_COLS / 16; ++np) {
+            // Rows np*16..+15: registers 0,1 are B of column tile 2np, 2,3 of tile 2np+1.
+            u32 b[4];
+            const int r = np * 16 + (lane & 7) + (lane >> 4) * 8;
+            sage_ldmatrix_x4(b, tile + sage_swz<ROW_BYTES>(r, kk * 2 + ((lane >> 3) & 1)));
+            sage_mma_s8(acc[2 * np], a[kk], b[0], b[1]);
+            sage_mma_s8(acc[2 * np + 1], a[kk], b[2], b[3]);
+        }
+    }
+}
+
+// out[dt] += scale * (A x B^T) over the head dim, B a transposed [D][BLOCK] INT8 tile, scale[h] for
+// the thread's rows g (h = 0) and g + 8: one head-dim pair of column tiles at a time, so the INT32
+// partials take 8 registers.
+__device__ __forceinline__ void sagebwd_mma_t_scaled(float (&out)[D_TILES][4], const u32 (&a)[T_STEPS][4], u32 tile_t,
+                                                     const float (&scale)[2], int lane) {
+    #pragma unroll
+    for (int dp = 0; dp < D_TILES / 2; ++dp) {
+        int acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+        #pragma unroll
+        for (int kk = 0; kk < T_STEPS; ++kk) {
+            u32 b[4];
+            const int r = dp * 16 + (lane & 7) + (lane >> 4) * 8;
+            sage_ldmatrix_x4(b, tile_t + sage_swz<BLOCK>(r, kk * 2 + ((lane >> 3) & 1)));
+            sage_mma_s8(acc[0], a[kk], b[0], b[1]);
+            sage_mma_s8(acc[1], a[kk], b[2], b[3]);
+        }
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            out[2 * dp][e] = fmaf((float)acc[0][e], scale[e >> 1], out[2 * dp][e]);
+            out[2 * dp + 1][e] = fmaf((float)acc[1][e], scale[e >> 1], out[2 * dp + 1][e]);
+        }
+    }
+}
+
+// The largest |x| of a warp's accumulator tile.
+__device__ __forceinline__ float sagebwd_warp_absmax(const float (&s)[1][N_TILES][4]) {
+    float m = 0.f;
+    #pragma unroll
+    for (int nt = 0; nt < N_TILES; ++nt) {
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) m = fmaxf(m, fabsf(s[0][nt][e]));
+    }
+    #pragma unroll
+    for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+    return m;
+}
+
+// 1 / s of an INT8 tile with absmax `amax` (s = amax / 127): 0 for an all-zero tile (codes 0).
+__device__ __forceinline__ float sagebwd_inv(float amax) {
+    return amax > 0.f ? fminf(__fdiv_rn(INT8_MAX, amax), SAGE_FLT_MAX) : 0.f;
+}
