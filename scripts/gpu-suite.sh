@@ -228,6 +228,17 @@ elif [[ "$MODE" == bwd ]]; then
     bench --direction both --precision "$PRECS" --causal both --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
     [[ "${SKIP_PEERS:-0}" == 1 ]] || peers --backward --shapes "$SHAPES" --causal both --dtype bf16 \
         --backends flash,cudnn --warmup 3 --min-iters 5 --min-time 0.3 || status=1
+    if [[ "${PROFILE:-0}" == 1 ]]; then  # Nsight Compute on one SageBwd step at B4 H32 N4096 D128
+        step "ncu: SageBwd's kernels, B4 H32 N4096 D128 (one training step)"
+        mkdir -p "$EXTRA/ncu"
+        timeout 300 ncu --section SpeedOfLight --section Occupancy --section WarpStateStats --section LaunchStats \
+            --section MemoryWorkloadAnalysis --csv --page details --kernel-name regex:'sagebwd|_prep|_dq' \
+            --launch-skip 0 --launch-count 8 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --peers off \
+            --out /tmp/ncu-bench.jsonl --direction bwd --precision sagebwd --shapes 4x32x4096x128 --min-ms 1 \
+            --warmup 0 > "$EXTRA/ncu/sagebwd.csv" 2> "$EXTRA/ncu/sagebwd.log" || echo "ncu failed (exit $?)" >&2
+        grep -E '"(Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Registers Per Thread|Warp Cycles Per Issued Instruction)"' \
+            "$EXTRA/ncu/sagebwd.csv" | awk -F'","' '{print $5" | "$(NF-2)" | "$(NF-1)" "$NF}' >&2
+    fi
     step "backward accuracy against FP64 on identical inputs: SDPA's dQ, dK, dV (torch FP64) and sagejit's (CPU FP64, every row)"
     rm -rf /tmp/sagejit-bwdacc
     peers --no-forward --grad-accuracy --save-inputs /tmp/sagejit-bwdacc --shapes 1x4x1024x128,1x4x1024x64 \
