@@ -9,10 +9,6 @@
        PERM_ROWS copy) so each warp adds 16 query rows of dQ = dS8 K8 * sdS * ks into the FP32
        accumulator (red.global.add; the _dq kernel multiplies by the softmax scale). -->
 
-__device__ __forceinline__ void sagebwd_red_add(float* p, float v) {
-    asm volatile("red.global.add.f32 [%0], %1;\n" :: "l"(p), "f"(v) : "memory");
-}
-
 extern "C" __global__ void __launch_bounds__(BWD_THREADS, 1)
 ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restrict__ q8t,
              const unsigned char* __restrict__ k8, const unsigned char* __restrict__ k8t,
@@ -51,8 +47,6 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
     sage_cp_async_commit();
     sage_cp_async_wait<0>();
     __syncthreads();
-    u32 k_frag[QK_STEPS][4];
-    sagebwd_load_a<QK_STEPS, HEAD_DIM>(k_frag, sK8, warp_key, lane);
     const float ks = k_scale[bkv * k_blocks + key_block];
 
     float acc_dk[D_TILES][4], acc_dv[D_TILES][4];
@@ -88,7 +82,11 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
             int acc_s[N_TILES][4];
             #pragma unroll
             for (int nt = 0; nt < N_TILES; ++nt) acc_s[nt][0] = acc_s[nt][1] = acc_s[nt][2] = acc_s[nt][3] = 0;
-            sagebwd_mma_rows<QK_STEPS, BLOCK, HEAD_DIM>(acc_s, k_frag, sQ8, lane);
+            {
+                u32 k_frag[QK_STEPS][4];  // reloaded per step: registers go to dK and dV
+                sagebwd_load_a<QK_STEPS, HEAD_DIM>(k_frag, sK8, warp_key, lane);
+                sagebwd_mma_rows<QK_STEPS, BLOCK, HEAD_DIM>(acc_s, k_frag, sQ8, lane);
+            }
             const float c = ks * qs * scale_log2;
             float p[1][N_TILES][4];
             #pragma unroll
@@ -141,23 +139,13 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
             // dQ rows q0 + warp_key .. + 15 += dS8 K8: A from dS8's rows, B = K^T (PERM_ROWS).
             u32 a_dq[T_STEPS][4];
             sagebwd_load_a<T_STEPS, BLOCK>(a_dq, sDS, warp_key, lane);
-            float acc_dq[D_TILES][4];
-            #pragma unroll
-            for (int dt = 0; dt < D_TILES; ++dt) acc_dq[dt][0] = acc_dq[dt][1] = acc_dq[dt][2] = acc_dq[dt][3] = 0.f;
-            const float dq_scale[2] = {ds_scale * ks, ds_scale * ks};
-            sagebwd_mma_t_scaled(acc_dq, a_dq, sK8t, dq_scale, lane);
+            float* dq_rows[2];
             #pragma unroll
             for (int h = 0; h < 2; ++h) {
                 const int row = q0 + warp_key + g + 8 * h;
-                if (row < nq) {
-                    float* dst = dq_acc + (bh * nq + row) * HEAD_DIM + 2 * t;
-                    #pragma unroll
-                    for (int dt = 0; dt < D_TILES; ++dt) {
-                        sagebwd_red_add(dst + 8 * dt, acc_dq[dt][2 * h]);
-                        sagebwd_red_add(dst + 8 * dt + 1, acc_dq[dt][2 * h + 1]);
-                    }
-                }
+                dq_rows[h] = row < nq ? dq_acc + (bh * nq + row) * HEAD_DIM : nullptr;
             }
+            sagebwd_mma_t_red(a_dq, sK8t, ds_scale * ks, dq_rows, lane);
         }
     }
     // dK (times the softmax scale) and dV of this warp's 16 keys.

@@ -1,5 +1,9 @@
 <#-- Warp fragments of SageBwd's INT8 products (mma.sync m16n8k32, mma_8bit.ftl). -->
 
+__device__ __forceinline__ void sagebwd_red_add(float* p, float v) {
+    asm volatile("red.global.add.f32 [%0], %1;\n" :: "l"(p), "f"(v) : "memory");
+}
+
 // Four INT8 codes rint(x * inv), ties to even, in one register (x * inv within +-127 (1 + 2^-23)):
 // the low byte of fma(x, inv, 1.5 * 2^23) is the code's two's complement.
 __device__ __forceinline__ u32 sagebwd_code4(float a, float b, float c, float d, float inv) {
@@ -74,6 +78,36 @@ __device__ __forceinline__ void sagebwd_mma_t_scaled(float (&out)[D_TILES][4], c
         for (int e = 0; e < 4; ++e) {
             out[2 * dp][e] = fmaf((float)acc[0][e], scale[e >> 1], out[2 * dp][e]);
             out[2 * dp + 1][e] = fmaf((float)acc[1][e], scale[e >> 1], out[2 * dp + 1][e]);
+        }
+    }
+}
+
+// dQ rows += scale * (A x B^T) straight into FP32 global accumulators (red.global.add), one head-dim
+// pair of column tiles at a time: no dQ tile is held in registers. rows[h] is the accumulator row
+// of the thread's row g (h = 0) or g + 8, or null past the end.
+__device__ __forceinline__ void sagebwd_mma_t_red(const u32 (&a)[T_STEPS][4], u32 tile_t, float scale,
+                                                  float* const (&rows)[2], int lane) {
+    const int t = lane & 3;
+    #pragma unroll
+    for (int dp = 0; dp < D_TILES / 2; ++dp) {
+        int acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+        #pragma unroll
+        for (int kk = 0; kk < T_STEPS; ++kk) {
+            u32 b[4];
+            const int r = dp * 16 + (lane & 7) + (lane >> 4) * 8;
+            sage_ldmatrix_x4(b, tile_t + sage_swz<BLOCK>(r, kk * 2 + ((lane >> 3) & 1)));
+            sage_mma_s8(acc[0], a[kk], b[0], b[1]);
+            sage_mma_s8(acc[1], a[kk], b[2], b[3]);
+        }
+        #pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            if (rows[h] == nullptr) continue;
+            #pragma unroll
+            for (int half = 0; half < 2; ++half) {
+                float* dst = rows[h] + 16 * dp + 8 * half + 2 * t;
+                sagebwd_red_add(dst, (float)acc[half][2 * h] * scale);
+                sagebwd_red_add(dst + 1, (float)acc[half][2 * h + 1] * scale);
+            }
         }
     }
 }
