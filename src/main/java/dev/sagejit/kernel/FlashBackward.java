@@ -82,8 +82,8 @@ public final class FlashBackward {
             DeviceTensor dO, long lseAddress, DeviceTensor dq, DeviceTensor dk, DeviceTensor dv, Arch arch,
             Stream stream, Workspace ws) {
         if (!options.precision().sixteenBit()) {
-            throw new InvalidInput("the backward runs bf16 or fp16, not " + options.precision().id()
-                    + " (SageBwd's 8-bit backward is not built yet)");
+            throw new InvalidInput("the 16-bit backward runs bf16 or fp16, not " + options.precision().id()
+                    + " (sagebwd's 8-bit backward runs through SageAttention.forwardForTraining)");
         }
         var lseOn = options.withLse(true);
         var fwd = new FwdProblem(lseOn, q, k, v, o, lseAddress);

@@ -27,7 +27,13 @@ public record KernelSpec(Direction direction, Arch arch, Precision precision, in
             throw new IllegalArgumentException("head dim " + headDim + " is not supported; use 64 or 128");
         }
         if (direction != Direction.FWD) {
-            throw new IllegalArgumentException("only forward kernels exist so far; backward is not built yet");
+            throw new IllegalArgumentException("KernelSpec describes forward kernels; the backward modules are"
+                    + " FlashBwdPlan (bf16, fp16) and SageBwdPlan (sagebwd)");
+        }
+        if (precision.sageBwd()) {
+            throw new IllegalArgumentException(precision.id() + " is a training mode with its own kernels (SageBwdPlan):"
+                    + " 'sagejit compile --all' builds them, 'sagejit bench --direction both --precision " + precision.id()
+                    + "' times them, 'sagejit run --backward' checks them");
         }
         if (!arch.has(MmaKind.MMA_SYNC_F16)) {
             throw new IllegalArgumentException(arch.name() + " has no BF16/FP16 mma.sync");

@@ -35,19 +35,21 @@ class CompileCommandTest {
         var first = Cli.run(knobs, "compile", "--all", "--arch", "sm_90a");
         assertEquals(0, first.code(), first.out() + first.err());
         // 32 attention kernels, 4 int8-fp8 and 4 NVFP4 quantizer modules, 16 emulated NVFP4 kernels,
-        // 8 modules of the 16-bit backward.
-        assertEquals("64 compiled, 0 failed", first.lastLine(), first.out());
+        // 8 modules of the 16-bit backward, 8 SageBwd modules and 4 SageBwd quantizer modules.
+        assertEquals("76 compiled, 0 failed", first.lastLine(), first.out());
+        assertTrue(first.out().contains("sagebwd_fp16_d128_causal_sm90a"), first.out());
+        assertTrue(first.out().contains("quant_sagebwd_bf16_d64_sm90a"), first.out());
         assertTrue(first.out().contains("fwd_fp16_d64_causal_lse_sm90a_wgm128n128w8s3"), first.out());
         assertTrue(first.out().contains("quant_nvfp4_bf16_d128_sm90a"), first.out());
         assertTrue(first.out().contains("bwd_fp16_d128_causal_sm90a"), first.out());
         var again = Cli.run(knobs, "compile", "--all", "--arch", "sm_90a", "--jobs", "1");
-        assertEquals("64 compiled, 0 failed", again.lastLine(), again.out());
-        assertEquals(64, again.out().lines().filter(l -> l.endsWith("cached")).count(), again.out());
+        assertEquals("76 compiled, 0 failed", again.lastLine(), again.out());
+        assertEquals(76, again.out().lines().filter(l -> l.endsWith("cached")).count(), again.out());
         var info = Cli.run(knobs, "cache", "info");
-        assertTrue(info.out().contains("entries:  64"), info.out());
+        assertTrue(info.out().contains("entries:  76"), info.out());
         var clear = Cli.run(knobs, "cache", "clear");
         assertEquals(0, clear.code());
-        assertTrue(clear.out().contains("removed 64"), clear.out());
+        assertTrue(clear.out().contains("removed 76"), clear.out());
     }
 
     @Test

@@ -76,8 +76,8 @@ class RunBackwardArgsTest {
     }
 
     @Test
-    void onlySixteenBitPrecisionsAndCompleteReferences() {
-        refused("--backward runs bf16 or fp16, not int8-fp8", "--backward", "--shape", "1x2x64x64", "--precision",
+    void onlyTrainablePrecisionsAndCompleteReferences() {
+        refused("--backward runs bf16, fp16, sagebwd or sagebwd-fp16, not int8-fp8", "--backward", "--shape", "1x2x64x64", "--precision",
                 "int8-fp8");
         refused("--check-rows does not apply to --backward", "--backward", "--shape", "1x2x64x64", "--check-rows", "8");
         refused("sagejit bench --direction bwd", "--backward", "--shape", "1x2x64x64", "--time");

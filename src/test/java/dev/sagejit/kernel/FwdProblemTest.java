@@ -114,7 +114,7 @@ class FwdProblemTest {
     void theBackwardRefusesBadInputBeforeLaunching() {
         var bwd = new FlashBackward(null); // never reaches the loader: every call below is refused first
         var int8 = AttentionOptions.builder().precision(Precision.INT8_FP8).build();
-        refusedCall("not built yet", () -> bwd.enqueue(int8, q(), kv(), kv(), q(), q(), BASE, q(), kv(), kv(), Arch.SM90A,
+        refusedCall("the 16-bit backward runs bf16 or fp16, not int8-fp8", () -> bwd.enqueue(int8, q(), kv(), kv(), q(), q(), BASE, q(), kv(), kv(), Arch.SM90A,
                 null, null));
         refusedCall("no LSE buffer was given", () -> bwd.enqueue(BF16, q(), kv(), kv(), q(), q(), 0L, q(), kv(), kv(),
                 Arch.SM90A, null, null));

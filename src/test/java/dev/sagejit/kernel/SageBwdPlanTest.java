@@ -1,0 +1,83 @@
+package dev.sagejit.kernel;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sagejit.api.AttentionOptions;
+import dev.sagejit.api.DType;
+import dev.sagejit.api.DeviceTensor;
+import dev.sagejit.api.Layout;
+import dev.sagejit.api.Precision;
+import dev.sagejit.api.SageException;
+import dev.sagejit.codegen.TemplateRenderer;
+import dev.sagejit.spec.Arch;
+import dev.sagejit.spec.Direction;
+import dev.sagejit.spec.KernelSpec;
+import dev.sagejit.spec.SageBwdLayout;
+import org.junit.jupiter.api.Test;
+
+/** SageBwd's modules render from their plans' numbers (NVRTC compiles them in CI); bad calls fail early. */
+class SageBwdPlanTest {
+    private static final TemplateRenderer RENDERER = new TemplateRenderer();
+
+    @Test
+    void everyVariantRendersBothEntriesWithItsNumbers() {
+        for (DType type : new DType[] {DType.BF16, DType.FP16}) {
+            for (int d : new int[] {64, 128}) {
+                for (boolean causal : new boolean[] {false, true}) {
+                    var plan = new SageBwdPlan(Arch.SM90A, type, d, causal);
+                    String code = KernelLoader.source(RENDERER, plan).code();
+                    assertTrue(code.contains(plan.forwardEntry() + "(") && code.contains(plan.backwardEntry() + "("),
+                            plan.key());
+                    assertTrue(code.contains("constexpr int HEAD_DIM = " + d + ";"), plan.key());
+                    assertTrue(code.contains("constexpr int BLOCK = " + SageBwdLayout.BLOCK + ";"), plan.key());
+                    assertTrue(code.contains("constexpr bool CAUSAL = " + causal + ";"), plan.key());
+                    assertTrue(code.contains("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32"), plan.key());
+                    assertTrue(code.contains("mma.sync.aligned.m16n8k16.row.col.f32." + type.ptxName()), plan.key());
+                }
+            }
+        }
+        String quant = KernelLoader.source(RENDERER, new SageBwdQuantPlan(Arch.SM120A, DType.BF16, 128)).code();
+        assertTrue(quant.contains("extern \"C\" __global__") && quant.contains(SageBwdQuantPlan.ENTRY + "("));
+        assertTrue(quant.contains("{0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15}"), "PERM_ROWS in the table");
+    }
+
+    @Test
+    void sharedMemoryFitsTheArchs() {
+        for (int d : new int[] {64, 128}) {
+            var plan = new SageBwdPlan(Arch.SM120A, DType.BF16, d, false);
+            assertEquals(SageBwdPlan.FWD_BLOCK_M * d + 4 * SageBwdLayout.BLOCK * d, plan.forwardSharedBytes());
+            assertTrue(plan.backwardSharedBytes() <= Arch.SM120A.maxSmemPerBlock(), "d" + d + ": "
+                    + plan.backwardSharedBytes());
+        }
+    }
+
+    @Test
+    void trainingModesAreNotForwardSpecs() {
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> new KernelSpec(Direction.FWD, Arch.SM90A, Precision.SAGEBWD, 128, false, false));
+        assertTrue(e.getMessage().contains("training mode"), e.getMessage());
+        assertTrue(Precision.SAGEBWD.trainable() && Precision.BF16.trainable() && !Precision.INT8_FP8.trainable());
+        assertEquals(Precision.SAGEBWD_FP16, Precision.parse("sagebwd-fp16"));
+    }
+
+    /** Shapes and precisions are checked before the loader (null here) is touched. */
+    @Test
+    void badCallsAreRefusedBeforeAnyLaunch() {
+        var sb = new SageBwd(null);
+        var q = DeviceTensor.contiguous(1L << 20, DType.BF16, Layout.BHSD, 1, 4, 100, 128);
+        var kv = DeviceTensor.contiguous(1L << 21, DType.BF16, Layout.BHSD, 1, 3, 100, 128);
+        var bf16 = AttentionOptions.builder().precision(Precision.BF16).build();
+        var sage = AttentionOptions.builder().precision(Precision.SAGEBWD).build();
+        try (var ws = new SageBwd.Workspace(null)) {
+            var e = assertThrows(SageException.InvalidInput.class,
+                    () -> sb.forward(sage, q, kv, kv, q, 1L << 22, Arch.SM90A, null, ws));
+            assertTrue(e.getMessage().contains("multiple"), e.getMessage());
+            var kv4 = DeviceTensor.contiguous(1L << 21, DType.BF16, Layout.BHSD, 1, 4, 100, 128);
+            e = assertThrows(SageException.InvalidInput.class,
+                    () -> sb.forward(bf16, q, kv4, kv4, q, 1L << 22, Arch.SM90A, null, ws));
+            assertTrue(e.getMessage().contains("sagebwd precisions"), e.getMessage());
+        }
+    }
+}
