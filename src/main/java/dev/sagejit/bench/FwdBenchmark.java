@@ -186,7 +186,7 @@ public final class FwdBenchmark {
                 SageBwd sb = launcher.sageBwd();
                 forward = () -> sb.forward(opts, tq, tk, tv, to, lse.address(), arch, stream, sageWs);
                 backward = () -> sb.backward(opts, tq, tk, tv, to, tdo, tdq, tdk, tdv, arch, stream, sageWs);
-                config = SageBwdPlan.CONFIG;
+                config = new SageBwdPlan(arch, t, c.headDim(), c.causal()).config();
             } else {
                 FlashBackward fb = launcher.flashBackward();
                 forward = () -> sage.forward(opts, tq, tk, tv, to, lse.address(), stream);

@@ -182,8 +182,9 @@ public final class SageBwd {
                 args.i64(t.batchStride()).i64(t.headStride()).i64(t.seqStride());
             }
             args.i32(nq).i32(nk).i32(hq).i32(p.group()).f32((float) scale).f32(options.scaleLog2(d));
-            kernel(plan, plan.backwardEntry()).launch(new LaunchGeometry(SageBwdLayout.blocks(nk), k.heads(), b,
-                    SageBwdPlan.BWD_THREADS, 1, 1, plan.backwardSharedBytes()), stream, args.build());
+            int keys = plan.backwardKeys();
+            kernel(plan, plan.backwardEntry()).launch(new LaunchGeometry((nk + keys - 1) / keys, k.heads(), b,
+                    plan.backwardThreads(), 1, 1, plan.backwardSharedBytes()), stream, args.build());
         }
         long pairs = (long) nq * d / 2;
         aux(flash, flash.dqEntry()).launch(new LaunchGeometry((int) ((pairs + FlashBwdPlan.THREADS - 1)

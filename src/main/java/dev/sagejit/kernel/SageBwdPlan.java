@@ -23,10 +23,12 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
     public static final String TEMPLATE = "attn/train/sagebwd.ftl";
     /** Query rows per forward block: 16 per warp. */
     public static final int FWD_BLOCK_M = 128;
-    /** Threads of a backward block: 16 keys per warp, {@link SageBwdLayout#BLOCK} keys in all. */
-    public static final int BWD_THREADS = SageBwdLayout.BLOCK / 16 * 32;
-    /** The kernels as benchmark results name them. */
-    public static final String CONFIG = "sagebwd-m" + FWD_BLOCK_M + "n" + SageBwdLayout.BLOCK;
+    /**
+     * Keys per backward block where shared memory allows (sm_90a: yes; sm_120a at head dim 128: no):
+     * two P / dS tiles, so each query tile's loads, barriers and dQ atomics serve twice the keys
+     * (1.29x at B4 H32 N4096 D128 on the H200, {@code 2026-11-30-h200-sagebwd-keys128.jsonl}).
+     */
+    public static final int WIDE_BWD_KEYS = 2 * SageBwdLayout.BLOCK;
 
     public SageBwdPlan {
         if (!arch.has(MmaKind.MMA_SYNC_F16) || !arch.has(MmaKind.MMA_SYNC_INT8)) {
@@ -61,23 +63,41 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         return SageBwdLayout.BLOCK * headDim;
     }
 
-    /** Bytes of a [BLOCK][headDim] 16-bit tile. */
-    public int tileBytes() {
-        return SageBwdLayout.BLOCK * headDim * type.bytes();
-    }
-
     /** Dynamic shared memory of the forward: the Q tile and two stages of K and V^T. */
     public int forwardSharedBytes() {
         return FWD_BLOCK_M * headDim + 4 * int8TileBytes();
     }
 
-    /**
-     * Dynamic shared memory of the backward: K, K^T, Q, Q^T and dO^T in INT8, dS, V and dO in 16
-     * bits, LSE and D of a step and the warps' maxima.
-     */
+    /** Keys per backward block: {@link #WIDE_BWD_KEYS} where its shared memory fits the arch, else one tile. */
+    public int backwardKeys() {
+        return backwardSharedBytes(WIDE_BWD_KEYS) <= arch.maxSmemPerBlock() ? WIDE_BWD_KEYS : SageBwdLayout.BLOCK;
+    }
+
+    /** Threads of a backward block: 16 keys per warp. */
+    public int backwardThreads() {
+        return backwardKeys() / 16 * 32;
+    }
+
+    /** Dynamic shared memory of the backward at {@link #backwardKeys()}. */
     public int backwardSharedBytes() {
+        return backwardSharedBytes(backwardKeys());
+    }
+
+    /**
+     * Dynamic shared memory of a backward block of {@code keys} keys: K and K^T of its keys, Q, Q^T and
+     * dO^T of a query tile in INT8, dS8 [query][key], V and dO in 16 bits, LSE and D of a step and the
+     * warps' maxima.
+     */
+    private int backwardSharedBytes(int keys) {
         int b = SageBwdLayout.BLOCK;
-        return 5 * int8TileBytes() + b * b + 2 * tileBytes() + (2 * b + 2 * BWD_THREADS / 32) * Float.BYTES;
+        int rowBytes = headDim * type.bytes();
+        return 2 * keys * headDim + 3 * int8TileBytes() + b * keys + keys * rowBytes + b * rowBytes
+                + (2 * b + 2 * keys / 16) * Float.BYTES;
+    }
+
+    /** The kernels' tiles as benchmark results name them: forward rows and keys, backward keys. */
+    public String config() {
+        return "sagebwd-m" + FWD_BLOCK_M + "n" + SageBwdLayout.BLOCK + "b" + backwardKeys();
     }
 
     /** The 16-bit backward module whose D and dQ kernels run around this backward. */
@@ -103,9 +123,10 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.put("elemPtx", type.ptxName());
         m.put("headDim", headDim);
         m.put("fwdBlockM", FWD_BLOCK_M);
-        m.put("threads", BWD_THREADS);
+        m.put("threads", backwardThreads());
         m.putAll(FwdKernelPlan.tileModel(headDim, type.bytes()));
-        m.put("tileBytes", tileBytes());
+        m.put("bwdKeys", backwardKeys());
+        m.put("elemBytes", type.bytes());
         m.put("causal", causal);
         m.putAll(layoutModel());
         return m;

@@ -16,21 +16,24 @@
 <#include "../fwd/store_o_direct.ftl">
 
 constexpr int HEAD_DIM = ${headDim};
-constexpr int BLOCK = ${block};                 // quantization block, key block, backward tile
+constexpr int BLOCK = ${block};                 // quantization block, forward key block, P and dS tile
 constexpr int FWD_BLOCK_M = ${fwdBlockM};       // query rows per forward block, 16 per warp
 constexpr int FWD_THREADS = FWD_BLOCK_M / 16 * 32;
-constexpr int BWD_THREADS = ${threads};         // 16 keys per warp
+constexpr int BWD_KEYS = ${bwdKeys};            // keys per backward block: 16 per warp
+constexpr int BWD_THREADS = ${threads};
 constexpr int BWD_WARPS = BWD_THREADS / 32;
+constexpr int BWD_TILES = BWD_KEYS / BLOCK;     // P and dS tiles (and K scale blocks) per step
 constexpr int N_TILES = BLOCK / 8;              // n8 tiles of a block's columns
 constexpr int D_TILES = HEAD_DIM / 8;
 constexpr int QK_STEPS = HEAD_DIM / 32;         // INT8 k32 steps over the head dim
 constexpr int F16_STEPS = HEAD_DIM / 16;        // 16-bit k16 steps over the head dim
 constexpr int T_STEPS = BLOCK / 32;             // INT8 k32 steps over a block's tokens
 constexpr u32 INT8_TILE = BLOCK * HEAD_DIM;     // bytes of [BLOCK][D] or [D][BLOCK] INT8 codes
-constexpr u32 F16_TILE = ${tileBytes};          // bytes of a [BLOCK][D] 16-bit tile
+constexpr u32 F16_ROW = HEAD_DIM * ${elemBytes};  // bytes of one 16-bit row
 constexpr float INT8_MAX = ${int8Max}.f;
 constexpr bool CAUSAL = ${causal?c};
-static_assert(BLOCK == 16 * BWD_WARPS && BLOCK % 32 == 0 && FWD_BLOCK_M % BLOCK == 0, "tile map");
+static_assert(BWD_KEYS == 16 * BWD_WARPS && BWD_KEYS % BLOCK == 0 && BLOCK % 32 == 0 && FWD_BLOCK_M % BLOCK == 0,
+              "tile map");
 
 <#include "sagebwd_frag.ftl">
 <#include "sagebwd_fwd.ftl">

@@ -1,13 +1,20 @@
-<#-- SageBwd backward: one block per (BLOCK keys, kv head, batch); each of its warps owns 16 keys
-     and keeps their dK and dV in FP32 registers while the block walks the query blocks (and, with
-     GQA, the query heads of the group) that see them. Per query block:
+<#-- SageBwd backward: one block per (BWD_KEYS keys, kv head, batch); each of its warps owns 16 keys
+     and keeps their dK and dV in FP32 registers while the block walks the query blocks of BLOCK rows
+     (and, with GQA, the query heads of the group) that see them. Per query block:
        S^T = K8 Q8^T (INT32) * ks * qs, P^T = exp2(S^T * scale * log2(e) - LSE2);
        dP^T = V dO^T (16-bit MMA, FP32), dS^T = P^T (dP^T - D);
-       P and dS quantized per BLOCK x BLOCK tile (the block's warps share their maxima);
+       P and dS quantized per BLOCK x BLOCK tile (the warps of a tile share their maxima);
        dV += P8^T dO8 * sP * sdO, dK += dS8^T Q8 * sdS * qs (times the softmax scale at the end);
        dS8 goes through shared memory ([query][key], keys g and g + 8 side by side, the order of K^T's
-       PERM_ROWS copy) so each warp adds 16 query rows of dQ = dS8 K8 * sdS * ks into the FP32
-       accumulator (red.global.add; the _dq kernel multiplies by the softmax scale). -->
+       PERM_ROWS copy) so each warp computes 16 query rows x HEAD_DIM / DQ_SPLIT channels of
+       dQ = sum over the BWD_TILES key tiles of dS8 K8 * sdS * ks and adds them into the FP32
+       accumulator (red.global.add; the _dq kernel multiplies by the softmax scale). BWD_KEYS = 2 BLOCK
+       halves the dQ atomics and the query-tile loads per key. -->
+
+constexpr int TILE_WARPS = BLOCK / 16;          // warps of one P / dS tile (and K scale block)
+constexpr int DQ_SPLIT = BWD_WARPS / (BLOCK / 16);  // warps per 16 query rows of dQ
+constexpr int DQ_PAIRS = HEAD_DIM / 16 / DQ_SPLIT;  // head-dim column tile pairs of dQ per warp
+static_assert(DQ_SPLIT * (BLOCK / 16) == BWD_WARPS && DQ_PAIRS * 16 * DQ_SPLIT == HEAD_DIM, "dQ warp map");
 
 extern "C" __global__ void __launch_bounds__(BWD_THREADS, 1)
 ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restrict__ q8t,
@@ -22,32 +29,38 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
     extern __shared__ __align__(128) unsigned char smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, t = lane & 3;
-    const int key_block = blockIdx.x, key0 = key_block * BLOCK;
+    const int key0 = blockIdx.x * BWD_KEYS;
     const int kv_head = blockIdx.y, batch = blockIdx.z;
     const int warp_key = warp * 16;
+    const int tile = warp / TILE_WARPS;         // this warp's P / dS tile and K scale block
     const i64 bkv = (i64)batch * gridDim.y + kv_head;
     const int q_blocks = (nq + BLOCK - 1) / BLOCK, k_blocks = (nk + BLOCK - 1) / BLOCK;
     const int nq_pad = q_blocks * BLOCK, nk_pad = k_blocks * BLOCK;
 
-    const u32 sK8 = sage_smem_addr(smem);
-    const u32 sK8t = sK8 + INT8_TILE;
-    const u32 sQ8 = sK8t + INT8_TILE;
-    const u32 sQ8t = sQ8 + INT8_TILE;
-    const u32 sG8t = sQ8t + INT8_TILE;
-    const u32 sDS = sG8t + INT8_TILE;           // [BLOCK queries][BLOCK keys] INT8
-    const u32 sV = sDS + BLOCK * BLOCK;         // 16-bit tiles
-    const u32 sG = sV + F16_TILE;
-    float* s_lse = reinterpret_cast<float*>(smem + 5 * INT8_TILE + BLOCK * BLOCK + 2 * F16_TILE);
+    const u32 sK8 = sage_smem_addr(smem);                // [BWD_KEYS][D]
+    const u32 sK8t = sK8 + BWD_KEYS * HEAD_DIM;          // [D][BWD_KEYS]
+    const u32 sQ8 = sK8t + BWD_KEYS * HEAD_DIM;          // [BLOCK][D]
+    const u32 sQ8t = sQ8 + INT8_TILE;                    // [D][BLOCK]
+    const u32 sG8t = sQ8t + INT8_TILE;                   // [D][BLOCK]
+    const u32 sDS = sG8t + INT8_TILE;                    // [BLOCK queries][BWD_KEYS keys] INT8
+    const u32 sV = sDS + BLOCK * BWD_KEYS;                // [BWD_KEYS][D] 16-bit
+    const u32 sG = sV + BWD_KEYS * F16_ROW;              // [BLOCK][D] 16-bit
+    float* s_lse = reinterpret_cast<float*>(smem + (sG + BLOCK * F16_ROW - sK8));
     float* s_delta = s_lse + BLOCK;
     float* s_max = s_delta + BLOCK;             // [2][BWD_WARPS]: P's and dS's warp maxima
 
-    sage_load_tile8<BLOCK, HEAD_DIM, BWD_THREADS>(sK8, k8 + bkv * nk * HEAD_DIM, HEAD_DIM, key0, nk, tid);
-    sage_load_cols8<HEAD_DIM, BLOCK, BWD_THREADS>(sK8t, k8t + bkv * HEAD_DIM * nk_pad, nk_pad, key0, nk_pad, tid);
-    sage_load_tile<BLOCK>(sV, v + batch * v_sb + kv_head * v_sh, v_sn, key0, nk, tid);
+    sage_load_tile8<BWD_KEYS, HEAD_DIM, BWD_THREADS>(sK8, k8 + bkv * nk * HEAD_DIM, HEAD_DIM, key0, nk, tid);
+    sage_load_cols8<HEAD_DIM, BWD_KEYS, BWD_THREADS>(sK8t, k8t + bkv * HEAD_DIM * nk_pad, nk_pad, key0, nk_pad, tid);
+    sage_load_tile<BWD_KEYS>(sV, v + batch * v_sb + kv_head * v_sh, v_sn, key0, nk, tid);
     sage_cp_async_commit();
-    sage_cp_async_wait<0>();
-    __syncthreads();
-    const float ks = k_scale[bkv * k_blocks + key_block];
+    // K scales of the block's BWD_TILES key tiles (0 for a tile past the end).
+    float ks[BWD_TILES];
+    #pragma unroll
+    for (int i = 0; i < BWD_TILES; ++i) {
+        const int kb = key0 / BLOCK + i;
+        ks[i] = kb < k_blocks ? k_scale[bkv * k_blocks + kb] : 0.f;
+    }
+    const float my_ks = ks[tile];
 
     float acc_dk[D_TILES][4], acc_dv[D_TILES][4];
     #pragma unroll
@@ -87,7 +100,7 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
                 sagebwd_load_a<QK_STEPS, HEAD_DIM>(k_frag, sK8, warp_key, lane);
                 sagebwd_mma_rows<QK_STEPS, BLOCK, HEAD_DIM>(acc_s, k_frag, sQ8, lane);
             }
-            const float c = ks * qs * scale_log2;
+            const float c = my_ks * qs * scale_log2;
             float p[1][N_TILES][4];
             #pragma unroll
             for (int nt = 0; nt < N_TILES; ++nt) {
@@ -107,22 +120,28 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
                 #pragma unroll
                 for (int e = 0; e < 4; ++e) ds[0][nt][e] = p[0][nt][e] * (ds[0][nt][e] - s_delta[nt * 8 + 2 * t + (e & 1)]);
             }
-            // One scale per BLOCK x BLOCK tile of P and of dS: the warps' maxima through shared memory.
+            // One scale per BLOCK x BLOCK tile of P and of dS: the tile's warps share their maxima.
             const float pm = sagebwd_warp_absmax(p), dm = sagebwd_warp_absmax(ds);
             if (lane == 0) { s_max[warp] = pm; s_max[BWD_WARPS + warp] = dm; }
             __syncthreads();
-            float p_max = 0.f, ds_max = 0.f;
+            float p_max = 0.f, ds_max[BWD_TILES];
             #pragma unroll
-            for (int w = 0; w < BWD_WARPS; ++w) { p_max = fmaxf(p_max, s_max[w]); ds_max = fmaxf(ds_max, s_max[BWD_WARPS + w]); }
-            const float p_scale = __fdiv_rn(p_max, INT8_MAX), ds_scale = __fdiv_rn(ds_max, INT8_MAX);
+            for (int i = 0; i < BWD_TILES; ++i) {
+                ds_max[i] = 0.f;
+                #pragma unroll
+                for (int w = i * TILE_WARPS; w < (i + 1) * TILE_WARPS; ++w) ds_max[i] = fmaxf(ds_max[i], s_max[BWD_WARPS + w]);
+            }
+            #pragma unroll
+            for (int w = tile * TILE_WARPS; w < (tile + 1) * TILE_WARPS; ++w) p_max = fmaxf(p_max, s_max[w]);
+            const float p_scale = __fdiv_rn(p_max, INT8_MAX), ds_scale = __fdiv_rn(ds_max[tile], INT8_MAX);
 
             u32 a[T_STEPS][4];
             sagebwd_pack<T_STEPS>(a, p, sagebwd_inv(p_max));
             const float dv_scale[2] = {p_scale * gs, p_scale * gs};
-            sagebwd_mma_t_scaled(acc_dv, a, sG8t, dv_scale, lane);          // dV += P^T dO
-            sagebwd_pack<T_STEPS>(a, ds, sagebwd_inv(ds_max));
+            sagebwd_mma_t_scaled<D_TILES / 2, BLOCK>(acc_dv, a, sG8t, 0, 0, dv_scale, lane);  // dV += P^T dO
+            sagebwd_pack<T_STEPS>(a, ds, sagebwd_inv(ds_max[tile]));
             const float dk_scale[2] = {ds_scale * qs, ds_scale * qs};
-            sagebwd_mma_t_scaled(acc_dk, a, sQ8t, dk_scale, lane);          // dK += dS^T Q
+            sagebwd_mma_t_scaled<D_TILES / 2, BLOCK>(acc_dk, a, sQ8t, 0, 0, dk_scale, lane);  // dK += dS^T Q
             // dS8 as [query][key position]: keys g and g + 8 of this warp's 16 in one 16-bit word.
             #pragma unroll
             for (int nt = 0; nt < N_TILES; ++nt) {
@@ -131,21 +150,37 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
                     const int qi = nt * 8 + 2 * t + e;
                     const u32 lo = (a[nt / 4][2 * ((nt / 2) & 1)] >> (8 * (2 * (nt & 1) + e))) & 0xffu;
                     const u32 hi = (a[nt / 4][2 * ((nt / 2) & 1) + 1] >> (8 * (2 * (nt & 1) + e))) & 0xffu;
-                    const u32 addr = sDS + sage_swz<BLOCK>(qi, warp) + 2 * g;
+                    const u32 addr = sDS + sage_swz<BWD_KEYS>(qi, warp) + 2 * g;
                     asm volatile("st.shared.u16 [%0], %1;\n" :: "r"(addr), "h"((unsigned short)(lo | (hi << 8))) : "memory");
                 }
             }
             __syncthreads();
-            // dQ rows q0 + warp_key .. + 15 += dS8 K8: A from dS8's rows, B = K^T (PERM_ROWS).
-            u32 a_dq[T_STEPS][4];
-            sagebwd_load_a<T_STEPS, BLOCK>(a_dq, sDS, warp_key, lane);
-            float* dq_rows[2];
+            // dQ rows q0 + 16 (warp % TILE_WARPS) .. + 15, head-dim pairs of part warp / TILE_WARPS:
+            // the BWD_TILES key tiles' dS8 K8 (each with its own dS and K scale), then one red.add each.
+            const int dq_row = (warp % TILE_WARPS) * 16, dp0 = (warp / TILE_WARPS) * DQ_PAIRS;
+            float acc_dq[2 * DQ_PAIRS][4];
+            #pragma unroll
+            for (int dt = 0; dt < 2 * DQ_PAIRS; ++dt) acc_dq[dt][0] = acc_dq[dt][1] = acc_dq[dt][2] = acc_dq[dt][3] = 0.f;
+            #pragma unroll
+            for (int i = 0; i < BWD_TILES; ++i) {
+                u32 a_dq[T_STEPS][4];
+                sagebwd_load_a<T_STEPS, BWD_KEYS>(a_dq, sDS, dq_row, lane, i * (BLOCK / 16));
+                const float s = __fdiv_rn(ds_max[i], INT8_MAX) * ks[i];
+                const float dq_scale[2] = {s, s};
+                sagebwd_mma_t_scaled<DQ_PAIRS, BWD_KEYS>(acc_dq, a_dq, sK8t, dp0, i * (BLOCK / 16), dq_scale, lane);
+            }
             #pragma unroll
             for (int h = 0; h < 2; ++h) {
-                const int row = q0 + warp_key + g + 8 * h;
-                dq_rows[h] = row < nq ? dq_acc + (bh * nq + row) * HEAD_DIM : nullptr;
+                const int row = q0 + dq_row + g + 8 * h;
+                if (row < nq) {
+                    float* dst = dq_acc + (bh * nq + row) * HEAD_DIM + 16 * dp0 + 2 * t;
+                    #pragma unroll
+                    for (int dt = 0; dt < 2 * DQ_PAIRS; ++dt) {
+                        sagebwd_red_add(dst + 8 * dt, acc_dq[dt][2 * h]);
+                        sagebwd_red_add(dst + 8 * dt + 1, acc_dq[dt][2 * h + 1]);
+                    }
+                }
             }
-            sagebwd_mma_t_red(a_dq, sK8t, ds_scale * ks, dq_rows, lane);
         }
     }
     // dK (times the softmax scale) and dV of this warp's 16 keys.

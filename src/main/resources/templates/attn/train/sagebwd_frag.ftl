@@ -31,11 +31,11 @@ __device__ __forceinline__ void sagebwd_pack(u32 (&a)[STEPS][4], const float (&s
 
 // A fragments of 16 rows of a [rows][ROW_BYTES] INT8 tile (swizzled, sage_swz), all k32 steps.
 template <int STEPS, int ROW_BYTES>
-__device__ __forceinline__ void sagebwd_load_a(u32 (&a)[STEPS][4], u32 tile, int row, int lane) {
+__device__ __forceinline__ void sagebwd_load_a(u32 (&a)[STEPS][4], u32 tile, int row, int lane, int chunk0 = 0) {
     #pragma unroll
     for (int kk = 0; kk < STEPS; ++kk) {
         const int r = row + (lane & 7) + ((lane >> 3) & 1) * 8;
-        sage_ldmatrix_x4(a[kk], tile + sage_swz<ROW_BYTES>(r, kk * 2 + (lane >> 4)));
+        sage_ldmatrix_x4(a[kk], tile + sage_swz<ROW_BYTES>(r, chunk0 + kk * 2 + (lane >> 4)));
     }
 }
 
@@ -58,19 +58,22 @@ __device__ __forceinline__ void sagebwd_mma_rows(int (&acc)[N_COLS / 8][4], cons
     }
 }
 
-// out[dt] += scale * (A x B^T) over the head dim, B a transposed [D][BLOCK] INT8 tile, scale[h] for
-// the thread's rows g (h = 0) and g + 8: one head-dim pair of column tiles at a time, so the INT32
+// out[i] += scale[h] * (A x B^T) for the head-dim column tiles 2 dp0 .. 2 (dp0 + PAIRS) - 1, B a
+// transposed [D][ROW_BYTES] INT8 tile read from 16-byte chunk chunk0 on (T_STEPS k32 steps), scale[h]
+// for the thread's rows g (h = 0) and g + 8: one pair of column tiles at a time, so the INT32
 // partials take 8 registers.
-__device__ __forceinline__ void sagebwd_mma_t_scaled(float (&out)[D_TILES][4], const u32 (&a)[T_STEPS][4], u32 tile_t,
-                                                     const float (&scale)[2], int lane) {
+template <int PAIRS, int ROW_BYTES>
+__device__ __forceinline__ void sagebwd_mma_t_scaled(float (&out)[2 * PAIRS][4], const u32 (&a)[T_STEPS][4],
+                                                     u32 tile_t, int dp0, int chunk0, const float (&scale)[2],
+                                                     int lane) {
     #pragma unroll
-    for (int dp = 0; dp < D_TILES / 2; ++dp) {
+    for (int dp = 0; dp < PAIRS; ++dp) {
         int acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
         #pragma unroll
         for (int kk = 0; kk < T_STEPS; ++kk) {
             u32 b[4];
-            const int r = dp * 16 + (lane & 7) + (lane >> 4) * 8;
-            sage_ldmatrix_x4(b, tile_t + sage_swz<BLOCK>(r, kk * 2 + ((lane >> 3) & 1)));
+            const int r = (dp0 + dp) * 16 + (lane & 7) + (lane >> 4) * 8;
+            sage_ldmatrix_x4(b, tile_t + sage_swz<ROW_BYTES>(r, chunk0 + kk * 2 + ((lane >> 3) & 1)));
             sage_mma_s8(acc[0], a[kk], b[0], b[1]);
             sage_mma_s8(acc[1], a[kk], b[2], b[3]);
         }
@@ -78,36 +81,6 @@ __device__ __forceinline__ void sagebwd_mma_t_scaled(float (&out)[D_TILES][4], c
         for (int e = 0; e < 4; ++e) {
             out[2 * dp][e] = fmaf((float)acc[0][e], scale[e >> 1], out[2 * dp][e]);
             out[2 * dp + 1][e] = fmaf((float)acc[1][e], scale[e >> 1], out[2 * dp + 1][e]);
-        }
-    }
-}
-
-// dQ rows += scale * (A x B^T) straight into FP32 global accumulators (red.global.add), one head-dim
-// pair of column tiles at a time: no dQ tile is held in registers. rows[h] is the accumulator row
-// of the thread's row g (h = 0) or g + 8, or null past the end.
-__device__ __forceinline__ void sagebwd_mma_t_red(const u32 (&a)[T_STEPS][4], u32 tile_t, float scale,
-                                                  float* const (&rows)[2], int lane) {
-    const int t = lane & 3;
-    #pragma unroll
-    for (int dp = 0; dp < D_TILES / 2; ++dp) {
-        int acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
-        #pragma unroll
-        for (int kk = 0; kk < T_STEPS; ++kk) {
-            u32 b[4];
-            const int r = dp * 16 + (lane & 7) + (lane >> 4) * 8;
-            sage_ldmatrix_x4(b, tile_t + sage_swz<BLOCK>(r, kk * 2 + ((lane >> 3) & 1)));
-            sage_mma_s8(acc[0], a[kk], b[0], b[1]);
-            sage_mma_s8(acc[1], a[kk], b[2], b[3]);
-        }
-        #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            if (rows[h] == nullptr) continue;
-            #pragma unroll
-            for (int half = 0; half < 2; ++half) {
-                float* dst = rows[h] + 16 * dp + 8 * half + 2 * t;
-                sagebwd_red_add(dst, (float)acc[half][2 * h] * scale);
-                sagebwd_red_add(dst + 1, (float)acc[half][2 * h + 1] * scale);
-            }
         }
     }
 }

@@ -127,7 +127,7 @@ ${entry}_fwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
             #pragma unroll
             for (int e = 0; e < 4; ++e) acc_o[0][dt][e] *= alpha[e / 2];
         }
-        sagebwd_mma_t_scaled(acc_o[0], p, sV + stage, f, lane);
+        sagebwd_mma_t_scaled<D_TILES / 2, BLOCK>(acc_o[0], p, sV + stage, 0, 0, f, lane);
     }
     sage_cp_async_wait<0>();
 

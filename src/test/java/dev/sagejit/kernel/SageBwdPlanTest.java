@@ -45,12 +45,20 @@ class SageBwdPlanTest {
 
     @Test
     void sharedMemoryFitsTheArchs() {
-        for (int d : new int[] {64, 128}) {
-            var plan = new SageBwdPlan(Arch.SM120A, DType.BF16, d, false);
-            assertEquals(SageBwdPlan.FWD_BLOCK_M * d + 4 * SageBwdLayout.BLOCK * d, plan.forwardSharedBytes());
-            assertTrue(plan.backwardSharedBytes() <= Arch.SM120A.maxSmemPerBlock(), "d" + d + ": "
-                    + plan.backwardSharedBytes());
+        for (Arch arch : new Arch[] {Arch.SM90A, Arch.SM120A}) {
+            for (int d : new int[] {64, 128}) {
+                var plan = new SageBwdPlan(arch, DType.BF16, d, false);
+                assertEquals(SageBwdPlan.FWD_BLOCK_M * d + 4 * SageBwdLayout.BLOCK * d, plan.forwardSharedBytes());
+                assertTrue(plan.backwardSharedBytes() <= arch.maxSmemPerBlock(), plan.key() + ": "
+                        + plan.backwardSharedBytes());
+                assertEquals(plan.backwardKeys() / 16 * 32, plan.backwardThreads());
+            }
         }
+        assertEquals(SageBwdPlan.WIDE_BWD_KEYS, new SageBwdPlan(Arch.SM90A, DType.BF16, 128, true).backwardKeys());
+        assertEquals(SageBwdLayout.BLOCK, new SageBwdPlan(Arch.SM120A, DType.BF16, 128, true).backwardKeys(),
+                "sm_120a's 99 KB hold one key tile at head dim 128");
+        assertTrue(KernelLoader.source(RENDERER, new SageBwdPlan(Arch.SM120A, DType.BF16, 128, false)).code()
+                .contains("constexpr int BWD_KEYS = 64;"));
     }
 
     @Test
