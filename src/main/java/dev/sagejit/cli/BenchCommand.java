@@ -41,7 +41,8 @@ final class BenchCommand implements Callable<Integer> {
     RunStamp stamp;
 
     @Option(names = "--precision", split = ",", defaultValue = "bf16,fp16",
-            converter = Converters.PrecisionConverter.class, description = "Comma list (default ${DEFAULT-VALUE}).")
+            converter = Converters.PrecisionConverter.class, description = "Comma list of precisions (sagebwd:"
+            + " the 8-bit training mode, timed as training forward, backward and step) (default ${DEFAULT-VALUE}).")
     List<Precision> precisions;
 
     @Option(names = "--tiles", defaultValue = "default",

@@ -56,7 +56,8 @@ final class CompileCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Option(names = "--precision", defaultValue = "bf16", converter = Converters.PrecisionConverter.class,
-            description = "bf16 or fp16 (default ${DEFAULT-VALUE}).")
+            description = "A forward precision: bf16, fp16, int8-fp8 or int8-fp8-fp16 (default ${DEFAULT-VALUE}); --all"
+                    + " adds the NVFP4, backward and SageBwd modules.")
     Precision precision;
 
     @Option(names = "--head-dim", defaultValue = "128", description = "64 or 128 (default ${DEFAULT-VALUE}).")

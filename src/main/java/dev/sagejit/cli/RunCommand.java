@@ -84,7 +84,8 @@ final class RunCommand implements Callable<Integer> {
     Layout layout;
 
     @Option(names = "--precision", defaultValue = "bf16", converter = Converters.PrecisionConverter.class,
-            description = "bf16 or fp16 (default ${DEFAULT-VALUE}).")
+            description = "bf16, fp16, int8-fp8, int8-fp8-fp16, nvfp4, nvfp4-emulated or auto; with --backward bf16,"
+                    + " fp16, sagebwd or sagebwd-fp16 (default ${DEFAULT-VALUE}).")
     Precision precision;
 
     @Option(names = "--causal", description = "Bottom-right aligned causal mask.")
