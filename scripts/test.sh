@@ -6,7 +6,9 @@
 #   3. compiles every kernel variant (all specs x all tile candidates) for sm_90a and sm_120a
 #      through every NVRTC backend (JCuda over libnvrtc.so.12, FFM over .so.13 and .so.12);
 #      any failure fails the script,
-#   4. runs examples/SafetensorsAttention.java against the built jar on the class path, then
+#   4. scripts/cache-demo.sh: a second process compiles nothing, corrupt entries are recompiled
+#      with a warning,
+#   5. runs examples/SafetensorsAttention.java against the built jar on the class path, then
 #      scripts/module-check.sh: the jar as the named module dev.sagejit on the module path.
 # GPU tests are tagged "gpu" and run on a GPU host through scripts/gpu-suite.sh.
 set -euo pipefail
@@ -61,6 +63,11 @@ echo "test.sh: compiling every kernel variant for sm_90a and sm_120a through eve
     compile --all --all-tiles --arch sm_90a,sm_120a --backend all > "$SAGEJIT_CACHE_DIR/compile.log" \
     || { grep -v " compiled\$" "$SAGEJIT_CACHE_DIR/compile.log"; exit 1; }
 tail -n 3 "$SAGEJIT_CACHE_DIR/compile.log"
+
+echo "test.sh: the kernel cache across processes (scripts/cache-demo.sh: warm cache, corrupt entries)"
+bash scripts/cache-demo.sh "$JAVA_HOME/bin/java" "$(ls target/sagejit-*.jar | grep -v -e sources -e javadoc | head -n 1):target/lib/*" \
+    > "$SAGEJIT_CACHE_DIR/cache-demo.txt" 2>&1 || { cat "$SAGEJIT_CACHE_DIR/cache-demo.txt"; exit 1; }
+grep -E "^== |wall" "$SAGEJIT_CACHE_DIR/cache-demo.txt"
 
 echo "test.sh: the example pipeline (examples/SafetensorsAttention.java) against the built jar"
 EXAMPLE_OUT="$SAGEJIT_CACHE_DIR/example.txt"
