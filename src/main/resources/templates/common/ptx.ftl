@@ -23,6 +23,11 @@ __device__ __forceinline__ void sage_ldmatrix_x4_trans(u32 (&r)[4], u32 addr) {
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
 }
 
+// *p += v in global memory, without a return value (the FP32 accumulators of the backward's dQ).
+__device__ __forceinline__ void sage_red_add(float* p, float v) {
+    asm volatile("red.global.add.f32 [%0], %1;\n" :: "l"(p), "f"(v) : "memory");
+}
+
 // Two floats to one register of two 16-bit elements, lo in bits 15:0 (round to nearest even).
 __device__ __forceinline__ u32 sage_pack2(float lo, float hi) {
     u32 r;

@@ -171,14 +171,14 @@ public final class SageAttention implements AutoCloseable {
                 var ws = new SageBwd.Workspace(device);
                 scratch = ws;
                 sageBwd.forward(withLse, q, k, v, o, lse.address(), arch, s, ws);
-                step = TrainingContext.step((dO, dq, dk, dv) -> sageBwd.backward(withLse, q, k, v, o, dO, dq, dk, dv,
+                step = new TrainingContext.BackwardStep((dO, dq, dk, dv) -> sageBwd.backward(withLse, q, k, v, o, dO, dq, dk, dv,
                         arch, s, ws), ws);
             } else {
                 forward(withLse, q, k, v, o, lse.address(), s);
                 var backward = launcher.flashBackward();
                 var ws = new FlashBackward.Workspace(device);
                 scratch = ws;
-                step = TrainingContext.step((dO, dq, dk, dv) -> backward.enqueue(withLse, q, k, v, o, dO, lse.address(),
+                step = new TrainingContext.BackwardStep((dO, dq, dk, dv) -> backward.enqueue(withLse, q, k, v, o, dO, lse.address(),
                         dq, dk, dv, arch, s, ws), ws);
             }
             return new TrainingContext(lse, step, device, s);

@@ -29,10 +29,6 @@ public final class TrainingContext implements AutoCloseable {
     record BackwardStep(Gradients gradients, AutoCloseable scratch) {
     }
 
-    static BackwardStep step(Gradients gradients, AutoCloseable scratch) {
-        return new BackwardStep(gradients, scratch);
-    }
-
     private final DeviceBuffer lse;
     private final BackwardStep step;
     private final Device device;

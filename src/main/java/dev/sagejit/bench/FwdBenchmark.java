@@ -45,9 +45,12 @@ public final class FwdBenchmark {
         /** The training forward (O and the LSE the backward needs; SageBwd: its quantizers included). */
         TRAINING_FORWARD("kernel", "fwd", 1.0),
         /** The backward pass (dQ, dK, dV from Q, K, V, O, LSE and dO; 2.5x the forward's FLOPs). */
-        BACKWARD("kernel", "bwd", 2.5),
-        /** A training step: the training forward, then the backward (3.5x the forward's FLOPs). */
-        TRAINING_STEP("kernel", "fwdbwd", 3.5);
+        BACKWARD("kernel", "bwd", Scope.BACKWARD_FLOPS),
+        /** A training step: the training forward, then the backward. */
+        TRAINING_STEP("kernel", "fwdbwd", 1.0 + Scope.BACKWARD_FLOPS);
+
+        /** FLOPs of the backward relative to the forward's (shared/SPEC.md section 5). */
+        private static final double BACKWARD_FLOPS = 2.5;
 
         private final String id;
         private final String direction;

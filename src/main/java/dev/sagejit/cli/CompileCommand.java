@@ -171,14 +171,12 @@ final class CompileCommand implements Callable<Integer> {
             }
             for (FlashBwdPlan plan : backwardKernels(arch)) {
                 compilers.forEach(n -> variants.add(Variant.of(plan, n)));
-                if (arch.has(dev.sagejit.spec.MmaKind.MMA_SYNC_INT8)) {
-                    var sb = new SageBwdPlan(arch, plan.type(), plan.headDim(), plan.causal());
+                for (SageBwdPlan sb : sageBwdKernels(plan)) {
                     compilers.forEach(n -> variants.add(Variant.of(sb, n)));
-                    if (!plan.causal()) {
-                        var qp = new SageBwdQuantPlan(arch, plan.type(), plan.headDim());
-                        compilers.forEach(n -> variants.add(Variant.of(qp, n)));
-                    }
                 }
+            }
+            for (SageBwdQuantPlan plan : sageBwdQuantizers(arch)) {
+                compilers.forEach(n -> variants.add(Variant.of(plan, n)));
             }
         }
         int failed = unserved.size();
@@ -259,17 +257,25 @@ final class CompileCommand implements Callable<Integer> {
                 .map(s -> new Nvfp4FwdPlan(arch, s.elementType(), s.headDim(), s.causal(), s.lse())).toList();
     }
 
-    /**
-     * With --all, the 16-bit backward modules: one per baseline forward without LSE (type, head dim,
-     * mask); each brings SageBwd's module of the same key (and, once per type and head dim, its
-     * quantizer) on archs with INT8 mma.sync.
-     */
+    /** With --all, the 16-bit backward modules: one per baseline forward without LSE (type, head dim, mask). */
     private List<FlashBwdPlan> backwardKernels(Arch arch) {
         if (!all) {
             return List.of();
         }
         return KernelSpec.baselineFamily(arch).stream().filter(s -> !s.lse())
                 .map(s -> new FlashBwdPlan(arch, s.elementType(), s.headDim(), s.causal())).toList();
+    }
+
+    /** SageBwd's module of a 16-bit backward's type, head dim and mask, on archs with INT8 mma.sync. */
+    private static List<SageBwdPlan> sageBwdKernels(FlashBwdPlan plan) {
+        return plan.arch().has(dev.sagejit.spec.MmaKind.MMA_SYNC_INT8)
+                ? List.of(new SageBwdPlan(plan.arch(), plan.type(), plan.headDim(), plan.causal())) : List.of();
+    }
+
+    /** With --all, SageBwd's quantizer modules (every type and head dim) on archs with INT8 mma.sync. */
+    private List<SageBwdQuantPlan> sageBwdQuantizers(Arch arch) {
+        return backwardKernels(arch).stream().flatMap(p -> sageBwdKernels(p).stream())
+                .map(p -> new SageBwdQuantPlan(arch, p.type(), p.headDim())).distinct().toList();
     }
 
     private String compileOne(Variant v, KernelCache cache, TemplateRenderer renderer) throws IOException {

@@ -85,25 +85,13 @@ public final class FlashBackward {
             throw new InvalidInput("the 16-bit backward runs bf16 or fp16, not " + options.precision().id()
                     + " (sagebwd's 8-bit backward runs through SageAttention.forwardForTraining)");
         }
-        var lseOn = options.withLse(true);
-        var fwd = new FwdProblem(lseOn, q, k, v, o, lseAddress);
-        new FwdProblem(lseOn, dO, dk, dv, dq, lseAddress); // dO, dQ like Q; dK, dV like K: same checks
-        if (dO.heads() != q.heads() || dO.seq() != q.seq() || dk.heads() != k.heads() || dk.seq() != k.seq()
-                || dO.batch() != q.batch()) {
-            throw new InvalidInput("dO and dQ must be shaped like Q, dK and dV like K");
-        }
+        var fwd = checkGradients(options, q, k, v, o, dO, dq, dk, dv, lseAddress);
         var plan = new FlashBwdPlan(arch, options.precision().inputType(), q.headDim(), options.causal());
         int b = q.batch(), hq = q.heads(), nq = q.seq(), nk = k.seq(), d = q.headDim();
         double scale = options.effectiveScale(d);
         ws.ensure((long) b * hq * nq, d);
         DeviceBuffer delta = ws.delta, dqAcc = ws.dqAcc;
-        if (nq > 0) {
-            kernel(plan, plan.prepEntry()).launch(new LaunchGeometry((nq + FlashBwdPlan.PREP_ROWS - 1)
-                    / FlashBwdPlan.PREP_ROWS, hq, b, FlashBwdPlan.THREADS, 1, 1, 0), stream, KernelArgs.builder()
-                    .ptr(o.address()).ptr(dO.address()).ptr(delta.address()).ptr(dqAcc.address())
-                    .i64(o.batchStride()).i64(o.headStride()).i64(o.seqStride())
-                    .i64(dO.batchStride()).i64(dO.headStride()).i64(dO.seqStride()).i32(nq).build());
-        }
+        prep(plan, o, dO, delta, dqAcc, stream);
         if (nk > 0) {
             var args = KernelArgs.builder().ptr(q.address()).ptr(k.address()).ptr(v.address()).ptr(dO.address())
                     .ptr(lseAddress).ptr(delta.address()).ptr(dqAcc.address()).ptr(dk.address()).ptr(dv.address());
@@ -115,13 +103,50 @@ public final class FlashBackward {
             main.launch(new LaunchGeometry((nk + FlashBwdPlan.BLOCK - 1) / FlashBwdPlan.BLOCK, k.heads(), b,
                     FlashBwdPlan.THREADS, 1, 1, plan.sharedBytes()), stream, args.build());
         }
-        if (nq > 0) {
-            long pairs = (long) nq * d / 2;
-            kernel(plan, plan.dqEntry()).launch(new LaunchGeometry((int) ((pairs + FlashBwdPlan.THREADS - 1)
-                    / FlashBwdPlan.THREADS), hq, b, FlashBwdPlan.THREADS, 1, 1, 0), stream, KernelArgs.builder()
-                    .ptr(dqAcc.address()).ptr(dq.address()).i64(dq.batchStride()).i64(dq.headStride())
-                    .i64(dq.seqStride()).i32(nq).f32((float) scale).build());
+        convertDq(plan, dqAcc, dq, scale, stream);
+    }
+
+    /**
+     * Validates a backward call before anything is launched: the forward's tensors and LSE like a
+     * forward call's, dO and dQ shaped like Q, dK and dV like K. Returns the forward's problem.
+     */
+    static FwdProblem checkGradients(AttentionOptions options, DeviceTensor q, DeviceTensor k, DeviceTensor v,
+            DeviceTensor o, DeviceTensor dO, DeviceTensor dq, DeviceTensor dk, DeviceTensor dv, long lseAddress) {
+        var lseOn = options.withLse(true);
+        var fwd = new FwdProblem(lseOn, q, k, v, o, lseAddress);
+        new FwdProblem(lseOn, dO, dk, dv, dq, lseAddress); // dO, dQ like Q; dK, dV like K: same checks
+        if (dO.heads() != q.heads() || dO.seq() != q.seq() || dk.heads() != k.heads() || dk.seq() != k.seq()
+                || dO.batch() != q.batch()) {
+            throw new InvalidInput("dO and dQ must be shaped like Q, dK and dV like K");
         }
+        return fwd;
+    }
+
+    /** D = rowsum(dO * O) per query row into {@code delta}, and the FP32 dQ accumulator zeroed. */
+    void prep(FlashBwdPlan plan, DeviceTensor o, DeviceTensor dO, DeviceBuffer delta, DeviceBuffer dqAcc,
+            Stream stream) {
+        int nq = o.seq();
+        if (nq == 0) {
+            return;
+        }
+        kernel(plan, plan.prepEntry()).launch(new LaunchGeometry((nq + FlashBwdPlan.PREP_ROWS - 1)
+                / FlashBwdPlan.PREP_ROWS, o.heads(), o.batch(), FlashBwdPlan.THREADS, 1, 1, 0), stream,
+                KernelArgs.builder().ptr(o.address()).ptr(dO.address()).ptr(delta.address()).ptr(dqAcc.address())
+                        .i64(o.batchStride()).i64(o.headStride()).i64(o.seqStride())
+                        .i64(dO.batchStride()).i64(dO.headStride()).i64(dO.seqStride()).i32(nq).build());
+    }
+
+    /** dQ = scale * the FP32 accumulator, in dQ's type and layout. */
+    void convertDq(FlashBwdPlan plan, DeviceBuffer dqAcc, DeviceTensor dq, double scale, Stream stream) {
+        int nq = dq.seq();
+        if (nq == 0) {
+            return;
+        }
+        long pairs = (long) nq * dq.headDim() / 2;
+        kernel(plan, plan.dqEntry()).launch(new LaunchGeometry((int) ((pairs + FlashBwdPlan.THREADS - 1)
+                / FlashBwdPlan.THREADS), dq.heads(), dq.batch(), FlashBwdPlan.THREADS, 1, 1, 0), stream,
+                KernelArgs.builder().ptr(dqAcc.address()).ptr(dq.address()).i64(dq.batchStride())
+                        .i64(dq.headStride()).i64(dq.seqStride()).i32(nq).f32((float) scale).build());
     }
 
     private LoadedKernel kernel(FlashBwdPlan plan, String entry) {

@@ -1,5 +1,6 @@
 package dev.sagejit.kernel;
 
+import dev.sagejit.api.DeviceTensor;
 import dev.sagejit.runtime.DeviceBuffer;
 import dev.sagejit.runtime.KernelArgs;
 import dev.sagejit.runtime.LaunchGeometry;
@@ -50,9 +51,7 @@ final class Sage2Launcher implements AutoCloseable {
         var k = p.k();
         var v = p.v();
         if (nk > 0) {
-            launch(qp, Sage2QuantPlan.KV_STATS, Sage2QuantPlan.statsBlocks(nk), hkv, p.batch(), stream, KernelArgs.builder()
-                    .ptr(k.address()).ptr(v.address()).i64(k.batchStride()).i64(k.headStride()).i64(k.seqStride())
-                    .i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(nk).ptr(w.kSum()).ptr(w.vMax()));
+            kvStats(loader, qp, k, v, w.kSum(), w.vMax(), stream);
         }
         if (nq > 0) {
             launch(qp, Sage2QuantPlan.QUANT_Q, blocks(nq), p.heads(), p.batch(), stream, KernelArgs.builder()
@@ -137,11 +136,28 @@ final class Sage2Launcher implements AutoCloseable {
         ready.kernel().launch(geometry, stream, args.build());
     }
 
+    /**
+     * Adds K's per-channel sums into {@code kSum} and V's per-channel abs-max bits into {@code vMax}
+     * (both [B, Hkv, D], zeroed by the caller) with the kv_stats kernel; nk must be positive.
+     */
+    static void kvStats(KernelLoader loader, Sage2QuantPlan qp, DeviceTensor k, DeviceTensor v, DeviceBuffer kSum,
+            DeviceBuffer vMax, Stream stream) {
+        launch(loader, qp, Sage2QuantPlan.KV_STATS, Sage2QuantPlan.statsBlocks(k.seq()), k.heads(), k.batch(), stream,
+                KernelArgs.builder().ptr(k.address()).ptr(v.address()).i64(k.batchStride()).i64(k.headStride())
+                        .i64(k.seqStride()).i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(k.seq())
+                        .ptr(kSum).ptr(vMax));
+    }
+
     private static int blocks(int n) {
         return (n + Sage2QuantPlan.TOKENS - 1) / Sage2QuantPlan.TOKENS;
     }
 
     private void launch(Sage2QuantPlan qp, String entry, int gx, int gy, int gz, Stream stream, KernelArgs.Builder args) {
+        launch(loader, qp, entry, gx, gy, gz, stream, args);
+    }
+
+    private static void launch(KernelLoader loader, Sage2QuantPlan qp, String entry, int gx, int gy, int gz,
+            Stream stream, KernelArgs.Builder args) {
         LoadedKernel kernel = loader.auxKernel(qp.key(), () -> KernelLoader.source(loader.renderer(), qp), qp.arch(), entry);
         kernel.launch(new LaunchGeometry(gx, gy, gz, Sage2QuantPlan.THREADS, 1, 1, 0), stream, args.build());
     }

@@ -35,47 +35,20 @@ final class Sage2Workspace implements AutoCloseable {
             DeviceBuffer kSum, DeviceBuffer vMax, DeviceBuffer v8t, DeviceBuffer vScale) {
     }
 
-    private static final long ALIGN = 256;
-    private final Device device;
-    private DeviceBuffer buffer;
+    private final CarvedAllocation regions;
 
     Sage2Workspace(Device device) {
-        this.device = device;
+        this.regions = new CarvedAllocation(device);
     }
 
     /** The regions for a problem, growing the backing allocation if it is too small. */
-    synchronized Views views(FwdProblem p) {
-        long[] sizes = Sizes.of(p).all();
-        long total = 0;
-        for (long s : sizes) {
-            total += align(Math.max(s, 1));
-        }
-        if (buffer == null || buffer.bytes() < total) {
-            if (buffer != null) {
-                device.synchronize();
-                buffer.close();
-            }
-            buffer = device.allocate(total);
-        }
-        DeviceBuffer[] v = new DeviceBuffer[sizes.length];
-        long off = 0;
-        for (int i = 0; i < sizes.length; i++) {
-            long len = align(Math.max(sizes[i], 1));
-            v[i] = buffer.view(off, len);
-            off += len;
-        }
+    Views views(FwdProblem p) {
+        DeviceBuffer[] v = regions.views(Sizes.of(p).all());
         return new Views(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
     }
 
-    private static long align(long n) {
-        return (n + ALIGN - 1) / ALIGN * ALIGN;
-    }
-
     @Override
-    public synchronized void close() {
-        if (buffer != null) {
-            buffer.close();
-            buffer = null;
-        }
+    public void close() {
+        regions.close();
     }
 }

@@ -21,9 +21,12 @@ import dev.sagejit.spec.SageBwdLayout.Order;
  */
 public final class SageBwd {
     private final KernelLoader loader;
+    /** D = rowsum(dO * O), the dQ accumulator and dQ's conversion are the 16-bit backward's. */
+    private final FlashBackward flashBackward;
 
     SageBwd(KernelLoader loader) {
         this.loader = loader;
+        this.flashBackward = new FlashBackward(loader);
     }
 
     /**
@@ -31,14 +34,12 @@ public final class SageBwd {
      * domain), dO's codes, D and the dQ accumulator: one allocation, sized for a problem's shapes.
      */
     public static final class Workspace implements AutoCloseable {
-        private static final long ALIGN = 256;
-        private final Device device;
-        private DeviceBuffer buffer;
+        private final CarvedAllocation regions;
         private DeviceBuffer q8, q8t, qScale, qShift, lse2, k8, k8t, kScale, kSum, vMax, v8t, vScale, g8t, gScale,
                 delta, dqAcc;
 
         public Workspace(Device device) {
-            this.device = device;
+            this.regions = new CarvedAllocation(device);
         }
 
         /** Lays the regions out for the shapes of {@code p}, growing the allocation when needed. */
@@ -47,33 +48,12 @@ public final class SageBwd {
             long bh = (long) p.batch() * p.heads(), bhk = (long) p.batch() * p.k().heads();
             long qPad = SageBwdLayout.padded(nq), kPad = SageBwdLayout.padded(nk);
             long qBlocks = SageBwdLayout.blocks(nq), kBlocks = SageBwdLayout.blocks(nk);
-            long[] sizes = {bh * nq * d, bh * d * qPad, bh * qBlocks * 4, bh * nq * 4, bh * nq * 4,
+            DeviceBuffer[] v = regions.views(bh * nq * d, bh * d * qPad, bh * qBlocks * 4, bh * nq * 4, bh * nq * 4,
                     bhk * nk * d, bhk * d * kPad, bhk * kBlocks * 4, bhk * d * 4, bhk * d * 4, bhk * d * kPad,
-                    bhk * kBlocks * 4, bh * d * qPad, bh * qBlocks * 4, bh * nq * 4, bh * nq * d * 4};
-            long total = 0;
-            for (long s : sizes) {
-                total += align(s);
-            }
-            if (buffer == null || buffer.bytes() < total) {
-                if (buffer != null) {
-                    device.synchronize();
-                    buffer.close();
-                }
-                buffer = device.allocate(total);
-            }
-            DeviceBuffer[] v = new DeviceBuffer[sizes.length];
-            long off = 0;
-            for (int i = 0; i < sizes.length; i++) {
-                v[i] = buffer.view(off, align(sizes[i]));
-                off += align(sizes[i]);
-            }
+                    bhk * kBlocks * 4, bh * d * qPad, bh * qBlocks * 4, bh * nq * 4, bh * nq * d * 4);
             q8 = v[0]; q8t = v[1]; qScale = v[2]; qShift = v[3]; lse2 = v[4];
             k8 = v[5]; k8t = v[6]; kScale = v[7]; kSum = v[8]; vMax = v[9]; v8t = v[10]; vScale = v[11];
             g8t = v[12]; gScale = v[13]; delta = v[14]; dqAcc = v[15];
-        }
-
-        private static long align(long n) {
-            return (Math.max(n, 1) + ALIGN - 1) / ALIGN * ALIGN;
         }
 
         /** Q's INT8 codes [B, Hq, Nq, D] (tests read them back). */
@@ -98,10 +78,7 @@ public final class SageBwd {
 
         @Override
         public void close() {
-            if (buffer != null) {
-                buffer.close();
-                buffer = null;
-            }
+            regions.close();
         }
     }
 
@@ -118,14 +95,9 @@ public final class SageBwd {
         var qp = new SageBwdQuantPlan(arch, plan.type(), plan.headDim());
         ws.kSum.zeroAsync(stream);
         if (nk > 0) {
-            // K's channel sums (and V's maxima, unused here) from the int8-fp8 quantizer module.
-            var sp = new Sage2QuantPlan(arch, plan.type(), plan.headDim());
-            LoadedKernel stats = loader.auxKernel(sp.key(), () -> KernelLoader.source(loader.renderer(), sp), arch,
-                    Sage2QuantPlan.KV_STATS);
-            stats.launch(new LaunchGeometry(Sage2QuantPlan.statsBlocks(nk), hkv, b, Sage2QuantPlan.THREADS, 1, 1, 0),
-                    stream, KernelArgs.builder().ptr(k.address()).ptr(k.address()).i64(k.batchStride())
-                            .i64(k.headStride()).i64(k.seqStride()).i64(k.batchStride()).i64(k.headStride())
-                            .i64(k.seqStride()).i32(nk).ptr(ws.kSum).ptr(ws.vMax).build());
+            // K's channel sums (and, for K itself, maxima nobody reads) from the int8-fp8 quantizer module.
+            Sage2Launcher.kvStats(loader, new Sage2QuantPlan(arch, plan.type(), plan.headDim()), k, k, ws.kSum, ws.vMax,
+                    stream);
             quantize(qp, k, 1, nk, SageBwdQuantPlan.Mean.SUBTRACT, ws.k8, ws.k8t, Order.ROWS, ws.kScale, null,
                     ws, stream);
             quantize(qp, v, 1, nk, SageBwdQuantPlan.Mean.NONE, null, ws.v8t, Order.COLUMNS, ws.vScale, null, ws,
@@ -152,13 +124,7 @@ public final class SageBwd {
     public void backward(AttentionOptions options, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o,
             DeviceTensor dO, DeviceTensor dq, DeviceTensor dk, DeviceTensor dv, Arch arch, Stream stream,
             Workspace ws) {
-        var lseOn = options.withLse(true);
-        var p = new FwdProblem(lseOn, q, k, v, o, ws.lse2.address());
-        new FwdProblem(lseOn, dO, dk, dv, dq, ws.lse2.address()); // dO, dQ like Q; dK, dV like K: same checks
-        if (dO.heads() != q.heads() || dO.seq() != q.seq() || dk.heads() != k.heads() || dk.seq() != k.seq()
-                || dO.batch() != q.batch()) {
-            throw new InvalidInput("dO and dQ must be shaped like Q, dK and dV like K");
-        }
+        var p = FlashBackward.checkGradients(options, q, k, v, o, dO, dq, dk, dv, ws.lse2.address());
         var plan = plan(options, q, arch);
         var flash = plan.flashPlan();
         int b = p.batch(), hq = p.heads(), nq = q.seq(), nk = k.seq(), d = q.headDim();
@@ -166,11 +132,7 @@ public final class SageBwd {
         if (nq == 0) {
             return;
         }
-        aux(flash, flash.prepEntry()).launch(new LaunchGeometry((nq + FlashBwdPlan.PREP_ROWS - 1)
-                / FlashBwdPlan.PREP_ROWS, hq, b, FlashBwdPlan.THREADS, 1, 1, 0), stream, KernelArgs.builder()
-                .ptr(o.address()).ptr(dO.address()).ptr(ws.delta).ptr(ws.dqAcc)
-                .i64(o.batchStride()).i64(o.headStride()).i64(o.seqStride())
-                .i64(dO.batchStride()).i64(dO.headStride()).i64(dO.seqStride()).i32(nq).build());
+        flashBackward.prep(flash, o, dO, ws.delta, ws.dqAcc, stream);
         if (nk > 0) {
             var qp = new SageBwdQuantPlan(arch, plan.type(), d);
             quantize(qp, dO, 1, 0, SageBwdQuantPlan.Mean.NONE, null, ws.g8t, Order.COLUMNS, ws.gScale, null, ws,
@@ -186,11 +148,7 @@ public final class SageBwd {
             kernel(plan, plan.backwardEntry()).launch(new LaunchGeometry((nk + keys - 1) / keys, k.heads(), b,
                     plan.backwardThreads(), 1, 1, plan.backwardSharedBytes()), stream, args.build());
         }
-        long pairs = (long) nq * d / 2;
-        aux(flash, flash.dqEntry()).launch(new LaunchGeometry((int) ((pairs + FlashBwdPlan.THREADS - 1)
-                / FlashBwdPlan.THREADS), hq, b, FlashBwdPlan.THREADS, 1, 1, 0), stream, KernelArgs.builder()
-                .ptr(ws.dqAcc).ptr(dq.address()).i64(dq.batchStride()).i64(dq.headStride())
-                .i64(dq.seqStride()).i32(nq).f32((float) scale).build());
+        flashBackward.convertDq(flash, ws.dqAcc, dq, scale, stream);
     }
 
     private static SageBwdPlan plan(AttentionOptions options, DeviceTensor q, Arch arch) {
@@ -222,7 +180,4 @@ public final class SageBwd {
         return loader.auxKernel(plan.key(), () -> KernelLoader.source(loader.renderer(), plan), plan.arch(), entry);
     }
 
-    private LoadedKernel aux(FlashBwdPlan plan, String entry) {
-        return loader.auxKernel(plan.key(), () -> KernelLoader.source(loader.renderer(), plan), plan.arch(), entry);
-    }
 }

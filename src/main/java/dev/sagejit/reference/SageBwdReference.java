@@ -1,6 +1,7 @@
 package dev.sagejit.reference;
 
 import dev.sagejit.api.Layout;
+import dev.sagejit.spec.SageBwdLayout;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.stream.IntStream;
@@ -37,7 +38,7 @@ public final class SageBwdReference {
      * @param quantize false turns every quantizer into the identity (what is left is FP32 arithmetic)
      */
     public record Options(int blockM, int blockN, boolean smoothK, boolean int8DoV, boolean quantize) {
-        public static final Options DEFAULT = new Options(64, 64, true, false, true);
+        public static final Options DEFAULT = new Options(SageBwdLayout.BLOCK, SageBwdLayout.BLOCK, true, false, true);
 
         public Options {
             if (blockM <= 0 || blockN <= 0) {
@@ -63,7 +64,7 @@ public final class SageBwdReference {
     }
 
     /** INT8 largest code. */
-    static final float INT8_MAX = 127f;
+    static final float INT8_MAX = SageBwdLayout.INT8_MAX;
 
     private SageBwdReference() {
     }

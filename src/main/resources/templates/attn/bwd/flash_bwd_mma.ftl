@@ -30,9 +30,6 @@ static_assert(BLOCK_M == BLOCK_N && BLOCK_N == 16 * (THREADS / 32), "a warp owns
 __device__ __forceinline__ u32 bwd_ds_offset(int key, int chunk) {
     return (u32)(key * DS_ROW_BYTES + ((chunk ^ (key & 7)) << 4));
 }
-__device__ __forceinline__ void bwd_red_add(float* p, float v) {
-    asm volatile("red.global.add.f32 [%0], %1;\n" :: "l"(p), "f"(v) : "memory");
-}
 
 // D = rowsum(dO * O) of one query row per warp; the row's dQ accumulator starts at 0.
 extern "C" __global__ void __launch_bounds__(THREADS)
@@ -185,8 +182,8 @@ ${entry}(const u16* __restrict__ q, const u16* __restrict__ k, const u16* __rest
                     float* dst = dq_acc + (row_base + row) * HEAD_DIM + 2 * t;
                     #pragma unroll
                     for (int dt = 0; dt < D_TILES; ++dt) {
-                        bwd_red_add(dst + 8 * dt, acc_dq[dt][2 * h]);
-                        bwd_red_add(dst + 8 * dt + 1, acc_dq[dt][2 * h + 1]);
+                        sage_red_add(dst + 8 * dt, acc_dq[dt][2 * h]);
+                        sage_red_add(dst + 8 * dt + 1, acc_dq[dt][2 * h + 1]);
                     }
                 }
             }

@@ -176,8 +176,8 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
                     float* dst = dq_acc + (bh * nq + row) * HEAD_DIM + 16 * dp0 + 2 * t;
                     #pragma unroll
                     for (int dt = 0; dt < 2 * DQ_PAIRS; ++dt) {
-                        sagebwd_red_add(dst + 8 * dt, acc_dq[dt][2 * h]);
-                        sagebwd_red_add(dst + 8 * dt + 1, acc_dq[dt][2 * h + 1]);
+                        sage_red_add(dst + 8 * dt, acc_dq[dt][2 * h]);
+                        sage_red_add(dst + 8 * dt + 1, acc_dq[dt][2 * h + 1]);
                     }
                 }
             }

@@ -1,9 +1,5 @@
 <#-- Warp fragments of SageBwd's INT8 products (mma.sync m16n8k32, mma_8bit.ftl). -->
 
-__device__ __forceinline__ void sagebwd_red_add(float* p, float v) {
-    asm volatile("red.global.add.f32 [%0], %1;\n" :: "l"(p), "f"(v) : "memory");
-}
-
 // Four INT8 codes rint(x * inv), ties to even, in one register (x * inv within +-127 (1 + 2^-23)):
 // the low byte of fma(x, inv, 1.5 * 2^23) is the code's two's complement.
 __device__ __forceinline__ u32 sagebwd_code4(float a, float b, float c, float d, float inv) {
