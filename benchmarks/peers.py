@@ -279,7 +279,8 @@ def build_parser():
     p.add_argument("--save-inputs", default=None, metavar="DIR",
                    help="write q/k/v.npy (float32 of the rounded inputs, BHSD), ref_o.npy and, with "
                         "--grad-accuracy, do.npy per shape and input family under DIR")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed (default 0); accuracy rows of another seed say inputs FAMILY-seedN")
     p.add_argument("--warmup", type=int, default=10, help="warm-up calls (default 10)")
     p.add_argument("--min-iters", type=int, default=30, help="minimum timed calls (default 30)")
     p.add_argument("--min-time", type=float, default=1.0,
@@ -673,6 +674,11 @@ def run_accuracy(torch, a, w, gpu, s, causals, dt_name, backends):
         torch.cuda.empty_cache()
 
 
+def inputs_label(a, family):
+    """The rows' `inputs` field: the family, with -seedN when --seed draws another sample of it."""
+    return family if a.seed == 0 else "%s-seed%d" % (family, a.seed)
+
+
 def o_accuracy(torch, a, w, gpu, s, causal, dt_name, backends, family, qkv, save_dir):
     """O of each backend against the FP64 torch reference (with --accuracy); saves ref_o*.npy."""
     q, k, v = qkv
@@ -692,7 +698,7 @@ def o_accuracy(torch, a, w, gpu, s, causal, dt_name, backends, family, qkv, save
         return
     for backend in backends:
         base = base_record(a.run, gpu, a.commit, BACKENDS[backend][1], dt_name, "fwd", s, causal)
-        base.update(reference="fp64-torch", tensor="O", inputs=family)
+        base.update(reference="fp64-torch", tensor="O", inputs=inputs_label(a, family))
         try:
             sdpa = Sdpa(torch, backend, s, causal)
             with sdpa.ctx():
@@ -720,7 +726,7 @@ def grad_accuracy(torch, a, w, gpu, s, causal, dt_name, backends, family, qkv, d
         return
     for backend in backends:
         base = base_record(a.run, gpu, a.commit, BACKENDS[backend][1], dt_name, "bwd", s, causal)
-        base.update(reference="fp64-torch", inputs=family)
+        base.update(reference="fp64-torch", inputs=inputs_label(a, family))
         try:
             sdpa = Sdpa(torch, backend, s, causal)
             with sdpa.ctx():

@@ -46,7 +46,8 @@ final class BenchCommand implements Callable<Integer> {
     List<Precision> precisions;
 
     @Option(names = "--tiles", defaultValue = "default",
-            description = "default, all (every TileTable candidate) or a key such as m128n64w4s2.")
+            description = "Comma list of default, all (every TileTable candidate) and keys such as m128n64w4s2;"
+                    + " a key a case cannot run is left out of that case (default ${DEFAULT-VALUE}).")
     String tiles;
 
     @Option(names = "--out", defaultValue = "results.jsonl", description = "JSON Lines file to append to.")
@@ -80,9 +81,13 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (!tiles.equals("default") && !tiles.equals("all")) {
-            tiles = Converters.guard(() -> TileConfig.parse(tiles).key());
+        var parsed = new ArrayList<String>();
+        for (String t : tiles.split(",")) {
+            String key = t.trim();
+            parsed.add(key.equals("default") || key.equals("all") ? key
+                    : Converters.guard(() -> TileConfig.parse(key).key()));
         }
+        tiles = String.join(",", parsed);
         List<BenchCase> cases = grid.cases(precisions);
         String runId = stamp.run();
         String sha = stamp.commit();
@@ -197,15 +202,24 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    /** Tile keys to time for one case: the default (null here, resolved by the launcher) or the candidates. */
+    /**
+     * Tile keys to time for one case, in --tiles order without repeats: the default, the candidates,
+     * and the named keys this case's kernel can run.
+     */
     private List<String> configs(SageAttention sage, BenchCase c) {
-        if (tiles.equals("default")) {
-            return List.of(TileTable.choose(spec(sage, c), c.nk()).tiles().key());
+        var keys = new java.util.LinkedHashSet<String>();
+        for (String t : tiles.split(",")) {
+            if (t.equals("default")) {
+                keys.add(TileTable.choose(spec(sage, c), c.nk()).tiles().key());
+            } else if (t.equals("all")) {
+                TileTable.candidates(spec(sage, c)).forEach(x -> keys.add(x.key()));
+            } else if (tiles.contains(",") && TileTable.whyInvalid(spec(sage, c), TileConfig.parse(t)).isPresent()) {
+                continue;  // one of several: the others serve this case
+            } else {
+                keys.add(t);
+            }
         }
-        if (tiles.equals("all")) {
-            return TileTable.candidates(spec(sage, c)).stream().map(TileConfig::key).toList();
-        }
-        return List.of(tiles);
+        return List.copyOf(keys);
     }
 
     private static KernelSpec spec(SageAttention sage, BenchCase c) {

@@ -39,12 +39,11 @@ __device__ __forceinline__ void sage2_scores(float (&x)[1][N_TILES][4], float (&
     }
 }
 
-// Online softmax of one block (masked keys hold x = -inf): updates m (log2 domain), turns x into
-// P~ in place (the row max maps to 448) and returns the factor exp2(m_old - m_new) that O must take
-// before this block's P~ V is added. The row sums l come out of P~ V itself (V's ones columns, the
-// last of O_TILES), as sums of the FP8 P~ that O is made of.
-__device__ __forceinline__ void sage2_softmax_step(float (&x)[1][N_TILES][4], const float (&c)[2][K_SCALE_BLOCKS],
-                                                   float (&m_run)[1][2], float (&alpha)[1][2]) {
+// Online softmax of one block, first half (masked keys hold x = -inf): updates m (log2 domain) and
+// returns the factor exp2(m_old - m_new) that O must take before this block's P~ V is added, and
+// the base the exponents are taken against.
+__device__ __forceinline__ void sage2_softmax_max(const float (&x)[1][N_TILES][4], const float (&c)[2][K_SCALE_BLOCKS],
+                                                  float (&m_run)[1][2], float (&alpha)[1][2], float (&m_base)[2]) {
     constexpr int TILES_PER_SCALE = K_SCALE_TOKENS / 8;
     #pragma unroll
     for (int h = 0; h < 2; ++h) {
@@ -62,12 +61,22 @@ __device__ __forceinline__ void sage2_softmax_step(float (&x)[1][N_TILES][4], co
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         const float m_new = fmaxf(m_run[0][h], mx);
         // A row that has seen only masked keys keeps m = -inf; exp2 against 0 keeps it at 0.
-        const float m_base = m_new == SAGE_NEG_INF ? 0.f : m_new;
-        alpha[0][h] = sage_exp2(m_run[0][h] - m_base);
+        m_base[h] = m_new == SAGE_NEG_INF ? 0.f : m_new;
+        alpha[0][h] = sage_exp2(m_run[0][h] - m_base[h]);
         m_run[0][h] = m_new;
+    }
+}
+
+// Second half: turns x into P~ in place (the row max maps to 448). The row sums l come out of
+// P~ V itself (V's ones columns, the last of O_TILES), as sums of the FP8 P~ that O is made of.
+__device__ __forceinline__ void sage2_softmax_exp(float (&x)[1][N_TILES][4], const float (&c)[2][K_SCALE_BLOCKS],
+                                                  const float (&m_base)[2]) {
+    constexpr int TILES_PER_SCALE = K_SCALE_TOKENS / 8;
+    #pragma unroll
+    for (int h = 0; h < 2; ++h) {
         #pragma unroll
         for (int b = 0; b < K_SCALE_BLOCKS; ++b) {
-            const float bias = fmaf(-SAGE_ROUND_MAGIC, c[h][b], LOG2_FP8_MAX - m_base);
+            const float bias = fmaf(-SAGE_ROUND_MAGIC, c[h][b], LOG2_FP8_MAX - m_base[h]);
             #pragma unroll
             for (int nt = b * TILES_PER_SCALE; nt < (b + 1) * TILES_PER_SCALE; ++nt) {
                 #pragma unroll
@@ -77,6 +86,14 @@ __device__ __forceinline__ void sage2_softmax_step(float (&x)[1][N_TILES][4], co
             }
         }
     }
+}
+
+// Both halves: the block's online softmax step.
+__device__ __forceinline__ void sage2_softmax_step(float (&x)[1][N_TILES][4], const float (&c)[2][K_SCALE_BLOCKS],
+                                                   float (&m_run)[1][2], float (&alpha)[1][2]) {
+    float m_base[2];
+    sage2_softmax_max(x, c, m_run, alpha, m_base);
+    sage2_softmax_exp(x, c, m_base);
 }
 
 // P~ to FP8 A fragments, 32 keys per step: a thread's columns {2t, 2t+1, 8+2t, 9+2t} of each 16
