@@ -37,23 +37,29 @@ sage2_kv_stats(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb, i
     float sum[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
     int mx[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     // THREADS is a multiple of CHUNKS_PER_ROW, so every chunk a thread visits has the same columns.
+    // Every tile's loads go out before any is used: one memory round trip per block, not one per tile
+    // (tiles past nk load row nk - 1 and count as zeros).
+    u32x4 rk[STATS_TILES][CHUNKS_PER_THREAD], rv[STATS_TILES][CHUNKS_PER_THREAD];
+    #pragma unroll
     for (int tile = 0; tile < STATS_TILES; ++tile) {
         const int row0 = (blockIdx.x * STATS_TILES + tile) * TOKENS;
-        if (row0 >= nk) break;
-        u32x4 rk[CHUNKS_PER_THREAD], rv[CHUNKS_PER_THREAD];
         #pragma unroll
         for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
-            rk[i] = sage_load_raw(kp, k_sn, row0, nk, threadIdx.x + i * THREADS);
-            rv[i] = sage_load_raw(vp, v_sn, row0, nk, threadIdx.x + i * THREADS);
+            rk[tile][i] = sage_load_raw(kp, k_sn, row0, nk, threadIdx.x + i * THREADS);
+            rv[tile][i] = sage_load_raw(vp, v_sn, row0, nk, threadIdx.x + i * THREADS);
         }
+    }
+    #pragma unroll
+    for (int tile = 0; tile < STATS_TILES; ++tile) {
+        const int row0 = (blockIdx.x * STATS_TILES + tile) * TOKENS;
         #pragma unroll
         for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
             const bool valid = sage_chunk_valid(row0, nk, threadIdx.x + i * THREADS);
             float x[8];
-            sage_unpack(x, rk[i], valid);
+            sage_unpack(x, rk[tile][i], valid);
             #pragma unroll
             for (int e = 0; e < 8; ++e) sum[e] += x[e];
-            sage_unpack(x, rv[i], valid);
+            sage_unpack(x, rv[tile][i], valid);
             #pragma unroll
             for (int e = 0; e < 8; ++e) mx[e] = max(mx[e], sage_abs_bits(x[e]));
         }
@@ -77,14 +83,16 @@ sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, i
     __shared__ float s_inv[Q_GROUPS_PER_BLOCK];
     __shared__ float s_kmean[HEAD_DIM];
     const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
-    const float* ks = ksum + ((i64)batch * (gridDim.y / group) + head / group) * HEAD_DIM;
-    sage_kmean_table(s_kmean, ks, nk);
-    for (int i = threadIdx.x; i < Q_GROUPS_PER_BLOCK; i += THREADS) s_max[i] = 0;
-    __syncthreads();
+    // The tile's loads go out first: the kmean table's own load and the barrier then wait alongside
+    // them instead of before them.
     const u16* qp = q + batch * q_sb + head * q_sh;
     u32x4 raw[CHUNKS_PER_THREAD];  // kept raw (half the registers of floats) and unpacked twice
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) raw[i] = sage_load_raw(qp, q_sn, row0, nq, threadIdx.x + i * THREADS);
+    const float* ks = ksum + ((i64)batch * (gridDim.y / group) + head / group) * HEAD_DIM;
+    sage_kmean_table(s_kmean, ks, nk);
+    for (int i = threadIdx.x; i < Q_GROUPS_PER_BLOCK; i += THREADS) s_max[i] = 0;
+    __syncthreads();
     const int col = (threadIdx.x % CHUNKS_PER_ROW) * 8;
     float kmean[8];
     #pragma unroll
@@ -142,17 +150,18 @@ sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, c
     __shared__ float s_kmean[HEAD_DIM];
     const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
     const i64 hd = ((i64)batch * gridDim.y + head);
+    // The tile's loads first (see sage2_quant_q).
+    const u16* kp = k + batch * k_sb + head * k_sh;
+    u32x4 raw[CHUNKS_PER_THREAD];  // kept raw (half the registers of floats) and unpacked twice
+    #pragma unroll
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) raw[i] = sage_load_raw(kp, k_sn, row0, nk, threadIdx.x + i * THREADS);
     sage_kmean_table(s_kmean, ksum + hd * HEAD_DIM, nk);
     for (int i = threadIdx.x; i < K_GROUPS_PER_TILE; i += THREADS) s_max[i] = 0;
     __syncthreads();
-    const u16* kp = k + batch * k_sb + head * k_sh;
     const int col = (threadIdx.x % CHUNKS_PER_ROW) * 8;
     float kmean[8];
     #pragma unroll
     for (int e = 0; e < 8; ++e) kmean[e] = s_kmean[col + e];
-    u32x4 raw[CHUNKS_PER_THREAD];  // kept raw (half the registers of floats) and unpacked twice
-    #pragma unroll
-    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) raw[i] = sage_load_raw(kp, k_sn, row0, nk, threadIdx.x + i * THREADS);
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
         const int c = threadIdx.x + i * THREADS;
@@ -212,6 +221,24 @@ sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, i
     __shared__ float s_inv[HEAD_DIM];
     const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
     const i64 hd = ((i64)batch * gridDim.y + head);
+    const u16* vp = v + batch * v_sb + head * v_sh;
+    const int quad = threadIdx.x % V_QUADS;
+    const int grp = (threadIdx.x / V_QUADS) % V_GROUPS;
+    const int p0 = row0 + grp * V_PERM_PERIOD + 4 * quad;  // first V^T position this lane writes
+    int tok[4];
+    #pragma unroll
+    for (int k = 0; k < 4; ++k) tok[k] = SAGE_V_PERM[4 * quad + k];
+    // Every load of the tile goes out before the scale table's load and the barrier (see sage2_quant_q).
+    u32x4 raw[V_UNITS_PER_THREAD][4];
+    #pragma unroll
+    for (int u = 0; u < V_UNITS_PER_THREAD; ++u) {
+        const int chunk = threadIdx.x / V_LANES_PER_CHUNK + u * (THREADS / V_LANES_PER_CHUNK);
+        #pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            // Chunk c is (row c / CHUNKS_PER_ROW, column chunk c % CHUNKS_PER_ROW).
+            raw[u][k] = sage_load_raw(vp, v_sn, row0, nk, (grp * V_PERM_PERIOD + tok[k]) * CHUNKS_PER_ROW + chunk);
+        }
+    }
     // 448 / amax per channel, once per block (0 for a zero or non-finite channel: codes 0).
     for (int ch = threadIdx.x; ch < HEAD_DIM; ch += THREADS) {
         const int bits = vmax_bits[hd * HEAD_DIM + ch];
@@ -221,13 +248,6 @@ sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, i
         if (blockIdx.x == 0) v_scale[hd * HEAD_DIM + ch] = finite ? __fdiv_rn(amax, SAGE_FP8_MAX) : __int_as_float(0x7fc00000);
     }
     __syncthreads();
-    const u16* vp = v + batch * v_sb + head * v_sh;
-    const int quad = threadIdx.x % V_QUADS;
-    const int grp = (threadIdx.x / V_QUADS) % V_GROUPS;
-    const int p0 = row0 + grp * V_PERM_PERIOD + 4 * quad;  // first V^T position this lane writes
-    int tok[4];
-    #pragma unroll
-    for (int k = 0; k < 4; ++k) tok[k] = SAGE_V_PERM[4 * quad + k];
     #pragma unroll
     for (int u = 0; u < V_UNITS_PER_THREAD; ++u) {
         const int chunk = threadIdx.x / V_LANES_PER_CHUNK + u * (THREADS / V_LANES_PER_CHUNK);
@@ -236,14 +256,8 @@ sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, i
         #pragma unroll
         for (int e = 0; e < 8; ++e) inv[e] = s_inv[col + e];
         float x[4][8];
-        u32x4 raw[4];
         #pragma unroll
-        for (int k = 0; k < 4; ++k) {
-            // Chunk c is (row c / CHUNKS_PER_ROW, column chunk c % CHUNKS_PER_ROW).
-            raw[k] = sage_load_raw(vp, v_sn, row0, nk, (grp * V_PERM_PERIOD + tok[k]) * CHUNKS_PER_ROW + chunk);
-        }
-        #pragma unroll
-        for (int k = 0; k < 4; ++k) sage_unpack(x[k], raw[k], row0 + grp * V_PERM_PERIOD + tok[k] < nk);
+        for (int k = 0; k < 4; ++k) sage_unpack(x[k], raw[u][k], row0 + grp * V_PERM_PERIOD + tok[k] < nk);
         if (p0 < nk_pad) {
             #pragma unroll
             for (int e = 0; e < 8; ++e) {

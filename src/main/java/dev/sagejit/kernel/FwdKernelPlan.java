@@ -218,15 +218,9 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
                         tiles.blockN(), k, "s32", "s8", "s8", false, "", "int")
                 : new WgmmaShape("sage_wgmma_qk", "S = Q K^T: A (Q) and B (K) K-major from shared memory",
                         tiles.blockN(), k, "f32", elem, elem, false, ", 1, 1, 0, 0", "float");
-        // int8-fp8 issues P~ V whole, or in tiles.pvParts() head-dim parts: the last part carries V's
-        // ones columns (P~'s row sums), which follow V^T's last row in shared memory.
-        int pvPartDims = spec.headDim() / tiles.pvParts();
-        var pvFirst = new WgmmaShape("sage_wgmma_pv_part", "A head-dim part of P~ V in FP8: A (P) from registers,"
-                + " B (V^T rows) K-major from shared memory", pvPartDims, k, "f32", "e4m3", "e4m3", true, ", 1, 1",
-                "float");
         var pv = q8
                 ? new WgmmaShape("sage_wgmma_pv", "PV in FP8 with V's ones columns (P's row sums): A (P) from registers,"
-                        + " B (V^T) K-major from shared memory", pvPartDims + Int8Fp8Layout.ROW_SUM_COLUMNS, k, "f32",
+                        + " B (V^T) K-major from shared memory", spec.headDim() + Int8Fp8Layout.ROW_SUM_COLUMNS, k, "f32",
                         "e4m3", "e4m3", true, ", 1, 1", "float")
                 : new WgmmaShape("sage_wgmma_pv",
                         "O += P V: A (P) from registers, B (V) MN-major (transposed) from shared memory",
@@ -251,11 +245,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("pingpong", pingpong());
         m.put("producerRegisters", TileTable.WGMMA_PRODUCER_REGS);
         m.put("consumerRegisters", TileTable.consumerRegisters(spec.arch(), tiles, minBlocksPerSm()));
-        m.put("pvParts", tiles.pvParts());
-        m.put("pvPartTiles", pvPartDims / 8);
-        m.put("wgmmaShapes", tiles.pvParts() == 1 ? java.util.List.of(qk.model(), pv.model())
-                : java.util.List.of(qk.model(), pvFirst.model(), pv.model()));
-        m.put("pvPartWgmma", pvFirst.name());
+        m.put("wgmmaShapes", java.util.List.of(qk.model(), pv.model()));
         m.put("qkWgmma", qk.name());
         m.put("pvWgmma", pv.name());
         return m;

@@ -15,11 +15,8 @@ package dev.sagejit.spec;
  * @param blockN keys per main-loop step
  * @param warps  consumer warps per block
  * @param stages K/V tiles in flight in shared memory (1 = load then compute, 2 = double buffered, ...)
- * @param pvParts head-dim parts the int8-fp8 wgmma kernel issues each block's P~ V in (1 or 2): with 2,
- *               the first half's accumulator is folded into O before the second half is issued, so
- *               the block's P~ V needs half the registers and can run under the next block's softmax
  */
-public record TileConfig(Engine engine, int blockM, int blockN, int warps, int stages, int pvParts) {
+public record TileConfig(Engine engine, int blockM, int blockN, int warps, int stages) {
     /** The tensor-core instruction family a kernel is built on. */
     public enum Engine {
         /** mma.sync m16n8k16 per warp, cp.async loads by all warps (sm_80+). */
@@ -47,8 +44,6 @@ public record TileConfig(Engine engine, int blockM, int blockN, int warps, int s
         require(blockM == 64 || blockM == 128 || blockM == 256, "blockM must be 64, 128 or 256, got " + blockM);
         require(blockN == 32 || blockN == 64 || blockN == 128, "blockN must be 32, 64 or 128, got " + blockN);
         require(stages >= 1 && stages <= 4, "stages must be 1 to 4, got " + stages);
-        require(pvParts == 1 || pvParts == 2, "pvParts must be 1 or 2, got " + pvParts);
-        require(pvParts == 1 || engine == Engine.WGMMA, "pvParts 2 needs the wgmma engine");
         if (engine == Engine.MMA_SYNC) {
             require(warps == 2 || warps == 4 || warps == 8, "warps must be 2, 4 or 8, got " + warps);
             require(blockM % (16 * warps) == 0, "blockM " + blockM + " must be a multiple of 16 * warps (" + 16 * warps + ")");
@@ -61,11 +56,6 @@ public record TileConfig(Engine engine, int blockM, int blockN, int warps, int s
         }
     }
 
-    /** A tile config whose P~ V (if any) is issued whole. */
-    public TileConfig(Engine engine, int blockM, int blockN, int warps, int stages) {
-        this(engine, blockM, blockN, warps, stages, 1);
-    }
-
     /** An mma.sync tile config (the engine of every arch). */
     public TileConfig(int blockM, int blockN, int warps, int stages) {
         this(Engine.MMA_SYNC, blockM, blockN, warps, stages);
@@ -74,11 +64,6 @@ public record TileConfig(Engine engine, int blockM, int blockN, int warps, int s
     /** A wgmma tile config: {@code blockM / 64} consumer warpgroups plus the producer warpgroup. */
     public static TileConfig wgmma(int blockM, int blockN, int stages) {
         return new TileConfig(Engine.WGMMA, blockM, blockN, blockM / 16, stages);
-    }
-
-    /** This config with P~ V issued in {@code parts} head-dim parts. */
-    public TileConfig withPvParts(int parts) {
-        return new TileConfig(engine, blockM, blockN, warps, stages, parts);
     }
 
     private static void require(boolean ok, String message) {
@@ -107,26 +92,20 @@ public record TileConfig(Engine engine, int blockM, int blockN, int warps, int s
         return (warps + (engine == Engine.WGMMA ? 4 : 0)) * 32;
     }
 
-    /**
-     * Readable id, e.g. {@code m128n64w4s2} (mma.sync), {@code wgm128n128w8s2} (wgmma), or
-     * {@code wgm64n128w4s2p2} (P~ V in two parts).
-     */
+    /** Readable id, e.g. {@code m128n64w4s2} (mma.sync) or {@code wgm128n128w8s2} (wgmma). */
     public String key() {
-        return engine.prefix() + "m" + blockM + "n" + blockN + "w" + warps + "s" + stages
-                + (pvParts == 1 ? "" : "p" + pvParts);
+        return engine.prefix() + "m" + blockM + "n" + blockN + "w" + warps + "s" + stages;
     }
 
     /** Parses {@link #key()}. */
     public static TileConfig parse(String key) {
-        var m = java.util.regex.Pattern.compile("(wg)?m(\\d+)n(\\d+)w(\\d+)s(\\d+)(?:p(\\d+))?").matcher(key.trim());
+        var m = java.util.regex.Pattern.compile("(wg)?m(\\d+)n(\\d+)w(\\d+)s(\\d+)").matcher(key.trim());
         if (!m.matches()) {
             throw new IllegalArgumentException("tile config '" + key
-                    + "' is not of the form m128n64w4s2 (mma.sync), wgm128n128w8s2 (wgmma) or wgm64n128w4s2p2"
-                    + " (wgmma, P~ V in two parts)");
+                    + "' is not of the form m128n64w4s2 (mma.sync) or wgm128n128w8s2 (wgmma)");
         }
         Engine engine = m.group(1) == null ? Engine.MMA_SYNC : Engine.WGMMA;
         return new TileConfig(engine, Integer.parseInt(m.group(2)), Integer.parseInt(m.group(3)),
-                Integer.parseInt(m.group(4)), Integer.parseInt(m.group(5)),
-                m.group(6) == null ? 1 : Integer.parseInt(m.group(6)));
+                Integer.parseInt(m.group(4)), Integer.parseInt(m.group(5)));
     }
 }

@@ -33,26 +33,13 @@ public final class TileTable {
      */
     public static Choice choose(KernelSpec spec, int keys) {
         if (spec.precision().quantized() && spec.arch().has(MmaKind.WGMMA) && keys >= longKeys(spec)) {
-            return new Choice(TileConfig.wgmma(128, 128, 3).withPvParts(pvParts(spec)), "int8-fp8 on sm_90a with at least " + longKeys(spec)
+            return new Choice(TileConfig.wgmma(128, 128, 3), "int8-fp8 on sm_90a with at least " + longKeys(spec)
                     + " keys: one block of two consumer warpgroups sharing each K/V tile, 3 stages. sagejit tune on"
                     + " the H200 picked it from 8K keys for d128 (+2.5-12% over co-resident blocks, most for causal)"
-                    + " and from 16K for d64 (+1-3%) (benchmarks/results/2026-11-30-h200-nvfp4-int8-tune.jsonl). "
-                    + PV_PARTS_REASON);
+                    + " and from 16K for d64 (+1-3%) (benchmarks/results/2026-11-30-h200-nvfp4-int8-tune.jsonl)");
         }
         return choose(spec);
     }
-
-    /**
-     * P~ V parts of the int8-fp8 wgmma defaults: two at d128, where the block's whole FP32 P~ V
-     * accumulator (68 registers) next to O, S and P~ made ptxas wait for it before the next block's
-     * softmax (and spill); one at d64, where everything fits.
-     */
-    static int pvParts(KernelSpec spec) {
-        return spec.headDim() == 128 ? 2 : 1;
-    }
-
-    private static final String PV_PARTS_REASON = "d128 issues P~ V in two head-dim parts (TileConfig.pvParts):"
-            + " no spills, and the second part runs under the next block's exponentials (measurement pending)";
 
     /** The default tile config for a spec on sequences of up to a few thousand keys. */
     public static Choice choose(KernelSpec spec) {
@@ -64,12 +51,12 @@ public final class TileTable {
         }
         if (spec.precision().quantized()) {
             // sagejit tune over both GPUs of an H200 host (benchmarks/results/2026-11-30-h200-tune-modes.jsonl).
-            return new Choice(TileConfig.wgmma(64, 128, FWD_STAGES).withPvParts(pvParts(spec)), "int8-fp8 on sm_90a: the BF16 kernel's TMA"
+            return new Choice(TileConfig.wgmma(64, 128, FWD_STAGES), "int8-fp8 on sm_90a: the BF16 kernel's TMA"
                     + " pipeline with 8-bit tiles, one consumer warpgroup of 64 query rows running one key block ahead"
                     + " (Q K^T and softmax of block j+1 overlap P V of block j), persistent over tiles, two blocks per"
                     + " SM (SageAttention2's sm90 shape). Fastest in sagejit tune on the H200 at N 4096 for d64 and"
                     + " d128, causal and not: +1.3-5.1% over one block of two consumer warpgroups"
-                    + " (benchmarks/results/2026-11-30-h200-tune-modes.jsonl). " + PV_PARTS_REASON);
+                    + " (benchmarks/results/2026-11-30-h200-tune-modes.jsonl)");
         }
         if (spec.arch().has(MmaKind.WGMMA)) {
             String common = "sm_90a: wgmma with TMA loads; 2 consumer warpgroups of 64 query rows share each K/V"
@@ -118,9 +105,7 @@ public final class TileTable {
             for (int blockM : new int[] {64, 128}) {
                 for (int blockN : new int[] {64, 128}) {
                     for (int stages : new int[] {2, 3}) {
-                        for (int pvParts : new int[] {1, 2}) {
-                            addIfValid(out, spec, TileConfig.wgmma(blockM, blockN, stages).withPvParts(pvParts));
-                        }
+                        addIfValid(out, spec, TileConfig.wgmma(blockM, blockN, stages));
                     }
                 }
             }
@@ -220,17 +205,11 @@ public final class TileTable {
             return Optional.of("needs " + smem + " B shared memory; " + spec.arch().name() + " allows "
                     + spec.arch().maxSmemPerBlock());
         }
-        boolean q8 = spec.precision().quantized();
-        if (t.pvParts() != 1 && !q8) {
-            return Optional.of("only the int8-fp8 wgmma kernel issues P~ V in parts (pvParts " + t.pvParts()
-                    + "); the 16-bit kernel accumulates P V straight into O");
-        }
         // Accumulators of S (64 x blockN) and O (64 x headDim) plus the P fragments, over 128 threads;
-        // int8-fp8 also holds each block's PV (or the part of it in flight) in a second FP32
-        // accumulator (two-level accumulation).
+        // int8-fp8 also holds each block's PV in a second FP32 accumulator (two-level accumulation).
+        boolean q8 = spec.precision().quantized();
         int regs = t.blockN() / 2 + spec.headDim() / 2
-                + (q8 ? spec.headDim() / 2 / t.pvParts() + t.blockN() / 8 + Int8Fp8Layout.ROW_SUM_COLUMNS
-                        : t.blockN() / 4);
+                + (q8 ? spec.headDim() / 2 + t.blockN() / 8 + Int8Fp8Layout.ROW_SUM_COLUMNS : t.blockN() / 4);
         if (regs > WGMMA_CONSUMER_REGS - WGMMA_REG_MARGIN) {
             return Optional.of("S, O and P need " + regs + " registers per consumer thread (limit "
                     + (WGMMA_CONSUMER_REGS - WGMMA_REG_MARGIN) + " of " + WGMMA_CONSUMER_REGS + ")");

@@ -50,49 +50,19 @@ __device__ __forceinline__ void sage2_issue_qk(int (&acc)[1][N_TILES][4], u32 sQ
     sage_wgmma_commit();
 }
 
-constexpr int PV_PARTS = ${pvParts};          // TileConfig.pvParts(): P~ V issued in this many head-dim parts
-constexpr int PV_PART_TILES = ${pvPartTiles};  // head-dim n8 tiles of one part
-constexpr u32 PV_PART_BYTES = PV_PART_TILES * 8 * V_ROW_BYTES;  // V^T rows of one part in a V stage
-
-// The last head-dim part of P~ V^T of one block (the whole product when PV_PARTS is 1) into a fresh
-// `acc` (issued and committed, not waited). V^T is [head dim][keys], K-major for this product: 32
-// keys = 32 bytes per step; its ones rows follow the last part, so the last n8 tile of `acc` is P~'s
-// row sums.
-__device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][PV_PART_TILES + 1][4], const u32 (&p)[PV_STEPS][4], u32 sV) {
-    sage_wgmma_fence();
-    #pragma unroll
-    for (int kk = 0; kk < PV_STEPS; ++kk) {
-        const u64 db = sage_wgmma_desc<V_ROW_BYTES>(sV + (PV_PARTS - 1) * PV_PART_BYTES + kk * STEP_BYTES, 16,
-                                                    8 * V_ROW_BYTES);
-        ${pvWgmma}(acc[0], p[kk], db, kk > 0);
-    }
-    sage_wgmma_commit();
-}
-<#if pvParts == 2>
-
-// The first head-dim part of P~ V^T (no ones columns) into a fresh `acc`, issued and committed.
-__device__ __forceinline__ void sage2_issue_pv_first(float (&acc)[1][PV_PART_TILES][4], const u32 (&p)[PV_STEPS][4], u32 sV) {
+// P~ V^T of one block into a fresh `acc` (issued and committed, not waited). V^T is
+// [head dim][keys], K-major for this product: 32 keys = 32 bytes per step; its ones rows follow, so
+// the last n8 tile of `acc` is P~'s row sums.
+__device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][O_TILES][4], const u32 (&p)[PV_STEPS][4], u32 sV) {
     sage_wgmma_fence();
     #pragma unroll
     for (int kk = 0; kk < PV_STEPS; ++kk) {
         const u64 db = sage_wgmma_desc<V_ROW_BYTES>(sV + kk * STEP_BYTES, 16, 8 * V_ROW_BYTES);
-        ${pvPartWgmma}(acc[0], p[kk], db, kk > 0);
+        ${pvWgmma}(acc[0], p[kk], db, kk > 0);
     }
     sage_wgmma_commit();
 }
-</#if>
 
-// Two-level accumulation: O's n8 tiles from `first` on (and l, in the last) take the factor of the
-// block whose P~ V is in `acc` and that block's FP8-MMA sums in one FMA.
-template <int T>
-__device__ __forceinline__ void sage2_fold(float (&acc_o)[1][O_TILES][4], const float (&alpha)[1][2],
-                                           const float (&acc)[1][T][4], int first) {
-    #pragma unroll
-    for (int dt = 0; dt < T; ++dt) {
-        #pragma unroll
-        for (int e = 0; e < 4; ++e) acc_o[0][first + dt][e] = fmaf(acc_o[0][first + dt][e], alpha[0][e / 2], acc[0][dt][e]);
-    }
-}
 
 constexpr bool PINGPONG = ${pingpong?c};  // FwdKernelPlan.pingpong(): non-causal only
 // Pingpong between the two consumer warpgroups (FlashAttention-3's schedule): a warpgroup issues
@@ -194,10 +164,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             int acc_i[1][N_TILES][4];
             float acc_s[1][N_TILES][4];
             float c[2][K_SCALE_BLOCKS];
-<#if pvParts == 2>
-            float acc_pv0[1][PV_PART_TILES][4];    // the first head-dim part of a block's P~ V
-</#if>
-            float acc_pv[1][PV_PART_TILES + 1][4];  // its last part (the whole product with one part), l last
+            float acc_pv[1][O_TILES][4];
             float alpha[1][2];     // O's factor for the block whose softmax ran last
             float alpha_pv[1][2];  // O's factor for the block whose P~ V is in flight
             u32 p_cur[PV_STEPS][4];
@@ -223,11 +190,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 sage_mbar_wait(pl.full_v(s), ((it + j) / STAGES) & 1);
                 sage2_turn_wait(consumer);
                 sage2_issue_qk(acc_i, sQ_rows, pl.k_stage(s1));
-<#if pvParts == 2>
-                sage2_issue_pv_first(acc_pv0, p_cur, pl.v_stage(s));
-<#else>
                 sage2_issue_pv(acc_pv, p_cur, pl.v_stage(s));
-</#if>
                 sage2_turn_pass(consumer);
                 sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
                 sage_wgmma_touch(acc_i[0]);
@@ -238,25 +201,18 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 }
                 alpha_pv[0][0] = alpha[0][0];
                 alpha_pv[0][1] = alpha[0][1];
-<#if pvParts == 2>
-                // Block j's P~ V in two parts, so only one part's accumulator is live at a time: the
-                // first part runs under block j+1's row maxima, the second under its exponentials.
-                float m_base[2];
-                sage2_softmax_max(acc_s, c, m_run, alpha, m_base);
-                sage_wgmma_wait<0>();
-                sage_wgmma_touch(acc_pv0[0]);
-                sage2_fold(acc_o, alpha_pv, acc_pv0, 0);
-                sage2_issue_pv(acc_pv, p_cur, pl.v_stage(s));
-                sage2_softmax_exp(acc_s, c, m_base);
-<#else>
                 sage2_softmax_step(acc_s, c, m_run, alpha);
-</#if>
                 sage_wgmma_wait<0>();
                 sage_wgmma_touch(acc_pv[0]);
                 sage_wgmma_touch(p_cur);
                 if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
-                // O and l (relative to block j-1's max) take block j's factor and its P~ V.
-                sage2_fold(acc_o, alpha_pv, acc_pv, (PV_PARTS - 1) * PV_PART_TILES);
+                // Two-level accumulation: O and l (relative to block j-1's max) take block j's factor
+                // and the block's FP8-MMA sum in one FMA.
+                #pragma unroll
+                for (int dt = 0; dt < O_TILES; ++dt) {
+                    #pragma unroll
+                    for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc_o[0][dt][e], alpha_pv[0][e / 2], acc_pv[0][dt][e]);
+                }
                 // P~ of block j+1 goes into the A registers only now: while P~ V of block j ran they
                 // were its operands (FlashAttention-3 orders it the same way).
                 sage2_pack_p(p_cur, acc_s);
@@ -266,19 +222,16 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             const int s = (it + n_blocks - 1) % STAGES;
             sage_mbar_wait(pl.full_v(s), ((it + n_blocks - 1) / STAGES) & 1);
             sage2_turn_wait(consumer);
-<#if pvParts == 2>
-            sage2_issue_pv_first(acc_pv0, p_cur, pl.v_stage(s));
-</#if>
             sage2_issue_pv(acc_pv, p_cur, pl.v_stage(s));
             sage2_turn_pass(consumer);
             sage_wgmma_wait<0>();
-<#if pvParts == 2>
-            sage_wgmma_touch(acc_pv0[0]);
-            sage2_fold(acc_o, alpha, acc_pv0, 0);
-</#if>
             sage_wgmma_touch(acc_pv[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
-            sage2_fold(acc_o, alpha, acc_pv, (PV_PARTS - 1) * PV_PART_TILES);
+            #pragma unroll
+            for (int dt = 0; dt < O_TILES; ++dt) {
+                #pragma unroll
+                for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc_o[0][dt][e], alpha[0][e / 2], acc_pv[0][dt][e]);
+            }
             it += n_blocks;
         } else if (lane == 0) {
             sage_mbar_arrive(pl.empty_q(slot));

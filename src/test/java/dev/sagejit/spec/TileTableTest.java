@@ -2,7 +2,6 @@ package dev.sagejit.spec;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sagejit.api.Precision;
@@ -59,23 +58,6 @@ class TileTableTest {
         var ex = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> new TileConfig(TileConfig.Engine.WGMMA, 128, 128, 4, 2));
         assertTrue(ex.getMessage().contains("blockM / 16"), ex.getMessage());
-    }
-
-    @Test
-    void pvPartsRoundTripAndOnlyTheInt8Fp8WgmmaKernelTakesThem() {
-        var t = TileConfig.wgmma(64, 128, 2).withPvParts(2);
-        assertEquals("wgm64n128w4s2p2", t.key());
-        assertEquals(t, TileConfig.parse(t.key()));
-        assertEquals(1, TileConfig.parse("wgm64n128w4s2").pvParts());
-        var q8 = new KernelSpec(Direction.FWD, Arch.SM90A, Precision.INT8_FP8, 128, false, false);
-        var bf16 = new KernelSpec(Direction.FWD, Arch.SM90A, Precision.BF16, 128, false, false);
-        assertTrue(TileTable.whyInvalid(q8, t).isEmpty());
-        assertTrue(TileTable.whyInvalid(bf16, t).orElseThrow().contains("pvParts"));
-        assertTrue(TileTable.candidates(q8).contains(t));
-        assertEquals(2, TileTable.choose(q8, 4096).tiles().pvParts(), "d128 default");
-        assertEquals(2, TileTable.choose(q8, 32768).tiles().pvParts(), "d128 long-sequence default");
-        assertThrows(IllegalArgumentException.class, () -> new TileConfig(64, 64, 4, 2).withPvParts(2));
-        assertThrows(IllegalArgumentException.class, () -> TileConfig.wgmma(64, 128, 2).withPvParts(3));
     }
 
     @Test
