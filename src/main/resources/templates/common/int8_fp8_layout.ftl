@@ -3,6 +3,7 @@
 constexpr int SAGE_INT8_MAX = ${int8Max};
 constexpr float SAGE_FP8_MAX = ${fp8Max};
 constexpr float LOG2_FP8_MAX = ${log2Fp8Max}f;
+constexpr float P_HEADROOM = ${pHeadroomLog2}.0f;      // log2 headroom of P~ over its row's base
 constexpr int Q_SCALE_ROWS = ${qScaleRows};            // a Q scale slice (scales stored per whole slice)
 constexpr int Q_GROUPS_PER_SLICE = ${qGroupsPerSlice};  // groups: rows equal mod this
 constexpr int K_SCALE_TOKENS = ${kScaleTokens};        // a K scale block; its groups are (token % 8) / 2

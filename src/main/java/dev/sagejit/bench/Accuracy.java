@@ -69,7 +69,12 @@ public final class Accuracy {
      * 0.9992-0.9994 / 0.037-0.040 and 0.9978 / 0.048 on the H200).
      */
     public static Bar quantizedBar(String family) {
-        return Inputs.HEAVY_TAIL.equals(family) ? new Bar(0.997, 0.06) : new Bar(0.999, 0.045);
+        return Inputs.HEAVY_TAIL.equals(family(family)) ? new Bar(0.997, 0.06) : new Bar(0.999, 0.045);
+    }
+
+    /** The input family of a results label: another draw of a family is labelled FAMILY-seedN. */
+    static String family(String label) {
+        return label.replaceFirst("-seed\\d+$", "");
     }
 
     /**
@@ -78,7 +83,7 @@ public final class Accuracy {
      * the other families (their figures are reported without a bar).
      */
     public static java.util.Optional<Bar> nvfp4Bar(String family) {
-        return switch (family) {
+        return switch (family(family)) {
             case Inputs.GAUSSIAN -> java.util.Optional.of(new Bar(0.975, 0.21));
             case Inputs.PEAKY -> java.util.Optional.of(new Bar(0.993, 0.10));
             default -> java.util.Optional.empty();

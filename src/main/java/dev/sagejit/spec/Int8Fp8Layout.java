@@ -15,6 +15,14 @@ public final class Int8Fp8Layout {
     /** log2(448): P~ = exp2(S * sl - m + log2 448) maps each row's maximum to {@link #FP8_MAX}. */
     public static final double LOG2_FP8_MAX = Math.log(FP8_MAX) / Math.log(2.0);
 
+    /**
+     * Headroom of P~ over a row's base, in log2 units: P~ = exp2(S * sl - base + log2 448 - headroom),
+     * and the base moves to a block's row maximum only when that maximum exceeds it by more than the
+     * headroom (on the first block always). P~ stays within E4M3's 448, and most blocks keep the base:
+     * their softmax needs no exchange of row maxima across the quad and O takes no rescaling factor.
+     */
+    public static final int P_HEADROOM_LOG2 = 2;
+
     /** Query rows of one Q scale slice (an m16 MMA tile); scales are stored for whole slices. */
     public static final int Q_SCALE_ROWS = 16;
     /**
