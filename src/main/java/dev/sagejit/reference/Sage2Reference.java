@@ -30,7 +30,6 @@ public final class Sage2Reference {
     private static final float[] E4M3_VALUES = new float[256];
     /** log2(448) in FP32: the offset that maps the running row maximum to 448. */
     private static final float LOG2_448 = (float) Int8Fp8Layout.LOG2_FP8_MAX;
-    private static final float HEADROOM = Int8Fp8Layout.P_HEADROOM_LOG2;
     /** Query rows per parallel attention task. */
 
     static {
@@ -518,15 +517,13 @@ public final class Sage2Reference {
                 t[j - start] = x;
                 blockMax = Math.max(blockMax, x); // NaN propagates
             }
-            // The base moves only past the headroom (Int8Fp8Layout.P_HEADROOM_LOG2), as in the kernels;
-            // a NaN block maximum leaves it (its NaN scores make NaN P~ anyway).
-            float mNew = blockMax > m + HEADROOM ? blockMax : m;
-            float base = mNew == Float.NEGATIVE_INFINITY ? 0f : mNew;
-            float alpha = mNew == m ? 1f : Log2Domain.exp2(m - base); // 0 on the first block (m = -inf)
+            float mNew = Math.max(m, blockMax);
+            float alpha = Log2Domain.exp2(m - mNew); // 0 on the first block (m = -inf)
             Arrays.fill(pv, 0f);
             float rowSum = 0f;
             for (int j = start; j < stop; j++) {
-                float p = Log2Domain.exp2(t[j - start] - base + LOG2_448 - HEADROOM);
+                float arg = t[j - start] - mNew + LOG2_448;
+                float p = Int8Fp8Layout.polyExp2Key(j - start) ? Int8Fp8Layout.exp2Poly(arg) : Log2Domain.exp2(arg);
                 float p8 = e4m3ToFloat(e4m3(p));
                 rowSum += p8; // l sums the FP8 P~ that O is made of (the kernels' ones columns of V)
                 int vr = j * d;
@@ -546,7 +543,7 @@ public final class Sage2Reference {
             o[outBase + c] = acc[c] * vscale[vsBase + c] / l;
         }
         float log2l = Log2Domain.log2(l);
-        lse[row] = (m + log2l - (LOG2_448 - HEADROOM)) * Log2Domain.LN2 + z.qshift()[row] * lseScale;
+        lse[row] = (m + log2l - LOG2_448) * Log2Domain.LN2 + z.qshift()[row] * lseScale;
     }
 
 

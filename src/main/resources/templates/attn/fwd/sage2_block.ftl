@@ -39,19 +39,15 @@ __device__ __forceinline__ void sage2_scores(float (&x)[1][N_TILES][4], float (&
     }
 }
 
-// Online softmax of one block, first half (masked keys hold x = -inf): the row's base m (log2
-// domain) moves only when the block's row maximum exceeds it by more than P_HEADROOM (always on a
-// row's first block, where m = -inf). Each thread first compares its own columns' maximum with
-// m + P_HEADROOM; only a warp where some lane exceeds exchanges maxima across the quads and moves
-// the bases. Returns the factor exp2(m_old - m_new) that O must take before this block's P~ V is
-// added (exactly 1 where the base stays) and the base the exponents are taken against.
+// Online softmax of one block, first half (masked keys hold x = -inf): updates m (log2 domain) and
+// returns the factor exp2(m_old - m_new) that O must take before this block's P~ V is added, and
+// the base the exponents are taken against.
 __device__ __forceinline__ void sage2_softmax_max(const float (&x)[1][N_TILES][4], const float (&c)[2][K_SCALE_BLOCKS],
                                                   float (&m_run)[1][2], float (&alpha)[1][2], float (&m_base)[2]) {
     constexpr int TILES_PER_SCALE = K_SCALE_TOKENS / 8;
-    float mx[2];
     #pragma unroll
     for (int h = 0; h < 2; ++h) {
-        mx[h] = SAGE_NEG_INF;
+        float mx = SAGE_NEG_INF;
         #pragma unroll
         for (int b = 0; b < K_SCALE_BLOCKS; ++b) {
             float xm[2] = {SAGE_NEG_INF, SAGE_NEG_INF};  // two chains: half the dependent latency
@@ -59,31 +55,19 @@ __device__ __forceinline__ void sage2_softmax_max(const float (&x)[1][N_TILES][4
             for (int nt = b * TILES_PER_SCALE; nt < (b + 1) * TILES_PER_SCALE; ++nt) {
                 xm[nt & 1] = fmaxf(xm[nt & 1], fmaxf(x[0][nt][2 * h], x[0][nt][2 * h + 1]));
             }
-            mx[h] = fmaxf(mx[h], (fmaxf(xm[0], xm[1]) - SAGE_ROUND_MAGIC) * c[h][b]);
+            mx = fmaxf(mx, (fmaxf(xm[0], xm[1]) - SAGE_ROUND_MAGIC) * c[h][b]);
         }
-    }
-    const bool exceeds = mx[0] > m_run[0][0] + P_HEADROOM || mx[1] > m_run[0][1] + P_HEADROOM;
-    if (__any_sync(0xffffffffu, exceeds)) {
-        #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-            mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-            const float m_new = mx[h] > m_run[0][h] + P_HEADROOM ? mx[h] : m_run[0][h];
-            // A row that has seen only masked keys keeps m = -inf; exp2 against 0 keeps it at 0.
-            m_base[h] = m_new == SAGE_NEG_INF ? 0.f : m_new;
-            alpha[0][h] = m_new == m_run[0][h] ? 1.f : sage_exp2(m_run[0][h] - m_base[h]);
-            m_run[0][h] = m_new;
-        }
-    } else {
-        #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            m_base[h] = m_run[0][h] == SAGE_NEG_INF ? 0.f : m_run[0][h];
-            alpha[0][h] = 1.f;
-        }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_new = fmaxf(m_run[0][h], mx);
+        // A row that has seen only masked keys keeps m = -inf; exp2 against 0 keeps it at 0.
+        m_base[h] = m_new == SAGE_NEG_INF ? 0.f : m_new;
+        alpha[0][h] = sage_exp2(m_run[0][h] - m_base[h]);
+        m_run[0][h] = m_new;
     }
 }
 
-// Second half: turns x into P~ in place (a value P_HEADROOM above the base maps to 448). The row sums l come out of
+// Second half: turns x into P~ in place (the row max maps to 448). The row sums l come out of
 // P~ V itself (V's ones columns, the last of O_TILES), as sums of the FP8 P~ that O is made of.
 __device__ __forceinline__ void sage2_softmax_exp(float (&x)[1][N_TILES][4], const float (&c)[2][K_SCALE_BLOCKS],
                                                   const float (&m_base)[2]) {
@@ -92,12 +76,15 @@ __device__ __forceinline__ void sage2_softmax_exp(float (&x)[1][N_TILES][4], con
     for (int h = 0; h < 2; ++h) {
         #pragma unroll
         for (int b = 0; b < K_SCALE_BLOCKS; ++b) {
-            const float bias = fmaf(-SAGE_ROUND_MAGIC, c[h][b], LOG2_FP8_MAX - P_HEADROOM - m_base[h]);
+            const float bias = fmaf(-SAGE_ROUND_MAGIC, c[h][b], LOG2_FP8_MAX - m_base[h]);
             #pragma unroll
             for (int nt = b * TILES_PER_SCALE; nt < (b + 1) * TILES_PER_SCALE; ++nt) {
                 #pragma unroll
                 for (int e = 0; e < 2; ++e) {
-                    x[0][nt][2 * h + e] = sage_exp2(fmaf(x[0][nt][2 * h + e], c[h][b], bias));
+                    const float arg = fmaf(x[0][nt][2 * h + e], c[h][b], bias);
+                    // The last n8 tile of every EXP2_POLY_PERIOD goes to the FMA pipe, the rest to MUFU.
+                    x[0][nt][2 * h + e] = nt % EXP2_POLY_PERIOD == EXP2_POLY_PERIOD - 1 ? sage2_exp2_poly(arg)
+                                                                                         : sage_exp2(arg);
                 }
             }
         }
