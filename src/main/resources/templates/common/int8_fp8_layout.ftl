@@ -3,7 +3,6 @@
 constexpr int SAGE_INT8_MAX = ${int8Max};
 constexpr float SAGE_FP8_MAX = ${fp8Max};
 constexpr float LOG2_FP8_MAX = ${log2Fp8Max}f;
-constexpr int EXP2_POLY_PERIOD = ${exp2PolyPeriod};  // the last n8 tile of every this many takes sage2_exp2_poly
 constexpr int Q_SCALE_ROWS = ${qScaleRows};            // a Q scale slice (scales stored per whole slice)
 constexpr int Q_GROUPS_PER_SLICE = ${qGroupsPerSlice};  // groups: rows equal mod this
 constexpr int K_SCALE_TOKENS = ${kScaleTokens};        // a K scale block; its groups are (token % 8) / 2
@@ -19,14 +18,4 @@ __device__ __forceinline__ int sage2_q_group(int row) {
 // The K scale group of key token `n` among its (batch, kv head)'s scales.
 __device__ __forceinline__ int sage2_k_group(int n) {
     return n / K_SCALE_TOKENS * K_GROUPS_PER_BLOCK + (n % 8) / 2;
-}
-
-// 2^x on the FMA pipe (Int8Fp8Layout.exp2Poly, bit for bit): x below -125 counts as -125 (NaN stays
-// NaN), n = rint(x) through the 1.5 * 2^23 trick, a cubic in f = x - n, n added to the exponent.
-__device__ __forceinline__ float sage2_exp2_poly(float x) {
-    const float xc = x < -125.f ? -125.f : x;
-    const float t = __fadd_rn(xc, 12582912.f);
-    const float f = __fsub_rn(xc, __fsub_rn(t, 12582912.f));
-    const float p = __fmaf_rn(__fmaf_rn(__fmaf_rn(${exp2Poly[3]}, f, ${exp2Poly[2]}), f, ${exp2Poly[1]}), f, ${exp2Poly[0]});
-    return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
 }

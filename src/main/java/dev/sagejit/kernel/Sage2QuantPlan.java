@@ -85,12 +85,6 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
         m.put("int8Max", Int8Fp8Layout.INT8_MAX);
         m.put("fp8Max", Int8Fp8Layout.FP8_MAX);
         m.put("log2Fp8Max", Int8Fp8Layout.LOG2_FP8_MAX);
-        m.put("exp2PolyPeriod", Int8Fp8Layout.EXP2_POLY_PERIOD);
-        var poly = new java.util.ArrayList<String>();
-        for (float c : Int8Fp8Layout.exp2PolyCoefficients()) {
-            poly.add(Float.toString(c) + "f");
-        }
-        m.put("exp2Poly", poly);
         m.put("qScaleRows", Int8Fp8Layout.Q_SCALE_ROWS);
         m.put("qGroupsPerSlice", Int8Fp8Layout.Q_GROUPS_PER_SLICE);
         m.put("kScaleTokens", Int8Fp8Layout.K_SCALE_TOKENS);

@@ -522,8 +522,7 @@ public final class Sage2Reference {
             Arrays.fill(pv, 0f);
             float rowSum = 0f;
             for (int j = start; j < stop; j++) {
-                float arg = t[j - start] - mNew + LOG2_448;
-                float p = Int8Fp8Layout.polyExp2Key(j - start) ? Int8Fp8Layout.exp2Poly(arg) : Log2Domain.exp2(arg);
+                float p = Log2Domain.exp2(t[j - start] - mNew + LOG2_448);
                 float p8 = e4m3ToFloat(e4m3(p));
                 rowSum += p8; // l sums the FP8 P~ that O is made of (the kernels' ones columns of V)
                 int vr = j * d;

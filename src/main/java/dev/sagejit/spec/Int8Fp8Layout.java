@@ -15,42 +15,6 @@ public final class Int8Fp8Layout {
     /** log2(448): P~ = exp2(S * sl - m + log2 448) maps each row's maximum to {@link #FP8_MAX}. */
     public static final double LOG2_FP8_MAX = Math.log(FP8_MAX) / Math.log(2.0);
 
-    /**
-     * P~'s exponentials split between two units: keys whose index inside a BLOCK_N block is, modulo
-     * {@code 8 * EXP2_POLY_PERIOD}, in its last 8 (the last n8 tile of every EXP2_POLY_PERIOD) take
-     * {@link #exp2Poly} on the FMA pipe, the others MUFU.EX2, whose 16 results per clock and SM
-     * otherwise bound the softmax (FlashAttention-4's split).
-     */
-    public static final int EXP2_POLY_PERIOD = 4;
-    /** 2^f on [-0.5, 0.5] as c0 + f (c1 + f (c2 + f c3)): max relative error 7.6e-5 in FP32 (E4M3 keeps 2^-4). */
-    private static final float[] EXP2_POLY = {0.99992794f, 0.69325906f, 0.24261209f, 0.05518229f};
-
-    /** The coefficients of {@link #exp2Poly}, c0 first. */
-    public static float[] exp2PolyCoefficients() {
-        return EXP2_POLY.clone();
-    }
-
-    /** Whether key {@code j} of a block (0-based inside it) takes {@link #exp2Poly}. */
-    public static boolean polyExp2Key(int j) {
-        return j % (8 * EXP2_POLY_PERIOD) >= 8 * (EXP2_POLY_PERIOD - 1);
-    }
-
-    /**
-     * 2^x in FP32 operations only, as the kernels compute it: x below -125 counts as -125 (its E4M3
-     * code is 0 either way; NaN stays NaN); n = x rounded to an integer by adding 1.5 * 2^23, f = x - n,
-     * the polynomial in f, and n added to its exponent bits.
-     */
-    public static float exp2Poly(float x) {
-        float xc = x < -125f ? -125f : x;
-        float t = xc + ROUND_MAGIC;
-        float f = xc - (t - ROUND_MAGIC);
-        float p = Math.fma(Math.fma(Math.fma(EXP2_POLY[3], f, EXP2_POLY[2]), f, EXP2_POLY[1]), f, EXP2_POLY[0]);
-        return Float.intBitsToFloat(Float.floatToRawIntBits(p) + (Float.floatToRawIntBits(t) << 23));
-    }
-
-    /** 1.5 * 2^23: adding it rounds a float below 2^22 in magnitude to an integer held in the low bits. */
-    private static final float ROUND_MAGIC = 12582912f;
-
     /** Query rows of one Q scale slice (an m16 MMA tile); scales are stored for whole slices. */
     public static final int Q_SCALE_ROWS = 16;
     /**

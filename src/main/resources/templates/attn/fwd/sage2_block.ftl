@@ -81,10 +81,7 @@ __device__ __forceinline__ void sage2_softmax_exp(float (&x)[1][N_TILES][4], con
             for (int nt = b * TILES_PER_SCALE; nt < (b + 1) * TILES_PER_SCALE; ++nt) {
                 #pragma unroll
                 for (int e = 0; e < 2; ++e) {
-                    const float arg = fmaf(x[0][nt][2 * h + e], c[h][b], bias);
-                    // The last n8 tile of every EXP2_POLY_PERIOD goes to the FMA pipe, the rest to MUFU.
-                    x[0][nt][2 * h + e] = nt % EXP2_POLY_PERIOD == EXP2_POLY_PERIOD - 1 ? sage2_exp2_poly(arg)
-                                                                                         : sage_exp2(arg);
+                    x[0][nt][2 * h + e] = sage_exp2(fmaf(x[0][nt][2 * h + e], c[h][b], bias));
                 }
             }
         }
