@@ -13,6 +13,18 @@ __device__ __forceinline__ u64 sage_wgmma_desc(u32 addr, u32 lbo, u32 sbo) {
     return (u64)((addr & 0x3FFFF) >> 4) | ((u64)((lbo & 0x3FFFF) >> 4) << 16)
          | ((u64)((sbo & 0x3FFFF) >> 4) << 32) | (mode << 62);
 }
+// A descriptor as its two words, for tiles that move through a ring: only the start address
+// (low word, in 16-byte units) changes, so `at(bytes)` costs one add. Valid while the tile stays
+// below 256 KB of shared memory (the address field's reach), which every sm_90a block does.
+struct SageDesc {
+    u32 lo, hi;
+    __device__ __forceinline__ u64 at(u32 bytes) const { return ((u64)hi << 32) | (lo + (bytes >> 4)); }
+};
+template <int ROW_BYTES>
+__device__ __forceinline__ SageDesc sage_wgmma_desc_words(u32 addr, u32 lbo, u32 sbo) {
+    const u64 d = sage_wgmma_desc<ROW_BYTES>(addr, lbo, sbo);
+    return SageDesc{(u32)d, (u32)(d >> 32)};
+}
 __device__ __forceinline__ void sage_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void sage_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int N>

@@ -38,14 +38,23 @@ constexpr bool WRITE_LSE = ${lse?c};
 <#include "sage2_block.ftl">
 <#include "epilogue_sage2.ftl">
 
-// S = Q K^T of one block into `acc` (issued and committed, not waited).
-__device__ __forceinline__ void sage2_issue_qk(int (&acc)[1][N_TILES][4], u32 sQ_rows, u32 sK) {
+// A consumer's place in the K/V ring: the stage a block uses and the parity of its barriers' phase
+// (the producer walks the same sequence). Advanced by compare-and-reset, not it % STAGES.
+struct Sage2Ring {
+    u32 stage, phase;
+    __device__ __forceinline__ void advance() {
+        if (++stage == STAGES) { stage = 0; phase ^= 1u; }
+    }
+};
+
+// S = Q K^T of one block into `acc` (issued and committed, not waited): Q from its descriptor,
+// K from the stage's (one add per step).
+__device__ __forceinline__ void sage2_issue_qk(int (&acc)[1][N_TILES][4], const SageDesc& dq, const SageDesc& dk,
+                                               u32 k_stage_bytes) {
     sage_wgmma_fence();
     #pragma unroll
     for (int kk = 0; kk < QK_STEPS; ++kk) {
-        const u64 da = sage_wgmma_desc<QK_ROW_BYTES>(sQ_rows + kk * STEP_BYTES, 16, QK_GROUP_BYTES);
-        const u64 db = sage_wgmma_desc<QK_ROW_BYTES>(sK + kk * STEP_BYTES, 16, QK_GROUP_BYTES);
-        ${qkWgmma}(acc[0], da, db, kk > 0);
+        ${qkWgmma}(acc[0], dq.at(kk * STEP_BYTES), dk.at(k_stage_bytes + kk * STEP_BYTES), kk > 0);
     }
     sage_wgmma_commit();
 }
@@ -53,12 +62,12 @@ __device__ __forceinline__ void sage2_issue_qk(int (&acc)[1][N_TILES][4], u32 sQ
 // P~ V^T of one block into a fresh `acc` (issued and committed, not waited). V^T is
 // [head dim][keys], K-major for this product: 32 keys = 32 bytes per step; its ones rows follow, so
 // the last n8 tile of `acc` is P~'s row sums.
-__device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][O_TILES][4], const u32 (&p)[PV_STEPS][4], u32 sV) {
+__device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][O_TILES][4], const u32 (&p)[PV_STEPS][4],
+                                               const SageDesc& dv, u32 v_stage_bytes) {
     sage_wgmma_fence();
     #pragma unroll
     for (int kk = 0; kk < PV_STEPS; ++kk) {
-        const u64 db = sage_wgmma_desc<V_ROW_BYTES>(sV + kk * STEP_BYTES, 16, 8 * V_ROW_BYTES);
-        ${pvWgmma}(acc[0], p[kk], db, kk > 0);
+        ${pvWgmma}(acc[0], p[kk], dv.at(v_stage_bytes + kk * STEP_BYTES), kk > 0);
     }
     sage_wgmma_commit();
 }
@@ -132,11 +141,16 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
 <#if setMaxRegisters>
     asm volatile("setmaxnreg.inc.sync.aligned.u32 ${consumerRegisters};\n");
 </#if>
-    const int consumer = warpgroup - 1;
+    const int consumer = CONSUMERS == 1 ? 0 : warpgroup - 1;  // a compile-time 0 keeps Q's descriptor uniform
     if (consumer == 1) sage2_turn_pass(consumer);
     const int warp_row = consumer * 64 + warp * 16;
     const int g = lane >> 2, t4 = lane & 3;
-    int it = 0;  // K/V ring uses so far, across this block's tiles (matches the producer's count)
+    // Descriptors of stage 0 of the K and V rings and of Q slot 0; blocks add their byte offsets.
+    const SageDesc dk0 = sage_wgmma_desc_words<QK_ROW_BYTES>(pl.k_stage(0), 16, QK_GROUP_BYTES);
+    const SageDesc dv0 = sage_wgmma_desc_words<V_ROW_BYTES>(pl.v_stage(0), 16, 8 * V_ROW_BYTES);
+    const SageDesc dq0 = sage_wgmma_desc_words<QK_ROW_BYTES>(pl.q_slot(0) + consumer * 64 * QK_ROW_BYTES, 16,
+                                                             QK_GROUP_BYTES);
+    Sage2Ring ring{0u, 0u};  // the next block's K/V stage, across this block's tiles (the producer's order)
 
     for (int tile = blockIdx.x, n = 0; tile < tiles; tile += gridDim.x, ++n) {
         const Sage2Tile tl = sage2_tile(tile, m_blocks, heads, batches, nq, nk);
@@ -144,7 +158,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
         const int row0 = tl.m_block * BLOCK_M;
         const int n_blocks = tl.n_blocks;
         const int slot = n % Q_SLOTS;
-        const u32 sQ_rows = pl.q_slot(slot) + consumer * 64 * QK_ROW_BYTES;
+        const SageDesc dq = SageDesc{dq0.lo + (u32)slot * (Q_TILE_BYTES >> 4), dq0.hi};
         const int first_masked_key = CAUSAL ? min(nk, row0 + nk - nq + 1) : nk;
         float qsl[2];
         sage2_q_scales(qsl, q_scale + ((i64)batch * heads + head) * q_groups, row0 + warp_row + g, nq, scale_log2);
@@ -169,13 +183,14 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             float alpha_pv[1][2];  // O's factor for the block whose P~ V is in flight
             u32 p_cur[PV_STEPS][4];
 
-            sage_mbar_wait(pl.full_k(it % STAGES), (it / STAGES) & 1);
+            Sage2Ring cur = ring;  // block j's stage (its V), then block j+1's (its K) in `next`
+            sage_mbar_wait(pl.full_k(cur.stage), cur.phase);
             sage2_turn_wait(consumer);
-            sage2_issue_qk(acc_i, sQ_rows, pl.k_stage(it % STAGES));
+            sage2_issue_qk(acc_i, dq, dk0, cur.stage * KV_TILE_BYTES);
             sage2_turn_pass(consumer);
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_i[0]);
-            if (lane == 0) sage_mbar_arrive(pl.empty_k(it % STAGES));
+            if (lane == 0) sage_mbar_arrive(pl.empty_k(cur.stage));
             sage2_scores(acc_s, c, acc_i, qsl, ks_ptr, 0, nk);
             if (BLOCK_N > first_masked_key) sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, 0, nq, nk, lane);
             sage2_softmax_step(acc_s, c, m_run, alpha);
@@ -184,17 +199,17 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             // Steady state without branches on the pipeline (ptxas can then prove which wgmma group
             // each wait retires and keeps them asynchronous); the last block is peeled off below.
             for (int j = 0; j + 1 < n_blocks; ++j) {
-                const int s = (it + j) % STAGES;
-                const int s1 = (it + j + 1) % STAGES;
-                sage_mbar_wait(pl.full_k(s1), ((it + j + 1) / STAGES) & 1);
-                sage_mbar_wait(pl.full_v(s), ((it + j) / STAGES) & 1);
+                Sage2Ring next = cur;
+                next.advance();
+                sage_mbar_wait(pl.full_k(next.stage), next.phase);
+                sage_mbar_wait(pl.full_v(cur.stage), cur.phase);
                 sage2_turn_wait(consumer);
-                sage2_issue_qk(acc_i, sQ_rows, pl.k_stage(s1));
-                sage2_issue_pv(acc_pv, p_cur, pl.v_stage(s));
+                sage2_issue_qk(acc_i, dq, dk0, next.stage * KV_TILE_BYTES);
+                sage2_issue_pv(acc_pv, p_cur, dv0, cur.stage * V_STAGE_BYTES);
                 sage2_turn_pass(consumer);
                 sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
                 sage_wgmma_touch(acc_i[0]);
-                if (lane == 0) sage_mbar_arrive(pl.empty_k(s1));
+                if (lane == 0) sage_mbar_arrive(pl.empty_k(next.stage));
                 sage2_scores(acc_s, c, acc_i, qsl, ks_ptr, j + 1, nk);
                 if ((j + 2) * BLOCK_N > first_masked_key) {
                     sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, (j + 1) * BLOCK_N, nq, nk, lane);
@@ -205,7 +220,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 sage_wgmma_wait<0>();
                 sage_wgmma_touch(acc_pv[0]);
                 sage_wgmma_touch(p_cur);
-                if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
+                if (lane == 0) sage_mbar_arrive(pl.empty_v(cur.stage));
                 // Two-level accumulation: O and l (relative to block j-1's max) take block j's factor
                 // and the block's FP8-MMA sum in one FMA.
                 #pragma unroll
@@ -216,23 +231,24 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 // P~ of block j+1 goes into the A registers only now: while P~ V of block j ran they
                 // were its operands (FlashAttention-3 orders it the same way).
                 sage2_pack_p(p_cur, acc_s);
+                cur = next;
             }
             // Every Q K^T of this tile is done: its Q slot may take the tile after next.
             if (lane == 0) sage_mbar_arrive(pl.empty_q(slot));
-            const int s = (it + n_blocks - 1) % STAGES;
-            sage_mbar_wait(pl.full_v(s), ((it + n_blocks - 1) / STAGES) & 1);
+            sage_mbar_wait(pl.full_v(cur.stage), cur.phase);
             sage2_turn_wait(consumer);
-            sage2_issue_pv(acc_pv, p_cur, pl.v_stage(s));
+            sage2_issue_pv(acc_pv, p_cur, dv0, cur.stage * V_STAGE_BYTES);
             sage2_turn_pass(consumer);
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_pv[0]);
-            if (lane == 0) sage_mbar_arrive(pl.empty_v(s));
+            if (lane == 0) sage_mbar_arrive(pl.empty_v(cur.stage));
             #pragma unroll
             for (int dt = 0; dt < O_TILES; ++dt) {
                 #pragma unroll
                 for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc_o[0][dt][e], alpha[0][e / 2], acc_pv[0][dt][e]);
             }
-            it += n_blocks;
+            cur.advance();
+            ring = cur;
         } else if (lane == 0) {
             sage_mbar_arrive(pl.empty_q(slot));
         }
