@@ -18,9 +18,7 @@ __device__ __forceinline__ u64 sage_wgmma_desc(u32 addr, u32 lbo, u32 sbo) {
 // below 256 KB of shared memory (the address field's reach), which every sm_90a block does.
 struct SageDesc {
     u32 lo, hi;
-    __device__ __forceinline__ u64 at(u32 bytes) const { return at16(bytes >> 4); }
-    // The same with the offset already in 16-byte units (no shift in the caller's loop).
-    __device__ __forceinline__ u64 at16(u32 units) const { return ((u64)hi << 32) | (lo + units); }
+    __device__ __forceinline__ u64 at(u32 bytes) const { return ((u64)hi << 32) | (lo + (bytes >> 4)); }
 };
 template <int ROW_BYTES>
 __device__ __forceinline__ SageDesc sage_wgmma_desc_words(u32 addr, u32 lbo, u32 sbo) {

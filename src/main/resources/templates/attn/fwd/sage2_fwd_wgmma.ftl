@@ -50,12 +50,11 @@ struct Sage2Ring {
 // S = Q K^T of one block into `acc` (issued and committed, not waited): Q from its descriptor,
 // K from the stage's (one add per step).
 __device__ __forceinline__ void sage2_issue_qk(int (&acc)[1][N_TILES][4], const SageDesc& dq, const SageDesc& dk,
-                                               u32 stage) {
-    const u32 k_units = stage * (KV_TILE_BYTES >> 4);
+                                               u32 k_stage_bytes) {
     sage_wgmma_fence();
     #pragma unroll
     for (int kk = 0; kk < QK_STEPS; ++kk) {
-        ${qkWgmma}(acc[0], dq.at16(kk * (STEP_BYTES >> 4)), dk.at16(k_units + kk * (STEP_BYTES >> 4)), kk > 0);
+        ${qkWgmma}(acc[0], dq.at(kk * STEP_BYTES), dk.at(k_stage_bytes + kk * STEP_BYTES), kk > 0);
     }
     sage_wgmma_commit();
 }
@@ -64,12 +63,11 @@ __device__ __forceinline__ void sage2_issue_qk(int (&acc)[1][N_TILES][4], const 
 // [head dim][keys], K-major for this product: 32 keys = 32 bytes per step; its ones rows follow, so
 // the last n8 tile of `acc` is P~'s row sums.
 __device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][O_TILES][4], const u32 (&p)[PV_STEPS][4],
-                                               const SageDesc& dv, u32 stage) {
-    const u32 v_units = stage * (V_STAGE_BYTES >> 4);
+                                               const SageDesc& dv, u32 v_stage_bytes) {
     sage_wgmma_fence();
     #pragma unroll
     for (int kk = 0; kk < PV_STEPS; ++kk) {
-        ${pvWgmma}(acc[0], p[kk], dv.at16(v_units + kk * (STEP_BYTES >> 4)), kk > 0);
+        ${pvWgmma}(acc[0], p[kk], dv.at(v_stage_bytes + kk * STEP_BYTES), kk > 0);
     }
     sage_wgmma_commit();
 }
@@ -108,16 +106,42 @@ __device__ __forceinline__ Sage2Tile sage2_tile(int t, int m_blocks, int heads, 
     return tile;
 }
 
-// One consumer warpgroup's whole schedule. CONSUMER is a template argument, so everything derived
-// from it (Q's descriptor first) is warp-uniform to the compiler and stays in uniform registers.
-template <int CONSUMER>
-__device__ __forceinline__ void sage2_consume(const SagePipeline& pl, u16* __restrict__ o, float* __restrict__ lse,
-                                              const float* __restrict__ q_scale, const float* __restrict__ k_scale,
-                                              const float* __restrict__ q_shift, const float* __restrict__ v_scale,
-                                              i64 o_sb, i64 o_sh, i64 o_sn, int nq, int nk, int group, float scale_log2,
-                                              int q_groups, int k_groups, int heads, int batches, int m_blocks, int tiles,
-                                              int warp, int lane) {
-    constexpr int consumer = CONSUMER;
+extern "C" __global__ void __launch_bounds__(${threads}, ${minBlocksPerSm})
+${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ SageTensorMap tm_k,
+         const __grid_constant__ SageTensorMap tm_v, u16* __restrict__ o, float* __restrict__ lse,
+         const float* __restrict__ q_scale, const float* __restrict__ k_scale,
+         const float* __restrict__ q_shift, const float* __restrict__ v_scale,
+         i64 o_sb, i64 o_sh, i64 o_sn, int nq, int nk, int group, float scale_log2, int q_groups, int k_groups,
+         int heads, int batches) {
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    const u32 base = sage_aligned_smem_base(smem_raw);
+    const SagePipeline pl = sage_pipeline_init(base);
+
+    const int tid = threadIdx.x;
+    const int warpgroup = tid / 128;
+    const int warp = (tid / 32) & 3;
+    const int lane = tid & 31;
+    const int m_blocks = (nq + BLOCK_M - 1) / BLOCK_M;
+    const int tiles = m_blocks * heads * batches;
+    if (warpgroup == 0) {
+<#if setMaxRegisters>
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 ${producerRegisters};\n");
+</#if>
+        if (tid == 0) {
+            sage_prefetch_maps(&tm_q, &tm_k, &tm_v);
+            int it = 0;
+            for (int t = blockIdx.x, n = 0; t < tiles; t += gridDim.x, ++n) {
+                const Sage2Tile tl = sage2_tile(t, m_blocks, heads, batches, nq, nk);
+                sage_produce_tile(pl, &tm_q, &tm_k, &tm_v, n % Q_SLOTS, n / Q_SLOTS, tl.m_block * BLOCK_M, tl.head,
+                                  tl.head / group, tl.batch, tl.n_blocks, it);
+            }
+        }
+        return;
+    }
+<#if setMaxRegisters>
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 ${consumerRegisters};\n");
+</#if>
+    const int consumer = CONSUMERS == 1 ? 0 : warpgroup - 1;  // a compile-time 0 keeps Q's descriptor uniform
     if (consumer == 1) sage2_turn_pass(consumer);
     const int warp_row = consumer * 64 + warp * 16;
     const int g = lane >> 2, t4 = lane & 3;
@@ -162,7 +186,7 @@ __device__ __forceinline__ void sage2_consume(const SagePipeline& pl, u16* __res
             Sage2Ring cur = ring;  // block j's stage (its V), then block j+1's (its K) in `next`
             sage_mbar_wait(pl.full_k(cur.stage), cur.phase);
             sage2_turn_wait(consumer);
-            sage2_issue_qk(acc_i, dq, dk0, cur.stage);
+            sage2_issue_qk(acc_i, dq, dk0, cur.stage * KV_TILE_BYTES);
             sage2_turn_pass(consumer);
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_i[0]);
@@ -180,8 +204,8 @@ __device__ __forceinline__ void sage2_consume(const SagePipeline& pl, u16* __res
                 sage_mbar_wait(pl.full_k(next.stage), next.phase);
                 sage_mbar_wait(pl.full_v(cur.stage), cur.phase);
                 sage2_turn_wait(consumer);
-                sage2_issue_qk(acc_i, dq, dk0, next.stage);
-                sage2_issue_pv(acc_pv, p_cur, dv0, cur.stage);
+                sage2_issue_qk(acc_i, dq, dk0, next.stage * KV_TILE_BYTES);
+                sage2_issue_pv(acc_pv, p_cur, dv0, cur.stage * V_STAGE_BYTES);
                 sage2_turn_pass(consumer);
                 sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
                 sage_wgmma_touch(acc_i[0]);
@@ -213,7 +237,7 @@ __device__ __forceinline__ void sage2_consume(const SagePipeline& pl, u16* __res
             if (lane == 0) sage_mbar_arrive(pl.empty_q(slot));
             sage_mbar_wait(pl.full_v(cur.stage), cur.phase);
             sage2_turn_wait(consumer);
-            sage2_issue_pv(acc_pv, p_cur, dv0, cur.stage);
+            sage2_issue_pv(acc_pv, p_cur, dv0, cur.stage * V_STAGE_BYTES);
             sage2_turn_pass(consumer);
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_pv[0]);
@@ -231,52 +255,5 @@ __device__ __forceinline__ void sage2_consume(const SagePipeline& pl, u16* __res
         // Each warp writes its own 16 rows from registers: no block barrier, no shared memory.
         sage2_epilogue(acc_o, m_run, o, lse, q_shift, v_scale, o_sb, o_sh, o_sn, nq, scale_log2,
                        heads, group, head, kv_head, batch, row0, warp_row, lane);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(${threads}, ${minBlocksPerSm})
-${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ SageTensorMap tm_k,
-         const __grid_constant__ SageTensorMap tm_v, u16* __restrict__ o, float* __restrict__ lse,
-         const float* __restrict__ q_scale, const float* __restrict__ k_scale,
-         const float* __restrict__ q_shift, const float* __restrict__ v_scale,
-         i64 o_sb, i64 o_sh, i64 o_sn, int nq, int nk, int group, float scale_log2, int q_groups, int k_groups,
-         int heads, int batches) {
-    extern __shared__ __align__(128) unsigned char smem_raw[];
-    const u32 base = sage_aligned_smem_base(smem_raw);
-    const SagePipeline pl = sage_pipeline_init(base);
-
-    const int tid = threadIdx.x;
-    const int warpgroup = tid / 128;
-    const int warp = (tid / 32) & 3;
-    const int lane = tid & 31;
-    const int m_blocks = (nq + BLOCK_M - 1) / BLOCK_M;
-    const int tiles = m_blocks * heads * batches;
-    if (warpgroup == 0) {
-<#if setMaxRegisters>
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 ${producerRegisters};\n");
-</#if>
-        if (tid == 0) {
-            sage_prefetch_maps(&tm_q, &tm_k, &tm_v);
-            int it = 0;
-            for (int t = blockIdx.x, n = 0; t < tiles; t += gridDim.x, ++n) {
-                const Sage2Tile tl = sage2_tile(t, m_blocks, heads, batches, nq, nk);
-                sage_produce_tile(pl, &tm_q, &tm_k, &tm_v, n % Q_SLOTS, n / Q_SLOTS, tl.m_block * BLOCK_M, tl.head,
-                                  tl.head / group, tl.batch, tl.n_blocks, it);
-            }
-        }
-        return;
-    }
-<#if setMaxRegisters>
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 ${consumerRegisters};\n");
-</#if>
-    if constexpr (CONSUMERS == 1) {
-        sage2_consume<0>(pl, o, lse, q_scale, k_scale, q_shift, v_scale, o_sb, o_sh, o_sn, nq, nk, group, scale_log2,
-                         q_groups, k_groups, heads, batches, m_blocks, tiles, warp, lane);
-    } else if (warpgroup == 1) {
-        sage2_consume<0>(pl, o, lse, q_scale, k_scale, q_shift, v_scale, o_sb, o_sh, o_sn, nq, nk, group, scale_log2,
-                         q_groups, k_groups, heads, batches, m_blocks, tiles, warp, lane);
-    } else {
-        sage2_consume<1>(pl, o, lse, q_scale, k_scale, q_shift, v_scale, o_sb, o_sh, o_sn, nq, nk, group, scale_log2,
-                         q_groups, k_groups, heads, batches, m_blocks, tiles, warp, lane);
     }
 }
