@@ -202,24 +202,28 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    /**
-     * Tile keys to time for one case, in --tiles order without repeats: the default, the candidates,
-     * and the named keys this case's kernel can run.
-     */
     private List<String> configs(SageAttention sage, BenchCase c) {
-        var keys = new java.util.LinkedHashSet<String>();
-        for (String t : tiles.split(",")) {
+        return configs(tiles, spec(sage, c), c.nk());
+    }
+
+    /**
+     * Tile keys to time for one case ({@code spec} on {@code keys} key tokens), in --tiles order
+     * without repeats: the default, the candidates, and the named keys its kernel can run (a single
+     * named key is kept even if it cannot, so its run fails with the reason).
+     */
+    static List<String> configs(String tiles, KernelSpec spec, int keys) {
+        var out = new java.util.LinkedHashSet<String>();
+        String[] items = tiles.split(",");
+        for (String t : items) {
             if (t.equals("default")) {
-                keys.add(TileTable.choose(spec(sage, c), c.nk()).tiles().key());
+                out.add(TileTable.choose(spec, keys).tiles().key());
             } else if (t.equals("all")) {
-                TileTable.candidates(spec(sage, c)).forEach(x -> keys.add(x.key()));
-            } else if (tiles.contains(",") && TileTable.whyInvalid(spec(sage, c), TileConfig.parse(t)).isPresent()) {
-                continue;  // one of several: the others serve this case
-            } else {
-                keys.add(t);
+                TileTable.candidates(spec).forEach(x -> out.add(x.key()));
+            } else if (items.length == 1 || TileTable.whyInvalid(spec, TileConfig.parse(t)).isEmpty()) {
+                out.add(t);
             }
         }
-        return List.copyOf(keys);
+        return List.copyOf(out);
     }
 
     private static KernelSpec spec(SageAttention sage, BenchCase c) {
