@@ -7,7 +7,9 @@
           (STATS_TILES * TOKENS tokens per block).
        2. sage2_quant_q: INT8 Q, one scale per row, and qshift = Q . kmean.
        3. sage2_quant_k: INT8 (K - kmean), scales per (K scale block, (token % 8) / 2).
-       4. sage2_quant_v: FP8 V^T per channel, tokens permuted inside each 16, transposed in registers. -->
+       4. sage2_quant_v: FP8 V^T per channel, tokens permuted inside each 16, transposed in registers.
+     Without LSE the forward runs them as two launches instead: sage2_stats_and_q (1 beside 2 without
+     qshift) and sage2_quant_kv (3 beside 4). -->
 <#include "../common/types.ftl">
 <#include "../common/ptx.ftl">
 <#include "../common/fp8.ftl">
@@ -24,12 +26,14 @@ constexpr int STATS_TILES = ${statsTiles};   // kv_stats blocks cover STATS_TILE
 
 <#include "../common/int8_quant.ftl">
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-sage2_kv_stats(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb, i64 k_sh, i64 k_sn,
-               i64 v_sb, i64 v_sh, i64 v_sn, int nk, float* __restrict__ ksum, int* __restrict__ vmax_bits) {
+// Each quantizer is a per-tile function (tile bx of (head, batch) among `heads`) that its own kernel
+// calls with the block's coordinates; the merged kernels below interleave two of them in one grid.
+__device__ __forceinline__ void sage2_kv_stats_tile(int bx, int head, int batch, int heads, const u16* __restrict__ k,
+                                                    const u16* __restrict__ v, i64 k_sb, i64 k_sh, i64 k_sn, i64 v_sb,
+                                                    i64 v_sh, i64 v_sn, int nk, float* __restrict__ ksum,
+                                                    int* __restrict__ vmax_bits) {
     __shared__ float s_sum[HEAD_DIM];
     __shared__ int s_max[HEAD_DIM];
-    const int head = blockIdx.y, batch = blockIdx.z;
     for (int c = threadIdx.x; c < HEAD_DIM; c += THREADS) { s_sum[c] = 0.f; s_max[c] = 0; }
     __syncthreads();
     const u16* kp = k + batch * k_sb + head * k_sh;
@@ -42,7 +46,7 @@ sage2_kv_stats(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb, i
     u32x4 rk[STATS_TILES][CHUNKS_PER_THREAD], rv[STATS_TILES][CHUNKS_PER_THREAD];
     #pragma unroll
     for (int tile = 0; tile < STATS_TILES; ++tile) {
-        const int row0 = (blockIdx.x * STATS_TILES + tile) * TOKENS;
+        const int row0 = (bx * STATS_TILES + tile) * TOKENS;
         #pragma unroll
         for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
             rk[tile][i] = sage_load_raw(kp, k_sn, row0, nk, threadIdx.x + i * THREADS);
@@ -51,7 +55,7 @@ sage2_kv_stats(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb, i
     }
     #pragma unroll
     for (int tile = 0; tile < STATS_TILES; ++tile) {
-        const int row0 = (blockIdx.x * STATS_TILES + tile) * TOKENS;
+        const int row0 = (bx * STATS_TILES + tile) * TOKENS;
         #pragma unroll
         for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
             const bool valid = sage_chunk_valid(row0, nk, threadIdx.x + i * THREADS);
@@ -68,7 +72,7 @@ sage2_kv_stats(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb, i
     #pragma unroll
     for (int e = 0; e < 8; ++e) { atomicAdd(&s_sum[col + e], sum[e]); atomicMax(&s_max[col + e], mx[e]); }
     __syncthreads();
-    const i64 hd = ((i64)batch * gridDim.y + head) * HEAD_DIM;
+    const i64 hd = ((i64)batch * heads + head) * HEAD_DIM;
     for (int c = threadIdx.x; c < HEAD_DIM; c += THREADS) {
         atomicAdd(&ksum[hd + c], s_sum[c]);
         atomicMax(&vmax_bits[hd + c], s_max[c]);
@@ -76,27 +80,36 @@ sage2_kv_stats(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb, i
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS)
-sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, int group, int nk,
-              const float* __restrict__ ksum, signed char* __restrict__ q8, float* __restrict__ q_scale,
-              float* __restrict__ q_shift, int q_groups) {
+sage2_kv_stats(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb, i64 k_sh, i64 k_sn,
+               i64 v_sb, i64 v_sh, i64 v_sn, int nk, float* __restrict__ ksum, int* __restrict__ vmax_bits) {
+    sage2_kv_stats_tile(blockIdx.x, blockIdx.y, blockIdx.z, gridDim.y, k, v, k_sb, k_sh, k_sn, v_sb, v_sh, v_sn, nk,
+                        ksum, vmax_bits);
+}
+
+// with_shift: also qshift = Q . kmean (only the LSE needs it; without it the tile does not read ksum,
+// so it may run before or beside kv_stats).
+__device__ __forceinline__ void sage2_quant_q_tile(int bx, int head, int batch, int heads, const u16* __restrict__ q,
+                                                   i64 q_sb, i64 q_sh, i64 q_sn, int nq, int group, int nk,
+                                                   const float* __restrict__ ksum, signed char* __restrict__ q8,
+                                                   float* __restrict__ q_scale, float* __restrict__ q_shift,
+                                                   int q_groups, bool with_shift) {
     __shared__ int s_max[Q_GROUPS_PER_BLOCK];
     __shared__ float s_inv[Q_GROUPS_PER_BLOCK];
     __shared__ float s_kmean[HEAD_DIM];
-    const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
+    const int row0 = bx * TOKENS;
     // The tile's loads go out first: the kmean table's own load and the barrier then wait alongside
     // them instead of before them.
     const u16* qp = q + batch * q_sb + head * q_sh;
     u32x4 raw[CHUNKS_PER_THREAD];  // kept raw (half the registers of floats) and unpacked twice
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) raw[i] = sage_load_raw(qp, q_sn, row0, nq, threadIdx.x + i * THREADS);
-    const float* ks = ksum + ((i64)batch * (gridDim.y / group) + head / group) * HEAD_DIM;
-    sage_kmean_table(s_kmean, ks, nk);
+    if (with_shift) sage_kmean_table(s_kmean, ksum + ((i64)batch * (heads / group) + head / group) * HEAD_DIM, nk);
     for (int i = threadIdx.x; i < Q_GROUPS_PER_BLOCK; i += THREADS) s_max[i] = 0;
     __syncthreads();
     const int col = (threadIdx.x % CHUNKS_PER_ROW) * 8;
     float kmean[8];
     #pragma unroll
-    for (int e = 0; e < 8; ++e) kmean[e] = s_kmean[col + e];
+    for (int e = 0; e < 8; ++e) kmean[e] = with_shift ? s_kmean[col + e] : 0.f;
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
         const int c = threadIdx.x + i * THREADS;
@@ -106,22 +119,25 @@ sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, i
         int mx = 0;
         float dot = 0.f;
         #pragma unroll
-        for (int e = 0; e < 8; ++e) { mx = max(mx, sage_abs_bits(x[e])); dot = fmaf(x[e], kmean[e], dot); }
+        for (int e = 0; e < 8; ++e) {
+            mx = max(mx, sage_abs_bits(x[e]));
+            if (with_shift) dot = fmaf(x[e], kmean[e], dot);
+        }
         // The CHUNKS_PER_ROW threads of one row are consecutive lanes: reduce the row's dot product.
         #pragma unroll
         for (int off = CHUNKS_PER_ROW / 2; off > 0; off /= 2) {
-            dot += __shfl_xor_sync(0xffffffffu, dot, off);
+            if (with_shift) dot += __shfl_xor_sync(0xffffffffu, dot, off);
             mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, off));
         }
         if (threadIdx.x % CHUNKS_PER_ROW == 0) {
-            if (row0 + r < nq) q_shift[((i64)batch * gridDim.y + head) * nq + row0 + r] = dot;
+            if (with_shift && row0 + r < nq) q_shift[((i64)batch * heads + head) * nq + row0 + r] = dot;
             atomicMax(&s_max[sage2_q_group(r)], mx);  // one atomic per row, not per lane
         }
     }
     __syncthreads();
     // Scales of every group whose 16-row slice starts before nq (a group with no rows gets 0); one
     // division pair per group, shared with its rows through s_inv.
-    const i64 gbase = ((i64)batch * gridDim.y + head) * q_groups + sage2_q_group(row0);
+    const i64 gbase = ((i64)batch * heads + head) * q_groups + sage2_q_group(row0);
     for (int i = threadIdx.x; i < Q_GROUPS_PER_BLOCK; i += THREADS) {
         float scale, inv;
         sage_int8_scale(s_max[i], scale, inv);
@@ -137,19 +153,28 @@ sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, i
         const float inv = s_inv[sage2_q_group(r)];
         float x[8];
         sage_unpack(x, raw[i], true);
-        signed char* dst = q8 + (((i64)batch * gridDim.y + head) * nq + row0 + r) * HEAD_DIM + col;
+        signed char* dst = q8 + (((i64)batch * heads + head) * nq + row0 + r) * HEAD_DIM + col;
         *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x, 0, inv), sage_int8x4(x, 4, inv));
     }
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS)
-sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, const float* __restrict__ ksum,
-              signed char* __restrict__ k8, float* __restrict__ k_scale, int k_groups) {
+sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, int group, int nk,
+              const float* __restrict__ ksum, signed char* __restrict__ q8, float* __restrict__ q_scale,
+              float* __restrict__ q_shift, int q_groups) {
+    sage2_quant_q_tile(blockIdx.x, blockIdx.y, blockIdx.z, gridDim.y, q, q_sb, q_sh, q_sn, nq, group, nk, ksum, q8,
+                       q_scale, q_shift, q_groups, true);
+}
+
+__device__ __forceinline__ void sage2_quant_k_tile(int bx, int head, int batch, int heads, const u16* __restrict__ k,
+                                                   i64 k_sb, i64 k_sh, i64 k_sn, int nk, const float* __restrict__ ksum,
+                                                   signed char* __restrict__ k8, float* __restrict__ k_scale,
+                                                   int k_groups) {
     __shared__ int s_max[K_GROUPS_PER_TILE];
     __shared__ float s_inv[K_GROUPS_PER_TILE];
     __shared__ float s_kmean[HEAD_DIM];
-    const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
-    const i64 hd = ((i64)batch * gridDim.y + head);
+    const int row0 = bx * TOKENS;
+    const i64 hd = ((i64)batch * heads + head);
     // The tile's loads first (see sage2_quant_q).
     const u16* kp = k + batch * k_sb + head * k_sh;
     u32x4 raw[CHUNKS_PER_THREAD];  // kept raw (half the registers of floats) and unpacked twice
@@ -201,6 +226,13 @@ sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, c
     }
 }
 
+extern "C" __global__ void __launch_bounds__(THREADS)
+sage2_quant_k(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, const float* __restrict__ ksum,
+              signed char* __restrict__ k8, float* __restrict__ k_scale, int k_groups) {
+    sage2_quant_k_tile(blockIdx.x, blockIdx.y, blockIdx.z, gridDim.y, k, k_sb, k_sh, k_sn, nk, ksum, k8, k_scale,
+                       k_groups);
+}
+
 // Position p of every V_PERM_PERIOD tokens of V^T holds token SAGE_V_PERM[p] of them.
 __device__ __constant__ int SAGE_V_PERM[V_PERM_PERIOD] = {<#list vPerm as p>${p}<#sep>, </#sep></#list>};
 
@@ -215,12 +247,13 @@ constexpr int V_LANES_PER_CHUNK = V_GROUPS * V_QUADS;
 constexpr int V_UNITS_PER_THREAD = V_LANES_PER_CHUNK * CHUNKS_PER_ROW / THREADS;
 static_assert(V_LANES_PER_CHUNK == 16 && V_UNITS_PER_THREAD >= 1, "V quantizer lane map wants 64-token blocks");
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, int nk_pad,
-              const int* __restrict__ vmax_bits, unsigned char* __restrict__ v8t, float* __restrict__ v_scale) {
+__device__ __forceinline__ void sage2_quant_v_tile(int bx, int head, int batch, int heads, const u16* __restrict__ v,
+                                                   i64 v_sb, i64 v_sh, i64 v_sn, int nk, int nk_pad,
+                                                   const int* __restrict__ vmax_bits, unsigned char* __restrict__ v8t,
+                                                   float* __restrict__ v_scale) {
     __shared__ float s_inv[HEAD_DIM];
-    const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * TOKENS;
-    const i64 hd = ((i64)batch * gridDim.y + head);
+    const int row0 = bx * TOKENS;
+    const i64 hd = ((i64)batch * heads + head);
     const u16* vp = v + batch * v_sb + head * v_sh;
     const int quad = threadIdx.x % V_QUADS;
     const int grp = (threadIdx.x / V_QUADS) % V_GROUPS;
@@ -245,7 +278,7 @@ sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, i
         const float amax = __int_as_float(bits);
         const bool finite = bits < 0x7f800000;
         s_inv[ch] = finite && bits != 0 ? __fdiv_rn(SAGE_FP8_MAX, amax) : 0.f;
-        if (blockIdx.x == 0) v_scale[hd * HEAD_DIM + ch] = finite ? __fdiv_rn(amax, SAGE_FP8_MAX) : __int_as_float(0x7fc00000);
+        if (bx == 0) v_scale[hd * HEAD_DIM + ch] = finite ? __fdiv_rn(amax, SAGE_FP8_MAX) : __int_as_float(0x7fc00000);
     }
     __syncthreads();
     #pragma unroll
@@ -266,5 +299,62 @@ sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, i
                                    sage_scaled(x[2][e], inv[e]), sage_scaled(x[3][e], inv[e]));
             }
         }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+sage2_quant_v(const u16* __restrict__ v, i64 v_sb, i64 v_sh, i64 v_sn, int nk, int nk_pad,
+              const int* __restrict__ vmax_bits, unsigned char* __restrict__ v8t, float* __restrict__ v_scale) {
+    sage2_quant_v_tile(blockIdx.x, blockIdx.y, blockIdx.z, gridDim.y, v, v_sb, v_sh, v_sn, nk, nk_pad, vmax_bits, v8t,
+                       v_scale);
+}
+
+// Two quantizers in one grid of a_tiles + b_tiles blocks, interleaved in proportion (block i is of
+// kind A when floor((i + 1) * A / (A + B)) > floor(i * A / (A + B))), so each SM holds both kinds and
+// one kind's memory waits overlap the other's. Tiles of a kind run x fastest, then head, then batch.
+struct Sage2Split {
+    bool a;
+    int x, head, batch;
+};
+__device__ __forceinline__ Sage2Split sage2_split(int a_tiles, int a_x, int a_heads, int b_tiles, int b_x, int b_heads) {
+    const long long i = blockIdx.x, total = (long long)a_tiles + b_tiles;
+    const int a_before = (int)(i * a_tiles / total);
+    Sage2Split t;
+    t.a = (int)((i + 1) * a_tiles / total) > a_before;
+    const int idx = t.a ? a_before : (int)i - a_before;
+    const int x = t.a ? a_x : b_x, heads = t.a ? a_heads : b_heads;
+    t.x = idx % x;
+    t.head = idx / x % heads;
+    t.batch = idx / x / heads;
+    return t;
+}
+
+// kv_stats beside quant_q without qshift (neither reads the other's output): the forward without LSE.
+extern "C" __global__ void __launch_bounds__(THREADS)
+sage2_stats_and_q(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb, i64 k_sh, i64 k_sn, i64 v_sb,
+                  i64 v_sh, i64 v_sn, int nk, float* __restrict__ ksum, int* __restrict__ vmax_bits, int stats_x,
+                  int hkv, const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, int q_x, int hq,
+                  int batches, signed char* __restrict__ q8, float* __restrict__ q_scale, int q_groups) {
+    const Sage2Split t = sage2_split(stats_x * hkv * batches, stats_x, hkv, q_x * hq * batches, q_x, hq);
+    if (t.a) {
+        sage2_kv_stats_tile(t.x, t.head, t.batch, hkv, k, v, k_sb, k_sh, k_sn, v_sb, v_sh, v_sn, nk, ksum, vmax_bits);
+    } else {
+        sage2_quant_q_tile(t.x, t.head, t.batch, hq, q, q_sb, q_sh, q_sn, nq, 1, nk, nullptr, q8, q_scale, nullptr,
+                           q_groups, false);
+    }
+}
+
+// quant_k beside quant_v (both read kv_stats' output only).
+extern "C" __global__ void __launch_bounds__(THREADS)
+sage2_quant_kv(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, const u16* __restrict__ v, i64 v_sb,
+               i64 v_sh, i64 v_sn, int nk, int nk_pad, int x_tiles, int hkv, int batches,
+               const float* __restrict__ ksum, const int* __restrict__ vmax_bits, signed char* __restrict__ k8,
+               float* __restrict__ k_scale, int k_groups, unsigned char* __restrict__ v8t, float* __restrict__ v_scale) {
+    const int tiles = x_tiles * hkv * batches;
+    const Sage2Split t = sage2_split(tiles, x_tiles, hkv, tiles, x_tiles, hkv);
+    if (t.a) {
+        sage2_quant_k_tile(t.x, t.head, t.batch, hkv, k, k_sb, k_sh, k_sn, nk, ksum, k8, k_scale, k_groups);
+    } else {
+        sage2_quant_v_tile(t.x, t.head, t.batch, hkv, v, v_sb, v_sh, v_sn, nk, nk_pad, vmax_bits, v8t, v_scale);
     }
 }

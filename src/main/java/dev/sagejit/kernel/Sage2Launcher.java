@@ -50,6 +50,27 @@ final class Sage2Launcher implements AutoCloseable {
         var q = p.q();
         var k = p.k();
         var v = p.v();
+        if (nk > 0 && nq > 0 && !plan.spec().lse()) {
+            // Without LSE nothing needs qshift, so quant_q runs beside kv_stats, and quant_k beside
+            // quant_v: two interleaved launches whose memory waits overlap (docs/perf-notes-int8fp8.md).
+            int statsX = Sage2QuantPlan.statsBlocks(nk);
+            int qX = blocks(nq);
+            long statsAndQ = (long) statsX * hkv * p.batch() + (long) qX * p.heads() * p.batch();
+            launch(qp, Sage2QuantPlan.STATS_AND_Q, Math.toIntExact(statsAndQ), 1, 1, stream, KernelArgs.builder()
+                    .ptr(k.address()).ptr(v.address()).i64(k.batchStride()).i64(k.headStride()).i64(k.seqStride())
+                    .i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(nk).ptr(w.kSum()).ptr(w.vMax())
+                    .i32(statsX).i32(hkv).ptr(q.address()).i64(q.batchStride()).i64(q.headStride())
+                    .i64(q.seqStride()).i32(nq).i32(qX).i32(p.heads()).i32(p.batch()).ptr(w.q8()).ptr(w.qScale())
+                    .i32(Int8Fp8Layout.qGroups(nq)));
+            int kvX = blocks(nk);
+            launch(qp, Sage2QuantPlan.QUANT_KV, Math.toIntExact(2L * kvX * hkv * p.batch()), 1, 1, stream,
+                    KernelArgs.builder().ptr(k.address()).i64(k.batchStride()).i64(k.headStride()).i64(k.seqStride())
+                            .ptr(v.address()).i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(nk)
+                            .i32(Int8Fp8Layout.nkPad(nk)).i32(kvX).i32(hkv).i32(p.batch()).ptr(w.kSum())
+                            .ptr(w.vMax()).ptr(w.k8()).ptr(w.kScale()).i32(Int8Fp8Layout.kGroups(nk)).ptr(w.v8t())
+                            .ptr(w.vScale()));
+            return w;
+        }
         if (nk > 0) {
             kvStats(loader, qp, k, v, w.kSum(), w.vMax(), stream);
         }

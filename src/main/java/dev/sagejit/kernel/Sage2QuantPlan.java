@@ -29,6 +29,10 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
     public static final String QUANT_Q = "sage2_quant_q";
     public static final String QUANT_K = "sage2_quant_k";
     public static final String QUANT_V = "sage2_quant_v";
+    /** kv_stats and quant_q without qshift in one interleaved grid (forward without LSE). */
+    public static final String STATS_AND_Q = "sage2_stats_and_q";
+    /** quant_k and quant_v in one interleaved grid. */
+    public static final String QUANT_KV = "sage2_quant_kv";
 
     public Sage2QuantPlan {
         requireInputs("int8-fp8", inputType, headDim);

@@ -23,7 +23,8 @@ __device__ __forceinline__ void sage2_epilogue(float (&acc_o)[1][O_TILES][4], fl
     #pragma unroll
     for (int h = 0; h < 2; ++h) {
         const int row = row0 + warp_row + g + 8 * h;
-        const float shift = row < nq ? q_shift[((i64)batch * heads + head) * nq + row] : 0.f;
+        // qshift only moves the LSE (without it the quantizers do not compute it).
+        const float shift = WRITE_LSE && row < nq ? q_shift[((i64)batch * heads + head) * nq + row] : 0.f;
         m_run[0][h] += shift * scale_log2 - LOG2_FP8_MAX;
     }
     u16* o_ptr = o + batch * o_sb + head * o_sh;

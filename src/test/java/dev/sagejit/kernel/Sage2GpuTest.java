@@ -107,13 +107,24 @@ class Sage2GpuTest extends dev.sagejit.testing.GpuSession {
         compareQuantizers(c, q, k, v);
     }
 
+    /**
+     * Both quantizer paths: with LSE (four kernels, qshift included) and without (kv_stats beside
+     * quant_q, then quant_k beside quant_v; no qshift).
+     */
     private static void compareQuantizers(Case c, HostTensor q, HostTensor k, HostTensor v) {
+        compareQuantizers(c, q, k, v, true);
+        compareQuantizers(c, q, k, v, false);
+    }
+
+    private static void compareQuantizers(Case c, HostTensor q, HostTensor k, HostTensor v, boolean lse) {
         DType t = c.precision().inputType();
         var device = sage.device();
         try (DeviceBuffer dq = upload(q, t); DeviceBuffer dk = upload(k, t); DeviceBuffer dv = upload(v, t);
-                DeviceBuffer dout = device.allocate(2L * q.data().length)) {
-            var opts = AttentionOptions.builder().precision(c.precision()).build();
-            var problem = new FwdProblem(opts, tensor(dq, t, q), tensor(dk, t, k), tensor(dv, t, v), tensor(dout, t, q), 0L);
+                DeviceBuffer dout = device.allocate(2L * q.data().length);
+                DeviceBuffer dlse = device.allocate(4L * Math.max(1, q.data().length / c.d()))) {
+            var opts = AttentionOptions.builder().precision(c.precision()).lse(lse).build();
+            var problem = new FwdProblem(opts, tensor(dq, t, q), tensor(dk, t, k), tensor(dv, t, v), tensor(dout, t, q),
+                    lse ? dlse.address() : 0L);
             var w = SageInternals.launcher(sage).quantizeInto(problem, device.defaultStream());
             device.synchronize();
             int bhk = c.b() * c.hkv();
@@ -129,7 +140,7 @@ class Sage2GpuTest extends dev.sagejit.testing.GpuSession {
             assertArrayEquals(ref.kscale(), floats(w.kScale(), ref.kscale().length), "kscale");
             assertArrayEquals(ref.v8t(), bytes(w.v8t(), ref.v8t().length), "v8t");
             assertArrayEquals(ref.vscale(), floats(w.vScale(), ref.vscale().length), "vscale");
-            float[] shift = floats(w.qShift(), ref.qshift().length);
+            float[] shift = lse ? floats(w.qShift(), ref.qshift().length) : new float[0];
             for (int i = 0; i < shift.length; i++) {
                 float want = ref.qshift()[i];
                 if (Float.isFinite(want)) {
@@ -138,7 +149,8 @@ class Sage2GpuTest extends dev.sagejit.testing.GpuSession {
                     assertTrue(!Float.isFinite(shift[i]), "qshift[" + i + "] " + shift[i] + " should be " + want);
                 }
             }
-            System.out.println(c + ": quantizers identical to the CPU emulation");
+            System.out.println(c + (lse ? " (with LSE)" : " (without LSE: merged launches)")
+                    + ": quantizers identical to the CPU emulation");
         }
     }
 
