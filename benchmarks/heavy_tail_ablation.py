@@ -12,6 +12,12 @@ import argparse
 
 import numpy as np
 
+# Mirrors of spec/Int8Fp8Layout.java (the decision lives there; this script only models it and its variants).
+INT8_MAX = 127
+FP8_MAX = 448.0
+K_SCALE_TOKENS = 64      # a K scale block; its groups are the tokens with equal (token % 8) / 2
+K_GROUPS_PER_BLOCK = 4
+
 
 def bf16(x):
     b = x.astype(np.float32).view(np.uint32)
@@ -23,20 +29,21 @@ def e4m3(x):
     a = np.abs(x)
     e = np.maximum(np.floor(np.log2(np.maximum(a, 1e-30))), -6)
     step = 2.0 ** (e - 3)
-    return np.sign(x) * np.minimum(np.round(a / step) * step, 448)
+    return np.sign(x) * np.minimum(np.round(a / step) * step, FP8_MAX)
 
 
 def int8(x, scale):
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.clip(np.round(np.where(scale > 0, x / scale, 0)), -127, 127)
+        return np.clip(np.round(np.where(scale > 0, x / scale, 0)), -INT8_MAX, INT8_MAX)
 
 
 def k_groups(kind, n):
     tok = np.arange(n)
-    return {"thread16": (tok // 64) * 4 + (tok % 8) // 2,   # the layout: 64-token blocks, (n % 8) / 2
-            "thread8": (tok // 32) * 4 + (tok % 8) // 2,
-            "thread4": (tok // 16) * 4 + (tok % 8) // 2,
-            "block64": tok // 64}[kind]
+    per_thread = (tok % 8) // 2
+    return {"thread16": (tok // K_SCALE_TOKENS) * K_GROUPS_PER_BLOCK + per_thread,   # the layout
+            "thread8": (tok // (K_SCALE_TOKENS // 2)) * K_GROUPS_PER_BLOCK + per_thread,
+            "thread4": (tok // (K_SCALE_TOKENS // 4)) * K_GROUPS_PER_BLOCK + per_thread,
+            "block64": tok // K_SCALE_TOKENS}[kind]
 
 
 def attention(q, k, v, causal):
@@ -51,28 +58,28 @@ def quantized(q, k, v, causal, kgroup="thread16", qq=True, kq=True, vq=True, pq=
     h, n, d = k.shape
     ks = k - k.mean(1, keepdims=True)
     if qq:
-        sc = np.abs(q).max(-1, keepdims=True) / 127
+        sc = np.abs(q).max(-1, keepdims=True) / INT8_MAX
         q = int8(q, sc) * sc
     if kq:
         if kgroup == "token":
-            sc = np.abs(ks).max(-1, keepdims=True) / 127
+            sc = np.abs(ks).max(-1, keepdims=True) / INT8_MAX
         else:
             g = k_groups(kgroup, n)
             amax = np.abs(ks).max(-1)
             gm = np.zeros((h, g.max() + 1))
             for i in range(h):
                 np.maximum.at(gm[i], g, amax[i])
-            sc = (gm[:, g] / 127)[..., None]
+            sc = (gm[:, g] / INT8_MAX)[..., None]
         ks = int8(ks, sc) * sc
     if vq:
-        sc = np.abs(v).max(1, keepdims=True) / 448
+        sc = np.abs(v).max(1, keepdims=True) / FP8_MAX
         v = e4m3(v / sc) * sc
     s = q @ ks.transpose(0, 2, 1) / np.sqrt(d)
     if causal:
         s = np.where(np.tril(np.ones(s.shape[-2:], bool)), s, -np.inf)
     p = np.exp(s - s.max(-1, keepdims=True))
     if pq:
-        p = e4m3(p * 448) / 448
+        p = e4m3(p * FP8_MAX) / FP8_MAX
     return (p @ v) / p.sum(-1, keepdims=True)
 
 

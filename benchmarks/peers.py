@@ -658,7 +658,7 @@ def run_accuracy(torch, a, w, gpu, s, causals, dt_name, backends):
         if a.save_inputs:
             save_dir = os.path.join(a.save_inputs, "%s-%s-%s" % (shape_str(s), family, dt_name))
             try:
-                save_npy(torch, save_dir, q, k, v, s, family, dt_name, seed, do=do)
+                save_npy(torch, save_dir, q, k, v, s, family, dt_name, seed, do=do, inputs=inputs_label(a, family))
             except Exception as e:  # noqa: BLE001
                 sys.stderr.write("--save-inputs failed for %s: %s\n" % (save_dir, e))
                 save_dir = None
@@ -746,15 +746,16 @@ def grad_accuracy(torch, a, w, gpu, s, causal, dt_name, backends, family, qkv, d
     del ref
 
 
-def save_npy(torch, d, q, k, v, s, family, dt_name, seed, do=None):
-    """q/k/v.npy (and do.npy when dO is given) as float32 copies of the rounded tensors, and meta.json."""
+def save_npy(torch, d, q, k, v, s, family, dt_name, seed, do=None, inputs=None):
+    """q/k/v.npy (and do.npy when dO is given) as float32 copies of the rounded tensors, and meta.json
+    (`inputs`: the label the accuracy rows of these inputs carry, default the family)."""
     import numpy as np
     os.makedirs(d, exist_ok=True)
     tensors = [("q", q), ("k", k), ("v", v)] + ([("do", do)] if do is not None else [])
     for name, t in tensors:
         np.save(os.path.join(d, name + ".npy"), t.float().cpu().numpy())
     meta = dict(s)
-    meta.update(layout="BHSD", family=family, dtype=dt_name, seed=seed,
+    meta.update(layout="BHSD", family=family, inputs=inputs or family, dtype=dt_name, seed=seed,
                 scale=1.0 / math.sqrt(s["D"]),
                 note="q/k/v: float32 copies of the %s-rounded inputs; ref_o*.npy: FP64 torch "
                      "reference stored as float32; causal is top-left aligned" % dt_name)

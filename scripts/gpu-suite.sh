@@ -86,8 +86,9 @@ tune_cases() {  # sagejit tune over every GPU of the host on the TUNE_CASES file
         --min-ms 100 --gpus "$gpus" --cases "$TUNE_CASES" --json "$1" --csv "$EXTRA/tune.csv" \
         | tee "$EXTRA/tune.txt" | grep -A40 "^summary" >&2 || status=1
 }
-bench() { timeout 420 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --peers off --out "$RESULTS" --run "$RUN" \
-    --commit "$COMMIT" "$@"; }
+# BENCH_CP / BENCH_COMMIT time another build (the headline A/B) into the same results.
+bench() { timeout 420 "$JAVA" $JAVA_OPTS -cp "${BENCH_CP:-$CP}" dev.sagejit.cli.Main bench --peers off --out "$RESULTS" \
+    --run "$RUN" --commit "${BENCH_COMMIT:-$COMMIT}" "$@"; }
 peers() { timeout 300 python3 benchmarks/peers.py --out "$RESULTS" --run "$RUN" --commit "$COMMIT" "$@"; }
 
 sass() {  # SASS of the default int8-fp8 kernels: wgmma shows as IGMMA (INT8) and QGMMA (FP8)
@@ -135,26 +136,19 @@ sage2_accuracy() {  # int8-fp8 (default tiles) and SDPA against FP64 on the same
     rm -rf /tmp/sagejit-acc
     peers --no-forward --accuracy --save-inputs /tmp/sagejit-acc --shapes 1x4x4096x128,1x4x4096x64 \
         --inputs gaussian,k-channel-offset,heavy-tail --causal both --dtype bf16 --backends flash,cudnn || status=1
-    for d in /tmp/sagejit-acc/*/; do
-        family="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['family'])" "$d/meta.json")"
-        for causal in "" --causal; do
-            "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --q "$d/q.npy" --k "$d/k.npy" --v "$d/v.npy" \
-                --precision int8-fp8 $causal --check-rows 0 --results "$RESULTS" --run "$RUN" --label "$family" \
-                | grep -E "PASS|FAIL" | sed "s|^|$(basename "$d") ${causal:-full} int8-fp8 |" || status=1
-        done
-    done
     # More draws of the heavy-tailed family (its error moves with the few largest entries of a draw).
     for seed in ${HEAVY_SEEDS:-}; do
-        rm -rf /tmp/sagejit-acc-seed
-        peers --no-forward --accuracy --save-inputs /tmp/sagejit-acc-seed --seed "$seed" --shapes 1x4x4096x128 \
-            --inputs heavy-tail --causal both --dtype bf16 --backends cudnn || status=1
-        for d in /tmp/sagejit-acc-seed/*/; do
-            for causal in "" --causal; do
-                "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --q "$d/q.npy" --k "$d/k.npy" --v "$d/v.npy" \
-                    --precision int8-fp8 $causal --check-rows 0 --results "$RESULTS" --run "$RUN" \
-                    --label "heavy-tail-seed$seed" | grep -E "PASS|FAIL" \
-                    | sed "s|^|seed $seed ${causal:-full} int8-fp8 |" || status=1
-            done
+        peers --no-forward --accuracy --save-inputs "/tmp/sagejit-acc/seed$seed" --seed "$seed" \
+            --shapes 1x4x4096x128 --inputs heavy-tail --causal both --dtype bf16 --backends cudnn || status=1
+    done
+    # sagejit on every saved input set, labelled as peers.py labelled SDPA's rows (meta.json "inputs").
+    for d in /tmp/sagejit-acc/*/ /tmp/sagejit-acc/seed*/*/; do
+        [[ -f "$d/meta.json" ]] || continue
+        label="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['inputs'])" "$d/meta.json")"
+        for causal in "" --causal; do
+            "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --q "$d/q.npy" --k "$d/k.npy" --v "$d/v.npy" \
+                --precision int8-fp8 $causal --check-rows 0 --results "$RESULTS" --run "$RUN" --label "$label" \
+                | grep -E "PASS|FAIL" | sed "s|^|$(basename "$d") $label ${causal:-full} int8-fp8 |" || status=1
         done
     done
 }
@@ -208,9 +202,8 @@ elif [[ "$MODE" == headline ]]; then
         BASE_COMMIT="$(cat bundle/base/COMMIT)"
         BASE_CP="$(ls bundle/base/sagejit-*.jar | head -1):$(tr ':' '\n' <<<"$CP" | grep -v '/sagejit-' | paste -sd:)"
         step "A/B: int8-fp8 from the base build $BASE_COMMIT (rows carry its commit)"
-        timeout 420 "$JAVA" $JAVA_OPTS -cp "$BASE_CP" dev.sagejit.cli.Main bench --peers off --out "$RESULTS" \
-            --run "$RUN" --commit "$BASE_COMMIT" --tiles "${TILES:-default}" --causal both --precision int8-fp8 \
-            --min-ms 150 --warmup 3 --shapes "$H_SHAPES" || status=1
+        BENCH_CP="$BASE_CP" BENCH_COMMIT="$BASE_COMMIT" bench --tiles "${TILES:-default}" --causal both \
+            --precision int8-fp8 --min-ms 150 --warmup 3 --shapes "$H_SHAPES" || status=1
         step "int8-fp8 from this build again (order effects)"
         bench --tiles "${TILES:-default}" --causal both --precision int8-fp8 --min-ms 150 --warmup 3 \
             --shapes "$H_SHAPES" || status=1

@@ -330,31 +330,33 @@ __device__ __forceinline__ Sage2Split sage2_split(int a_tiles, int a_x, int a_he
 }
 
 // kv_stats beside quant_q without qshift (neither reads the other's output): the forward without LSE.
+// Parameters: kv_stats's, then quant_q's (its group, nk, ksum and q_shift go unread), then the grid.
 extern "C" __global__ void __launch_bounds__(THREADS)
 sage2_stats_and_q(const u16* __restrict__ k, const u16* __restrict__ v, i64 k_sb, i64 k_sh, i64 k_sn, i64 v_sb,
-                  i64 v_sh, i64 v_sn, int nk, float* __restrict__ ksum, int* __restrict__ vmax_bits, int stats_x,
-                  int hkv, const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, int q_x, int hq,
-                  int batches, signed char* __restrict__ q8, float* __restrict__ q_scale, int q_groups) {
+                  i64 v_sh, i64 v_sn, int nk, float* __restrict__ ksum, int* __restrict__ vmax_bits,
+                  const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, int group, int q_nk,
+                  const float* __restrict__ q_ksum, signed char* __restrict__ q8, float* __restrict__ q_scale,
+                  float* __restrict__ q_shift, int q_groups, int stats_x, int hkv, int q_x, int hq, int batches) {
     const Sage2Split t = sage2_split(stats_x * hkv * batches, stats_x, hkv, q_x * hq * batches, q_x, hq);
     if (t.a) {
         sage2_kv_stats_tile(t.x, t.head, t.batch, hkv, k, v, k_sb, k_sh, k_sn, v_sb, v_sh, v_sn, nk, ksum, vmax_bits);
     } else {
-        sage2_quant_q_tile(t.x, t.head, t.batch, hq, q, q_sb, q_sh, q_sn, nq, 1, nk, nullptr, q8, q_scale, nullptr,
+        sage2_quant_q_tile(t.x, t.head, t.batch, hq, q, q_sb, q_sh, q_sn, nq, group, q_nk, q_ksum, q8, q_scale, q_shift,
                            q_groups, false);
     }
 }
 
-// quant_k beside quant_v (both read kv_stats' output only).
+// quant_k beside quant_v (both read kv_stats' output only). Parameters: quant_k's, quant_v's, the grid.
 extern "C" __global__ void __launch_bounds__(THREADS)
-sage2_quant_kv(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, const u16* __restrict__ v, i64 v_sb,
-               i64 v_sh, i64 v_sn, int nk, int nk_pad, int x_tiles, int hkv, int batches,
-               const float* __restrict__ ksum, const int* __restrict__ vmax_bits, signed char* __restrict__ k8,
-               float* __restrict__ k_scale, int k_groups, unsigned char* __restrict__ v8t, float* __restrict__ v_scale) {
+sage2_quant_kv(const u16* __restrict__ k, i64 k_sb, i64 k_sh, i64 k_sn, int nk, const float* __restrict__ ksum,
+               signed char* __restrict__ k8, float* __restrict__ k_scale, int k_groups, const u16* __restrict__ v,
+               i64 v_sb, i64 v_sh, i64 v_sn, int v_nk, int nk_pad, const int* __restrict__ vmax_bits,
+               unsigned char* __restrict__ v8t, float* __restrict__ v_scale, int x_tiles, int hkv, int batches) {
     const int tiles = x_tiles * hkv * batches;
     const Sage2Split t = sage2_split(tiles, x_tiles, hkv, tiles, x_tiles, hkv);
     if (t.a) {
         sage2_quant_k_tile(t.x, t.head, t.batch, hkv, k, k_sb, k_sh, k_sn, nk, ksum, k8, k_scale, k_groups);
     } else {
-        sage2_quant_v_tile(t.x, t.head, t.batch, hkv, v, v_sb, v_sh, v_sn, nk, nk_pad, vmax_bits, v8t, v_scale);
+        sage2_quant_v_tile(t.x, t.head, t.batch, hkv, v, v_sb, v_sh, v_sn, v_nk, nk_pad, vmax_bits, v8t, v_scale);
     }
 }

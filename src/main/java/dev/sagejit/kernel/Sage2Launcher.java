@@ -47,46 +47,33 @@ final class Sage2Launcher implements AutoCloseable {
         int nq = p.q().seq();
         int nk = p.k().seq();
         int hkv = p.k().heads();
-        var q = p.q();
         var k = p.k();
         var v = p.v();
         if (nk > 0 && nq > 0 && !plan.spec().lse()) {
             // Without LSE nothing needs qshift, so quant_q runs beside kv_stats, and quant_k beside
             // quant_v: two interleaved launches whose memory waits overlap (docs/perf-notes-int8fp8.md).
+            // Each merged kernel takes its two quantizers' parameters in turn, then its grid.
             int statsX = Sage2QuantPlan.statsBlocks(nk);
             int qX = blocks(nq);
             long statsAndQ = (long) statsX * hkv * p.batch() + (long) qX * p.heads() * p.batch();
-            launch(qp, Sage2QuantPlan.STATS_AND_Q, Math.toIntExact(statsAndQ), 1, 1, stream, KernelArgs.builder()
-                    .ptr(k.address()).ptr(v.address()).i64(k.batchStride()).i64(k.headStride()).i64(k.seqStride())
-                    .i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(nk).ptr(w.kSum()).ptr(w.vMax())
-                    .i32(statsX).i32(hkv).ptr(q.address()).i64(q.batchStride()).i64(q.headStride())
-                    .i64(q.seqStride()).i32(nq).i32(qX).i32(p.heads()).i32(p.batch()).ptr(w.q8()).ptr(w.qScale())
-                    .i32(Int8Fp8Layout.qGroups(nq)));
+            launch(qp, Sage2QuantPlan.STATS_AND_Q, Math.toIntExact(statsAndQ), 1, 1, stream,
+                    quantQArgs(kvStatsArgs(KernelArgs.builder(), k, v, w.kSum(), w.vMax()), p, w)
+                            .i32(statsX).i32(hkv).i32(qX).i32(p.heads()).i32(p.batch()));
             int kvX = blocks(nk);
             launch(qp, Sage2QuantPlan.QUANT_KV, Math.toIntExact(2L * kvX * hkv * p.batch()), 1, 1, stream,
-                    KernelArgs.builder().ptr(k.address()).i64(k.batchStride()).i64(k.headStride()).i64(k.seqStride())
-                            .ptr(v.address()).i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(nk)
-                            .i32(Int8Fp8Layout.nkPad(nk)).i32(kvX).i32(hkv).i32(p.batch()).ptr(w.kSum())
-                            .ptr(w.vMax()).ptr(w.k8()).ptr(w.kScale()).i32(Int8Fp8Layout.kGroups(nk)).ptr(w.v8t())
-                            .ptr(w.vScale()));
+                    quantVArgs(quantKArgs(KernelArgs.builder(), k, w), v, w).i32(kvX).i32(hkv).i32(p.batch()));
             return w;
         }
         if (nk > 0) {
             kvStats(loader, qp, k, v, w.kSum(), w.vMax(), stream);
         }
         if (nq > 0) {
-            launch(qp, Sage2QuantPlan.QUANT_Q, blocks(nq), p.heads(), p.batch(), stream, KernelArgs.builder()
-                    .ptr(q.address()).i64(q.batchStride()).i64(q.headStride()).i64(q.seqStride()).i32(nq)
-                    .i32(p.group()).i32(nk).ptr(w.kSum()).ptr(w.q8()).ptr(w.qScale()).ptr(w.qShift())
-                    .i32(Int8Fp8Layout.qGroups(nq)));
+            launch(qp, Sage2QuantPlan.QUANT_Q, blocks(nq), p.heads(), p.batch(), stream,
+                    quantQArgs(KernelArgs.builder(), p, w));
         }
         if (nk > 0) {
-            launch(qp, Sage2QuantPlan.QUANT_K, blocks(nk), hkv, p.batch(), stream, KernelArgs.builder()
-                    .ptr(k.address()).i64(k.batchStride()).i64(k.headStride()).i64(k.seqStride()).i32(nk)
-                    .ptr(w.kSum()).ptr(w.k8()).ptr(w.kScale()).i32(Int8Fp8Layout.kGroups(nk)));
-            launch(qp, Sage2QuantPlan.QUANT_V, blocks(nk), hkv, p.batch(), stream, KernelArgs.builder()
-                    .ptr(v.address()).i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(nk)
-                    .i32(Int8Fp8Layout.nkPad(nk)).ptr(w.vMax()).ptr(w.v8t()).ptr(w.vScale()));
+            launch(qp, Sage2QuantPlan.QUANT_K, blocks(nk), hkv, p.batch(), stream, quantKArgs(KernelArgs.builder(), k, w));
+            launch(qp, Sage2QuantPlan.QUANT_V, blocks(nk), hkv, p.batch(), stream, quantVArgs(KernelArgs.builder(), v, w));
         }
         return w;
     }
@@ -164,9 +151,31 @@ final class Sage2Launcher implements AutoCloseable {
     static void kvStats(KernelLoader loader, Sage2QuantPlan qp, DeviceTensor k, DeviceTensor v, DeviceBuffer kSum,
             DeviceBuffer vMax, Stream stream) {
         launch(loader, qp, Sage2QuantPlan.KV_STATS, Sage2QuantPlan.statsBlocks(k.seq()), k.heads(), k.batch(), stream,
-                KernelArgs.builder().ptr(k.address()).ptr(v.address()).i64(k.batchStride()).i64(k.headStride())
-                        .i64(k.seqStride()).i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(k.seq())
-                        .ptr(kSum).ptr(vMax));
+                kvStatsArgs(KernelArgs.builder(), k, v, kSum, vMax));
+    }
+
+    // Each quantizer kernel's parameters (sage2_quant.ftl), appended to `b`; the merged kernels take two in turn.
+    private static KernelArgs.Builder kvStatsArgs(KernelArgs.Builder b, DeviceTensor k, DeviceTensor v, DeviceBuffer kSum,
+            DeviceBuffer vMax) {
+        return b.ptr(k.address()).ptr(v.address()).i64(k.batchStride()).i64(k.headStride()).i64(k.seqStride())
+                .i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(k.seq()).ptr(kSum).ptr(vMax);
+    }
+
+    private static KernelArgs.Builder quantQArgs(KernelArgs.Builder b, FwdProblem p, Sage2Workspace.Views w) {
+        var q = p.q();
+        return b.ptr(q.address()).i64(q.batchStride()).i64(q.headStride()).i64(q.seqStride()).i32(q.seq())
+                .i32(p.group()).i32(p.k().seq()).ptr(w.kSum()).ptr(w.q8()).ptr(w.qScale()).ptr(w.qShift())
+                .i32(Int8Fp8Layout.qGroups(q.seq()));
+    }
+
+    private static KernelArgs.Builder quantKArgs(KernelArgs.Builder b, DeviceTensor k, Sage2Workspace.Views w) {
+        return b.ptr(k.address()).i64(k.batchStride()).i64(k.headStride()).i64(k.seqStride()).i32(k.seq())
+                .ptr(w.kSum()).ptr(w.k8()).ptr(w.kScale()).i32(Int8Fp8Layout.kGroups(k.seq()));
+    }
+
+    private static KernelArgs.Builder quantVArgs(KernelArgs.Builder b, DeviceTensor v, Sage2Workspace.Views w) {
+        return b.ptr(v.address()).i64(v.batchStride()).i64(v.headStride()).i64(v.seqStride()).i32(v.seq())
+                .i32(Int8Fp8Layout.nkPad(v.seq())).ptr(w.vMax()).ptr(w.v8t()).ptr(w.vScale());
     }
 
     private static int blocks(int n) {
