@@ -180,6 +180,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             sage2_turn_wait(consumer);
             sage2_issue_qk(acc_i, dq, dk0, cur.stage * KV_TILE_BYTES);
             sage2_turn_pass(consumer);
+            loads.pump(tid, (int)cur.uses + 1, (int)cur.uses, -1);  // while Q K^T runs
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_i[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_k(cur.stage));
@@ -196,13 +197,15 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             auto steady_block = [&](int j, u32 (&p_in)[PV_STEPS][4], u32 (&p_out)[PV_STEPS][4]) {
                 Sage2Ring next = cur;
                 next.advance();
-                loads.pump(tid, (int)next.uses + STAGES - 1, (int)cur.uses + STAGES - 1, -1);
                 sage_mbar_wait(pl.full_k(next.stage), next.phase);
                 sage_mbar_wait(pl.full_v(cur.stage), cur.phase);
                 sage2_turn_wait(consumer);
                 sage2_issue_qk(acc_i, dq, dk0, next.stage * KV_TILE_BYTES);
                 sage2_issue_pv(acc_pv, p_in, dv0, cur.stage * V_STAGE_BYTES);
                 sage2_turn_pass(consumer);
+                // While the tensor cores run, the loads reach the next block's K and V (and further
+                // as far as released slots allow).
+                loads.pump(tid, (int)next.uses + 1, (int)cur.uses + 1, -1);
                 sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
                 sage_wgmma_touch(acc_i[0]);
                 if (lane == 0) sage_mbar_arrive(pl.empty_k(next.stage));
@@ -241,7 +244,6 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             // then reach the next tile's Q and first K (the pumps in the key loop never wait for a Q).
             if (lane == 0) sage_mbar_arrive(pl.empty_q(slot));
             ++n;
-            loads.pump(tid, (int)cur.uses + 1, (int)cur.uses, n);
             sage_mbar_wait(pl.full_v(cur.stage), cur.phase);
             sage2_turn_wait(consumer);
             if (last_in_b) {
@@ -250,6 +252,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 sage2_issue_pv(acc_pv, p_a, dv0, cur.stage * V_STAGE_BYTES);
             }
             sage2_turn_pass(consumer);
+            loads.pump(tid, (int)cur.uses + 1, -1, n);  // the next tile's Q and first K
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_pv[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_v(cur.stage));
