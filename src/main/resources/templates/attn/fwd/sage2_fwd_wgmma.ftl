@@ -118,7 +118,6 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
          i64 o_sb, i64 o_sh, i64 o_sn, int nq, int nk, int group, float scale_log2, int q_groups, int k_groups,
          int heads, int batches) {
     extern __shared__ __align__(128) unsigned char smem_raw[];
-    __shared__ Sage2LoadState load_state;
     const u32 base = sage_aligned_smem_base(smem_raw);
     const SagePipeline pl = sage_pipeline_init(base);
 
@@ -128,12 +127,13 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
     const int lane = tid & 31;
     const int m_blocks = (nq + BLOCK_M - 1) / BLOCK_M;
     const int tiles = m_blocks * heads * batches;
-    const Sage2Loads loads{&load_state, pl, &tm_q, &tm_k, &tm_v, heads, batches, nq, nk, group};
-    if (tid == 0) {
+    if (tid == 0) {  // the first tile's loads (sage2_loads.ftl)
         sage_prefetch_maps(&tm_q, &tm_k, &tm_v);
-        loads.init(tiles, m_blocks);  // and the first loads
+        Sage2Tile first;
+        if (sage2_next_tile_with_keys(blockIdx.x, first, tiles, m_blocks, heads, batches, nq, nk) < tiles) {
+            sage2_load_tile_start(pl, &tm_q, &tm_k, &tm_v, first, 0, 0, group);
+        }
     }
-    __syncthreads();
     if (consumer == 1) sage2_turn_pass(consumer);
     const int warp_row = consumer * 64 + warp * 16;
     const int g = lane >> 2, t4 = lane & 3;
@@ -180,7 +180,6 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             sage2_turn_wait(consumer);
             sage2_issue_qk(acc_i, dq, dk0, cur.stage * KV_TILE_BYTES);
             sage2_turn_pass(consumer);
-            loads.pump(tid, (int)cur.uses + 1, (int)cur.uses, -1);  // while Q K^T runs
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_i[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_k(cur.stage));
@@ -203,9 +202,13 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 sage2_issue_qk(acc_i, dq, dk0, next.stage * KV_TILE_BYTES);
                 sage2_issue_pv(acc_pv, p_in, dv0, cur.stage * V_STAGE_BYTES);
                 sage2_turn_pass(consumer);
-                // While the tensor cores run, the loads reach the next block's K and V (and further
-                // as far as released slots allow).
-                loads.pump(tid, (int)next.uses + 1, (int)cur.uses + 1, -1);
+                // While the tensor cores run: the K of block j + STAGES and the V of block j + STAGES - 1.
+                if (tid == 0 && j + STAGES < n_blocks) {
+                    sage2_load_k(pl, &tm_k, (int)cur.uses + STAGES, j + STAGES, kv_head, batch);
+                }
+                if (tid == 32 && j + STAGES - 1 < n_blocks) {
+                    sage2_load_v(pl, &tm_v, (int)cur.uses + STAGES - 1, j + STAGES - 1, kv_head, batch);
+                }
                 sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
                 sage_wgmma_touch(acc_i[0]);
                 if (lane == 0) sage_mbar_arrive(pl.empty_k(next.stage));
@@ -240,8 +243,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             const bool last_in_b = j + 1 < n_blocks;  // an odd number of steady blocks leaves P~ in p_b
             if (last_in_b) steady_block(j, p_a, p_b);
 
-            // Every Q K^T of this tile is done: its Q slot may take the tile after next. The loads
-            // then reach the next tile's Q and first K (the pumps in the key loop never wait for a Q).
+            // Every Q K^T of this tile is done: its Q slot may take the tile after next.
             if (lane == 0) sage_mbar_arrive(pl.empty_q(slot));
             ++n;
             sage_mbar_wait(pl.full_v(cur.stage), cur.phase);
@@ -252,7 +254,12 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 sage2_issue_pv(acc_pv, p_a, dv0, cur.stage * V_STAGE_BYTES);
             }
             sage2_turn_pass(consumer);
-            loads.pump(tid, (int)cur.uses + 1, -1, n);  // the next tile's Q and first K
+            if (tid == 0) {  // while this P~ V runs: the next tile's first loads
+                Sage2Tile after;
+                if (sage2_next_tile_with_keys(tile + gridDim.x, after, tiles, m_blocks, heads, batches, nq, nk) < tiles) {
+                    sage2_load_tile_start(pl, &tm_q, &tm_k, &tm_v, after, n, (int)cur.uses + 1, group);
+                }
+            }
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_pv[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_v(cur.stage));
