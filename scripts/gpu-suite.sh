@@ -14,8 +14,9 @@
 #     autotune-all: sagejit tune on 24 benchmark cases (TUNE_LIMIT seconds at most);
 #     headline: int8-fp8, bf16 and SDPA at N 4096 only (a short check of new defaults; PROFILE=1 adds ncu;
 #     TILES=list gives int8-fp8's --tiles, HEADLINE_SHAPES the shapes, ACCURACY=1 the FP64 accuracy on
-#     identical inputs, SASS=1 the default kernels' SASS; with bundle/base from make-bundle.sh
-#     BASE_REF=<ref>, int8-fp8 is timed from that build too, between two runs of this one);
+#     identical inputs, SASS=1 the default kernels' SASS, CAUSAL=0|1|both int8-fp8's masks; with
+#     bundle/base from make-bundle.sh BASE_REF="<ref> ...", int8-fp8 is timed from each of those builds
+#     too, between two runs of this one);
 #     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
 #     and sagejit bench --peers auto;
 #     bwd: training forward, backward and forward+backward of BWD_PRECISIONS (default bf16; e.g.
@@ -196,16 +197,18 @@ elif [[ "$MODE" == autotune ]]; then
 elif [[ "$MODE" == headline ]]; then
     H_SHAPES="${HEADLINE_SHAPES:-4x32x4096x128,4x32x4096x64}"
     step "int8-fp8 (tiles ${TILES:-default}) and bf16 (default) and SDPA at $H_SHAPES, causal or not"
-    bench --tiles "${TILES:-default}" --causal both --precision int8-fp8 --min-ms 150 --warmup 3 --shapes "$H_SHAPES" \
+    bench --tiles "${TILES:-default}" --causal "${CAUSAL:-both}" --precision int8-fp8 --min-ms 150 --warmup 3 --shapes "$H_SHAPES" \
         || status=1
-    if [[ -d bundle/base ]]; then  # A/B: the same cases from the base build (make-bundle.sh BASE_REF)
-        BASE_COMMIT="$(cat bundle/base/COMMIT)"
-        BASE_CP="$(ls bundle/base/sagejit-*.jar | head -1):$(tr ':' '\n' <<<"$CP" | grep -v '/sagejit-' | paste -sd:)"
-        step "A/B: int8-fp8 from the base build $BASE_COMMIT (rows carry its commit)"
-        BENCH_CP="$BASE_CP" BENCH_COMMIT="$BASE_COMMIT" bench --tiles "${TILES:-default}" --causal both \
-            --precision int8-fp8 --min-ms 150 --warmup 3 --shapes "$H_SHAPES" || status=1
+    if [[ -d bundle/base ]]; then  # A/B: the same cases from each base build (make-bundle.sh BASE_REF)
+        for base_dir in bundle/base/*/; do
+            BASE_COMMIT="$(cat "$base_dir/COMMIT")"
+            BASE_CP="$(ls "$base_dir"/sagejit-*.jar | head -1):$(tr ':' '\n' <<<"$CP" | grep -v '/sagejit-' | paste -sd:)"
+            step "A/B: int8-fp8 from the base build $BASE_COMMIT (rows carry its commit)"
+            BENCH_CP="$BASE_CP" BENCH_COMMIT="$BASE_COMMIT" bench --tiles "${TILES:-default}" --causal "${CAUSAL:-both}" \
+                --precision int8-fp8 --min-ms 150 --warmup 3 --shapes "$H_SHAPES" || status=1
+        done
         step "int8-fp8 from this build again (order effects)"
-        bench --tiles "${TILES:-default}" --causal both --precision int8-fp8 --min-ms 150 --warmup 3 \
+        bench --tiles "${TILES:-default}" --causal "${CAUSAL:-both}" --precision int8-fp8 --min-ms 150 --warmup 3 \
             --shapes "$H_SHAPES" || status=1
     fi
     bench --tiles default --causal both --precision bf16 --min-ms 150 --warmup 3 --shapes "$H_SHAPES" || status=1

@@ -8,9 +8,9 @@
 #   $JAVA $JAVA_OPTS -jar bundle/test-lib/junit-platform-console-standalone.jar execute \
 #     --class-path "$TEST_CP" --include-tag gpu --scan-class-path "$TEST_CLASSES"
 # (device-env.sh unpacks sagejit-tests.jar: JUnit scans class-path folders, not jars)
-#   bundle/base/        with BASE_REF=<git ref>: that commit's sagejit jar, for A/B timing in one
-#                       device run (gpu-suite.sh headline benches it next to this build)
-# Usage: [BASE_REF=<ref>] scripts/make-bundle.sh   (from anywhere; fails if the bundle exceeds 60 MB)
+#   bundle/base/<commit>/ with BASE_REF="<git ref> ...": each commit's sagejit jar, for A/B timing in
+#                       one device run (gpu-suite.sh headline benches them next to this build)
+# Usage: [BASE_REF="<ref> ..."] scripts/make-bundle.sh   (from anywhere; fails if the bundle exceeds 60 MB)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -94,19 +94,20 @@ mvn -q -B dependency:copy \
 mv "$BUNDLE/test-lib/junit-platform-console-standalone-$JUNIT_CONSOLE_VERSION.jar" \
     "$BUNDLE/test-lib/junit-platform-console-standalone.jar"
 
-# --- optional A/B base: another commit's application jar (same dependencies) ---
+# --- optional A/B bases: other commits' application jars (same dependencies), one folder each ---
 rm -rf "$BUNDLE/base"
-if [[ -n "${BASE_REF:-}" ]]; then
+for ref in ${BASE_REF:-}; do
     BASE_SRC="$(mktemp -d)"
-    git -C "$ROOT" worktree add --detach "$BASE_SRC/tree" "$BASE_REF" >/dev/null
-    echo "make-bundle: building the A/B base $BASE_REF"
+    git -C "$ROOT" worktree add --detach "$BASE_SRC/tree" "$ref" >/dev/null
+    short="$(git -C "$BASE_SRC/tree" rev-parse --short HEAD)"
+    echo "make-bundle: building the A/B base $ref ($short)"
     (cd "$BASE_SRC/tree" && mvn -q -B -o -DskipTests package)
-    mkdir -p "$BUNDLE/base"
-    cp "$BASE_SRC"/tree/target/sagejit-*.jar "$BUNDLE/base/"
-    git -C "$BASE_SRC/tree" rev-parse --short HEAD > "$BUNDLE/base/COMMIT"
+    mkdir -p "$BUNDLE/base/$short"
+    cp "$BASE_SRC"/tree/target/sagejit-*.jar "$BUNDLE/base/$short/"
+    echo "$short" > "$BUNDLE/base/$short/COMMIT"
     git -C "$ROOT" worktree remove --force "$BASE_SRC/tree"
     rm -rf "$BASE_SRC"
-fi
+done
 
 size_kb="$(du -sk "$BUNDLE" | cut -f1)"
 size_mb=$(( (size_kb + 1023) / 1024 ))
