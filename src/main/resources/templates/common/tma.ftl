@@ -27,13 +27,6 @@ __device__ __forceinline__ void sage_mbar_wait(u32 bar, u32 parity) {
                      : "=r"(done) : "r"(bar), "r"(parity), "n"(${mbarSuspendNs?c}) : "memory");
     } while (!done);
 }
-// Whether the phase with the given parity has completed, without waiting.
-__device__ __forceinline__ bool sage_mbar_test(u32 bar, u32 parity) {
-    u32 done;
-    asm volatile("{\n .reg .pred p;\n mbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-                 : "=r"(done) : "r"(bar), "r"(parity) : "memory");
-    return done != 0;
-}
 
 __device__ __forceinline__ void sage_tma_prefetch(const SageTensorMap* map) {
     asm volatile("prefetch.tensormap [%0];\n" :: "l"(reinterpret_cast<unsigned long long>(map)) : "memory");

@@ -53,27 +53,6 @@ __device__ __forceinline__ void sage_wgmma_touch(int (&d)[T][4]) {
         asm volatile("" : "+r"(d[i][0]), "+r"(d[i][1]), "+r"(d[i][2]), "+r"(d[i][3]) :: "memory");
     }
 }
-// Pins the computation of `a` before this point: a shared-memory store of it that never runs. ptxas
-// schedules after a wgmma wait whatever does not feed an instruction before it, so without a pin it
-// moves the softmax of block j+1, whose P~ fills `a`, below the wait for block j's P~ V, and the two no
-// longer overlap. `never` must be false at run time without the compiler knowing (sage_never).
-template <int T>
-__device__ __forceinline__ void sage_wgmma_pin(const u32 (&a)[T][4], bool never, u32 smem_addr) {
-    if (never) {
-        #pragma unroll
-        for (int i = 0; i < T; ++i) {
-            asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n"
-                         :: "r"(smem_addr + 16 * i), "r"(a[i][0]), "r"(a[i][1]), "r"(a[i][2]), "r"(a[i][3]) : "memory");
-        }
-    }
-}
-// False for a non-negative `count`, through a volatile move the compiler cannot see into or hoist out
-// of a loop (a condition it could hoist would let it split the loop instead of keeping the pin in it).
-__device__ __forceinline__ bool sage_never(int count) {
-    int v;
-    asm volatile("mov.b32 %0, %1;\n" : "=r"(v) : "r"(count));
-    return v < 0;
-}
 <#macro accOperands n c><#list 0..<(n/2) as i>"+${c}"(d[${(i/4)?floor}][${i%4}])<#if i_has_next>, </#if></#list></#macro>
 <#macro accList n first><#list 0..<(n/2) as i>%${first + i}<#if i_has_next>, </#if></#list></#macro>
 <#list wgmmaShapes as w>

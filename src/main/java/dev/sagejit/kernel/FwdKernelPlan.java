@@ -97,13 +97,8 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         return spec.key(tiles);
     }
 
-    /**
-     * Threads per block: the tile config's, except that the persistent int8-fp8 wgmma kernel has no
-     * producer warpgroup (one thread of its consumers issues the loads, sage2_loads.ftl), so its
-     * consumers may use 255 registers each.
-     */
     public int threads() {
-        return persistent() ? tiles.warps() * 32 : tiles.threads();
+        return tiles.threads();
     }
 
     public int sharedBytes() {
@@ -246,7 +241,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("vRowBytes", vRowBytes());
         m.put("swizzleAlign", TileTable.SWIZZLE_ALIGN);
         m.put("mbarSuspendNs", TileTable.MBAR_SUSPEND_NS);
-        m.put("setMaxRegisters", !persistent() && tiles.consumerWarpgroups() == 2);
+        m.put("setMaxRegisters", tiles.consumerWarpgroups() == 2 || coResident());
         m.put("pingpong", pingpong());
         m.put("producerRegisters", TileTable.WGMMA_PRODUCER_REGS);
         m.put("consumerRegisters", TileTable.consumerRegisters(spec.arch(), tiles, minBlocksPerSm()));

@@ -42,10 +42,8 @@ constexpr bool WRITE_LSE = ${lse?c};
 // (the producer walks the same sequence). Advanced by compare-and-reset, not it % STAGES.
 struct Sage2Ring {
     u32 stage, phase;
-    u32 uses;  // ring uses before this one (what the loads count)
     __device__ __forceinline__ void advance() {
         if (++stage == STAGES) { stage = 0; phase ^= 1u; }
-        ++uses;
     }
 };
 
@@ -108,8 +106,6 @@ __device__ __forceinline__ Sage2Tile sage2_tile(int t, int m_blocks, int heads, 
     return tile;
 }
 
-<#include "sage2_loads.ftl">
-
 extern "C" __global__ void __launch_bounds__(${threads}, ${minBlocksPerSm})
 ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ SageTensorMap tm_k,
          const __grid_constant__ SageTensorMap tm_v, u16* __restrict__ o, float* __restrict__ lse,
@@ -122,18 +118,30 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
     const SagePipeline pl = sage_pipeline_init(base);
 
     const int tid = threadIdx.x;
-    const int consumer = CONSUMERS == 1 ? 0 : tid / 128;  // a compile-time 0 keeps Q's descriptor uniform
+    const int warpgroup = tid / 128;
     const int warp = (tid / 32) & 3;
     const int lane = tid & 31;
     const int m_blocks = (nq + BLOCK_M - 1) / BLOCK_M;
     const int tiles = m_blocks * heads * batches;
-    if (tid == 0) {  // the first tile's loads (sage2_loads.ftl)
-        sage_prefetch_maps(&tm_q, &tm_k, &tm_v);
-        Sage2Tile first;
-        if (sage2_next_tile_with_keys(blockIdx.x, first, tiles, m_blocks, heads, batches, nq, nk) < tiles) {
-            sage2_load_tile_start(pl, &tm_q, &tm_k, &tm_v, first, 0, 0, group);
+    if (warpgroup == 0) {
+<#if setMaxRegisters>
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 ${producerRegisters};\n");
+</#if>
+        if (tid == 0) {
+            sage_prefetch_maps(&tm_q, &tm_k, &tm_v);
+            int it = 0;
+            for (int t = blockIdx.x, n = 0; t < tiles; t += gridDim.x, ++n) {
+                const Sage2Tile tl = sage2_tile(t, m_blocks, heads, batches, nq, nk);
+                sage_produce_tile(pl, &tm_q, &tm_k, &tm_v, n % Q_SLOTS, n / Q_SLOTS, tl.m_block * BLOCK_M, tl.head,
+                                  tl.head / group, tl.batch, tl.n_blocks, it);
+            }
         }
+        return;
     }
+<#if setMaxRegisters>
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 ${consumerRegisters};\n");
+</#if>
+    const int consumer = CONSUMERS == 1 ? 0 : warpgroup - 1;  // a compile-time 0 keeps Q's descriptor uniform
     if (consumer == 1) sage2_turn_pass(consumer);
     const int warp_row = consumer * 64 + warp * 16;
     const int g = lane >> 2, t4 = lane & 3;
@@ -142,10 +150,9 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
     const SageDesc dv0 = sage_wgmma_desc_words<V_ROW_BYTES>(pl.v_stage(0), 16, 8 * V_ROW_BYTES);
     const SageDesc dq0 = sage_wgmma_desc_words<QK_ROW_BYTES>(pl.q_slot(0) + consumer * 64 * QK_ROW_BYTES, 16,
                                                              QK_GROUP_BYTES);
-    Sage2Ring ring{0u, 0u, 0};  // the next block's K/V stage, across this block's tiles (the loads' order)
+    Sage2Ring ring{0u, 0u};  // the next block's K/V stage, across this block's tiles (the producer's order)
 
-    // n: tiles with keys so far (each takes the next Q slot; tiles whose rows see no key load no Q).
-    for (int tile = blockIdx.x, n = 0; tile < tiles; tile += gridDim.x) {
+    for (int tile = blockIdx.x, n = 0; tile < tiles; tile += gridDim.x, ++n) {
         const Sage2Tile tl = sage2_tile(tile, m_blocks, heads, batches, nq, nk);
         const int head = tl.head, batch = tl.batch, kv_head = head / group;
         const int row0 = tl.m_block * BLOCK_M;
@@ -163,8 +170,9 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
         for (int dt = 0; dt < O_TILES; ++dt) {
             acc_o[0][dt][0] = acc_o[0][dt][1] = acc_o[0][dt][2] = acc_o[0][dt][3] = 0.f;
         }
+        sage_mbar_wait(pl.full_q(slot), (n / Q_SLOTS) & 1);
+
         if (n_blocks > 0) {
-            sage_mbar_wait(pl.full_q(slot), (n / Q_SLOTS) & 1);
             // Software pipeline: while block j's P~ V runs on the tensor cores, block j+1's Q K^T has
             // been issued ahead and its softmax runs on the CUDA cores.
             int acc_i[1][N_TILES][4];
@@ -173,7 +181,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             float acc_pv[1][O_TILES][4];
             float alpha[1][2];     // O's factor for the block whose softmax ran last
             float alpha_pv[1][2];  // O's factor for the block whose P~ V is in flight
-            u32 p_a[PV_STEPS][4], p_b[PV_STEPS][4];  // P~ of the block in P~ V and of the next
+            u32 p_cur[PV_STEPS][4];
 
             Sage2Ring cur = ring;  // block j's stage (its V), then block j+1's (its K) in `next`
             sage_mbar_wait(pl.full_k(cur.stage), cur.phase);
@@ -186,29 +194,19 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             sage2_scores(acc_s, c, acc_i, qsl, ks_ptr, 0, nk);
             if (BLOCK_N > first_masked_key) sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, 0, nq, nk, lane);
             sage2_softmax_step(acc_s, c, m_run, alpha);
-            sage2_pack_p(p_a, acc_s);
+            sage2_pack_p(p_cur, acc_s);
 
-            // One block of the steady state: block j+1's Q K^T and block j's P~ V in flight together.
-            // p_in holds block j's P~ (A of its P~ V), p_out takes block j+1's: with two buffers the
-            // softmax of block j+1 runs whole while block j's P~ V is on the tensor cores (pinned
-            // before the wait for it, sage_wgmma_pin); the loop alternates the buffers. No branches on
-            // the pipeline, so ptxas can prove which wgmma group each wait retires.
-            auto steady_block = [&](int j, u32 (&p_in)[PV_STEPS][4], u32 (&p_out)[PV_STEPS][4]) {
+            // Steady state without branches on the pipeline (ptxas can then prove which wgmma group
+            // each wait retires and keeps them asynchronous); the last block is peeled off below.
+            for (int j = 0; j + 1 < n_blocks; ++j) {
                 Sage2Ring next = cur;
                 next.advance();
                 sage_mbar_wait(pl.full_k(next.stage), next.phase);
                 sage_mbar_wait(pl.full_v(cur.stage), cur.phase);
                 sage2_turn_wait(consumer);
                 sage2_issue_qk(acc_i, dq, dk0, next.stage * KV_TILE_BYTES);
-                sage2_issue_pv(acc_pv, p_in, dv0, cur.stage * V_STAGE_BYTES);
+                sage2_issue_pv(acc_pv, p_cur, dv0, cur.stage * V_STAGE_BYTES);
                 sage2_turn_pass(consumer);
-                // While the tensor cores run: the K of block j + STAGES and the V of block j + STAGES - 1.
-                if (tid == 0 && j + STAGES < n_blocks) {
-                    sage2_load_k(pl, &tm_k, (int)cur.uses + STAGES, j + STAGES, kv_head, batch);
-                }
-                if (tid == 32 && j + STAGES - 1 < n_blocks) {
-                    sage2_load_v(pl, &tm_v, (int)cur.uses + STAGES - 1, j + STAGES - 1, kv_head, batch);
-                }
                 sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
                 sage_wgmma_touch(acc_i[0]);
                 if (lane == 0) sage_mbar_arrive(pl.empty_k(next.stage));
@@ -219,11 +217,9 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 alpha_pv[0][0] = alpha[0][0];
                 alpha_pv[0][1] = alpha[0][1];
                 sage2_softmax_step(acc_s, c, m_run, alpha);
-                sage2_pack_p(p_out, acc_s);
-                sage_wgmma_pin(p_out, sage_never(nk), pl.bars);
                 sage_wgmma_wait<0>();
                 sage_wgmma_touch(acc_pv[0]);
-                sage_wgmma_touch(p_in);
+                sage_wgmma_touch(p_cur);
                 if (lane == 0) sage_mbar_arrive(pl.empty_v(cur.stage));
                 // Two-level accumulation: O and l (relative to block j-1's max) take block j's factor
                 // and the block's FP8-MMA sum in one FMA.
@@ -232,34 +228,17 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                     #pragma unroll
                     for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc_o[0][dt][e], alpha_pv[0][e / 2], acc_pv[0][dt][e]);
                 }
-                sage_wgmma_touch(acc_o[0]);  // the update stays here, not beside the next block's MMAs
+                // P~ of block j+1 goes into the A registers only now: while P~ V of block j ran they
+                // were its operands (FlashAttention-3 orders it the same way).
+                sage2_pack_p(p_cur, acc_s);
                 cur = next;
-            };
-            int j = 0;
-            for (; j + 2 < n_blocks; j += 2) {
-                steady_block(j, p_a, p_b);
-                steady_block(j + 1, p_b, p_a);
             }
-            const bool last_in_b = j + 1 < n_blocks;  // an odd number of steady blocks leaves P~ in p_b
-            if (last_in_b) steady_block(j, p_a, p_b);
-
             // Every Q K^T of this tile is done: its Q slot may take the tile after next.
             if (lane == 0) sage_mbar_arrive(pl.empty_q(slot));
-            ++n;
             sage_mbar_wait(pl.full_v(cur.stage), cur.phase);
             sage2_turn_wait(consumer);
-            if (last_in_b) {
-                sage2_issue_pv(acc_pv, p_b, dv0, cur.stage * V_STAGE_BYTES);
-            } else {
-                sage2_issue_pv(acc_pv, p_a, dv0, cur.stage * V_STAGE_BYTES);
-            }
+            sage2_issue_pv(acc_pv, p_cur, dv0, cur.stage * V_STAGE_BYTES);
             sage2_turn_pass(consumer);
-            if (tid == 0) {  // while this P~ V runs: the next tile's first loads
-                Sage2Tile after;
-                if (sage2_next_tile_with_keys(tile + gridDim.x, after, tiles, m_blocks, heads, batches, nq, nk) < tiles) {
-                    sage2_load_tile_start(pl, &tm_q, &tm_k, &tm_v, after, n, (int)cur.uses + 1, group);
-                }
-            }
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_pv[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_v(cur.stage));
@@ -270,6 +249,8 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             }
             cur.advance();
             ring = cur;
+        } else if (lane == 0) {
+            sage_mbar_arrive(pl.empty_q(slot));
         }
         // Each warp writes its own 16 rows from registers: no block barrier, no shared memory.
         sage2_epilogue(acc_o, m_run, o, lse, q_shift, v_scale, o_sb, o_sh, o_sn, nq, scale_log2,
