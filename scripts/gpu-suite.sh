@@ -147,7 +147,7 @@ sage2_accuracy() {  # int8-fp8 (default tiles) and SDPA against FP64 on the same
         [[ -f "$d/meta.json" ]] || continue
         label="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['inputs'])" "$d/meta.json")"
         for causal in "" --causal; do
-            "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --q "$d/q.npy" --k "$d/k.npy" --v "$d/v.npy" \
+            "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --commit "$COMMIT" --q "$d/q.npy" --k "$d/k.npy" --v "$d/v.npy" \
                 --precision int8-fp8 $causal --check-rows 0 --results "$RESULTS" --run "$RUN" --label "$label" \
                 | grep -E "PASS|FAIL" | sed "s|^|$(basename "$d") $label ${causal:-full} int8-fp8 |" || status=1
         done
@@ -245,7 +245,7 @@ elif [[ "$MODE" == tune-modes ]]; then
 elif [[ "$MODE" == nvfp4 || "$MODE" == nvfp4-tune ]]; then
     step "NVFP4 (emulated on this GPU) against FP64: Gaussian and peaky bars at D 64/128, N 1K-32K, causal or not"
     nvfp4_run() { timeout 120 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --precision nvfp4-emulated \
-        --check-rows 128 --results "$RESULTS" --run "$RUN" "$@" | grep -E "PASS|FAIL|REPORT" | sed "s|^|$* |" || status=1; }
+        --check-rows 128 --results "$RESULTS" --run "$RUN" --commit "$COMMIT" "$@" | grep -E "PASS|FAIL|REPORT" | sed "s|^|$* |" || status=1; }
     for n in 1024 32768; do for d in 64 128; do for f in gaussian peaky; do for causal in "" --causal; do
         nvfp4_run --shape "1x4x${n}x${d}" --inputs "$f" $causal
     done; done; done; done
@@ -307,7 +307,7 @@ else
     for d in /tmp/sagejit-acc/*/; do
         read -r family dtype < <(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['family'], m['dtype'])" "$d/meta.json")
         for causal in "" --causal; do
-            "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --q "$d/q.npy" --k "$d/k.npy" --v "$d/v.npy" \
+            "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --commit "$COMMIT" --q "$d/q.npy" --k "$d/k.npy" --v "$d/v.npy" \
                 --precision "$dtype" $causal --check-rows 0 --results "$RESULTS" --run "$RUN" --label "$family" \
                 | grep -E "PASS|FAIL" | sed "s|^|$(basename "$d") ${causal:-full} |" || status=1
         done
