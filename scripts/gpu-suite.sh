@@ -14,7 +14,8 @@
 #     autotune-all: sagejit tune on 24 benchmark cases (TUNE_LIMIT seconds at most);
 #     headline: int8-fp8, bf16 and SDPA at N 4096 only (a short check of new defaults; PROFILE=1 adds ncu;
 #     TILES=list gives int8-fp8's --tiles, HEADLINE_SHAPES the shapes, ACCURACY=1 the FP64 accuracy on
-#     identical inputs, SASS=1 the default kernels' SASS, CAUSAL=0|1|both int8-fp8's masks; with
+#     identical inputs, SASS=1 the default kernels' SASS, PIPES=1 ncu's pipe counters of the attention
+#     kernel, CAUSAL=0|1|both int8-fp8's masks; with
 #     bundle/base from make-bundle.sh BASE_REF="<ref> ...", int8-fp8 is timed from each of those builds
 #     too, between two runs of this one);
 #     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
@@ -106,6 +107,27 @@ sass() {  # SASS of the default int8-fp8 kernels: wgmma shows as IGMMA (INT8) an
             | tee -a "$EXTRA/sass-summary.txt" >&2
     done
     rm -f "$EXTRA"/sass/*.cubin
+}
+
+pipes() {  # Nsight Compute's raw pipe counters for the int8-fp8 attention kernel (N 4096 D 128): how busy the
+           # tensor (gmma), XU (MUFU), ALU and FMA pipes and the issue slots are
+    step "ncu: pipe utilization of the int8-fp8 attention kernel, B4 H32 N4096 D128"
+    mkdir -p "$EXTRA/ncu"
+    timeout 180 ncu --section ComputeWorkloadAnalysis --section InstructionStats --page raw --csv \
+        --kernel-name regex:sagejit_fwd --launch-count 1 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run \
+        --shape 4x32x4096x128 --precision int8-fp8 > "$EXTRA/ncu/pipes-raw.csv" 2> "$EXTRA/ncu/pipes.log" \
+        || echo "ncu failed (exit $?): see ncu/pipes.log" >&2
+    python3 - "$EXTRA/ncu/pipes-raw.csv" <<'PY' | tee "$OUT_DIR/pipes.txt" >&2
+import csv, sys
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 5]
+head = next(r for r in rows if "ID" in r)
+for r in rows[rows.index(head) + 1:]:
+    if len(r) != len(head) or "sagejit_fwd" not in " ".join(r):
+        continue
+    for name, value in zip(head, r):
+        if ("pipe" in name or "issue_active" in name or "inst_executed" in name) and "pct" in name:
+            print("%-90s %s" % (name, value))
+PY
 }
 
 profile() {  # Nsight Compute on one int8-fp8 call at N 4096 D 128: per-kernel time and throughput,
@@ -217,6 +239,7 @@ elif [[ "$MODE" == headline ]]; then
     [[ "${ACCURACY:-0}" != 1 ]] || sage2_accuracy
     [[ "${SASS:-0}" != 1 ]] || sass
     [[ "${PROFILE:-0}" != 1 ]] || profile
+    [[ "${PIPES:-0}" != 1 ]] || pipes
 elif [[ "$MODE" == autotune-all ]]; then
     step "sagejit tune: int8-fp8 and bf16 on N 1K/4K/16K, D 64/128, causal or not (written case by case)"
     timeout "${TUNE_LIMIT:-300}" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune --run "$RUN" --commit "$COMMIT" \
