@@ -18,10 +18,7 @@ __device__ __forceinline__ void sage2_q_scales(float (&qsl)[2], const float* __r
 }
 
 // Block j's scores as x = dot + MAGIC, and c per (row, 64-token K scale block). This thread's key
-// columns in each K scale block form one group (ks_ptr already points at it). BIASED: `acc` already
-// holds the bits of dot + MAGIC (the wgmma kernel starts its Q K^T accumulator at MAGIC's bits, so the
-// add happens before the MMA instead of after it, where the softmax waits for it).
-template <bool BIASED>
+// columns in each K scale block form one group (ks_ptr already points at it).
 __device__ __forceinline__ void sage2_scores(float (&x)[1][N_TILES][4], float (&c)[2][K_SCALE_BLOCKS],
                                              const int (&acc)[1][N_TILES][4], const float (&qsl)[2],
                                              const float* __restrict__ ks_ptr, int j, int nk) {
@@ -38,7 +35,7 @@ __device__ __forceinline__ void sage2_scores(float (&x)[1][N_TILES][4], float (&
     #pragma unroll
     for (int nt = 0; nt < N_TILES; ++nt) {
         #pragma unroll
-        for (int e = 0; e < 4; ++e) x[0][nt][e] = __int_as_float(BIASED ? acc[0][nt][e] : acc[0][nt][e] + SAGE_ROUND_MAGIC_BITS);
+        for (int e = 0; e < 4; ++e) x[0][nt][e] = __int_as_float(acc[0][nt][e] + SAGE_ROUND_MAGIC_BITS);
     }
 }
 

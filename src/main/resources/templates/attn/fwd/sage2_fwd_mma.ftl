@@ -118,7 +118,7 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
         float acc_s[1][N_TILES][4];
         float c[2][K_SCALE_BLOCKS];
         float alpha[1][2];
-        sage2_scores<false>(acc_s, c, acc_i, qsl, ks_ptr, j, nk);
+        sage2_scores(acc_s, c, acc_i, qsl, ks_ptr, j, nk);
         if ((j + 1) * BLOCK_N > first_masked_key) {
             sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, j * BLOCK_N, nq, nk, lane);
         }

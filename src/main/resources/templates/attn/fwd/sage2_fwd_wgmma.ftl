@@ -48,18 +48,13 @@ struct Sage2Ring {
 };
 
 // S = Q K^T of one block into `acc` (issued and committed, not waited): Q from its descriptor,
-// K from the stage's (one add per step). The accumulator starts at the bits of MAGIC, so it ends as
-// the bits of the float dot + MAGIC (exact: |dot| < 2^22) and the scores need no add after the wait.
+// K from the stage's (one add per step).
 __device__ __forceinline__ void sage2_issue_qk(int (&acc)[1][N_TILES][4], const SageDesc& dq, const SageDesc& dk,
                                                u32 k_stage_bytes) {
-    #pragma unroll
-    for (int nt = 0; nt < N_TILES; ++nt) {
-        acc[0][nt][0] = acc[0][nt][1] = acc[0][nt][2] = acc[0][nt][3] = SAGE_ROUND_MAGIC_BITS;
-    }
     sage_wgmma_fence();
     #pragma unroll
     for (int kk = 0; kk < QK_STEPS; ++kk) {
-        ${qkWgmma}(acc[0], dq.at(kk * STEP_BYTES), dk.at(k_stage_bytes + kk * STEP_BYTES), 1);
+        ${qkWgmma}(acc[0], dq.at(kk * STEP_BYTES), dk.at(k_stage_bytes + kk * STEP_BYTES), kk > 0);
     }
     sage_wgmma_commit();
 }
@@ -196,7 +191,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_i[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_k(cur.stage));
-            sage2_scores<true>(acc_s, c, acc_i, qsl, ks_ptr, 0, nk);
+            sage2_scores(acc_s, c, acc_i, qsl, ks_ptr, 0, nk);
             if (BLOCK_N > first_masked_key) sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, 0, nq, nk, lane);
             sage2_softmax_step(acc_s, c, m_run, alpha);
             sage2_pack_p(p_cur, acc_s);
@@ -215,7 +210,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
                 sage_wgmma_touch(acc_i[0]);
                 if (lane == 0) sage_mbar_arrive(pl.empty_k(next.stage));
-                sage2_scores<true>(acc_s, c, acc_i, qsl, ks_ptr, j + 1, nk);
+                sage2_scores(acc_s, c, acc_i, qsl, ks_ptr, j + 1, nk);
                 if ((j + 2) * BLOCK_N > first_masked_key) {
                     sage_apply_mask<1, N_TILES>(acc_s, row0 + warp_row, (j + 1) * BLOCK_N, nq, nk, lane);
                 }
