@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Where the int8-fp8 error on heavy-tailed inputs comes from: a NumPy emulation of the mode's
 quantization (docs/int8-fp8-quantization.md, simplified: exact row maxima, FP64 accumulation) on
-Student-t (3 dof) Q, K, V, against FP64 attention, with each quantizer switched off in turn and
-with finer K scale groups. Also how much of the squared error the worst rows carry.
+Student-t (3 dof) Q, K, V, against FP64 attention, with each quantizer switched off in turn, with
+finer K scale groups and with Q/K channels balanced by powers of two (not part of the mode). Also
+how much of the squared error the worst rows carry.
 
     python3 benchmarks/heavy_tail_ablation.py [--seed 0] [--heads 4] [--n 4096] [--d 128] [--causal]
+        [--variants layout,balanced]
 
 CPU only (about a minute at the defaults); prints one line per variant.
 """
@@ -54,7 +56,20 @@ def attention(q, k, v, causal):
     return p, (p @ v) / p.sum(-1, keepdims=True)
 
 
-def quantized(q, k, v, causal, kgroup="thread16", qq=True, kq=True, vq=True, pq=True):
+def balanced(q, k):
+    """Q and K with every channel c scaled by s and 1/s (Q K^T unchanged): s = the power of two nearest
+    sqrt(max |K_c - kmean_c| / max |Q_c|) over the tokens of a head, so both operands' channel ranges
+    meet in the middle (SmoothQuant's migration; powers of two keep the scaling exact)."""
+    kc = np.abs(k - k.mean(1, keepdims=True)).max(1, keepdims=True)
+    qc = np.abs(q).max(1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where((kc > 0) & (qc > 0), 2.0 ** np.round(0.5 * np.log2(kc / qc)), 1.0)
+    return q * s, k / s
+
+
+def quantized(q, k, v, causal, kgroup="thread16", qq=True, kq=True, vq=True, pq=True, balance=False):
+    if balance:
+        q, k = balanced(q, k)
     h, n, d = k.shape
     ks = k - k.mean(1, keepdims=True)
     if qq:
@@ -90,6 +105,7 @@ def main():
     ap.add_argument("--n", type=int, default=4096)
     ap.add_argument("--d", type=int, default=128)
     ap.add_argument("--causal", action="store_true")
+    ap.add_argument("--variants", default="", help="comma-separated words; only variants whose name holds one")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     q, k, v = (bf16(rng.standard_t(3, (a.heads, a.n, a.d))) for _ in range(3))
@@ -98,8 +114,12 @@ def main():
     variants = [("layout (K groups of 16 tokens)", {}), ("no INT8 on Q", dict(qq=False)),
                 ("no INT8 on K", dict(kq=False)), ("no FP8 on V", dict(vq=False)), ("no FP8 on P", dict(pq=False)),
                 ("K scale per 8 tokens", dict(kgroup="thread8")), ("K scale per 4 tokens", dict(kgroup="thread4")),
-                ("K scale per token", dict(kgroup="token")), ("K scale per 64-token block", dict(kgroup="block64"))]
+                ("K scale per token", dict(kgroup="token")), ("K scale per 64-token block", dict(kgroup="block64")),
+                ("Q/K channels balanced", dict(balance=True))]
+    words = [w for w in a.variants.split(",") if w]
     for name, kw in variants:
+        if words and not any(w in name for w in words):
+            continue
         o = quantized(q, k, v, a.causal, **kw)
         cos = (o * ref).sum() / np.sqrt((o * o).sum() * (ref * ref).sum())
         l1 = np.abs(o - ref).sum() / np.abs(ref).sum()
