@@ -15,7 +15,8 @@
 #     headline: int8-fp8, bf16 and SDPA at N 4096 only (a short check of new defaults; PROFILE=1 adds ncu;
 #     TILES=list gives int8-fp8's --tiles, HEADLINE_SHAPES the shapes, ACCURACY=1 the FP64 accuracy on
 #     identical inputs, SASS=1 the default kernels' SASS, PIPES=1 ncu's pipe counters of the attention
-#     kernel (PIPES_TILES: a list of tile configs), CAUSAL=0|1|both int8-fp8's masks; with
+#     kernel of this build and every base (PIPES_TILES: tile configs, PIPES_SHAPE), CAUSAL=0|1|both
+#     int8-fp8's masks; with
 #     bundle/base from make-bundle.sh BASE_REF="<ref> ...", int8-fp8 is timed from each of those builds
 #     too, between two runs of this one);
 #     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
@@ -109,20 +110,28 @@ sass() {  # SASS of the default int8-fp8 kernels: wgmma shows as IGMMA (INT8) an
     rm -f "$EXTRA"/sass/*.cubin
 }
 
-pipes() {  # Nsight Compute's raw pipe counters for the int8-fp8 attention kernel (N 4096 D 128): how busy the
-           # tensor (gmma), XU (MUFU), ALU and FMA pipes and the issue slots are
-    local tiles
-    for tiles in ${PIPES_TILES:-default}; do
-        step "ncu: pipe utilization of the int8-fp8 attention kernel ($tiles), B4 H32 N4096 D128"
-        mkdir -p "$EXTRA/ncu"
-        local tile_args=()
-        [[ "$tiles" == default ]] || tile_args=(--tiles "$tiles")
-        timeout 180 ncu --section ComputeWorkloadAnalysis --section InstructionStats --page raw --csv \
-            --kernel-name regex:sagejit_fwd --launch-count 1 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run \
-            --shape 4x32x4096x128 --precision int8-fp8 "${tile_args[@]}" > "$EXTRA/ncu/pipes-$tiles-raw.csv" \
-            2> "$EXTRA/ncu/pipes-$tiles.log" || echo "ncu failed (exit $?): see ncu/pipes-$tiles.log" >&2
-        echo "== $tiles" >> "$OUT_DIR/pipes.txt"
-        python3 - "$EXTRA/ncu/pipes-$tiles-raw.csv" <<'PY' | grep 'avg.pct_of_peak_sustained_active' | tee -a "$OUT_DIR/pipes.txt" >&2
+pipes() {  # Nsight Compute's raw pipe counters for the int8-fp8 attention kernel (PIPES_SHAPE, default N 4096
+           # D 128) of this build and of every bundle/base build: how busy the tensor (gmma), XU (MUFU), ALU
+           # and FMA pipes are
+    local shape="${PIPES_SHAPE:-4x32x4096x128}" tiles build cp
+    for build in this bundle/base/*/; do
+        [[ "$build" == this || -d "$build" ]] || continue  # no bundle/base
+        if [[ "$build" == this ]]; then cp="$CP"; build="$COMMIT"; else
+            cp="$(ls "$build"/sagejit-*.jar | head -1):$(tr ':' '\n' <<<"$CP" | grep -v '/sagejit-' | paste -sd:)"
+            build="$(cat "$build/COMMIT")"
+        fi
+        for tiles in ${PIPES_TILES:-default}; do
+            step "ncu: pipe utilization of the int8-fp8 attention kernel ($build, $tiles), $shape"
+            mkdir -p "$EXTRA/ncu"
+            local tile_args=()
+            [[ "$tiles" == default ]] || tile_args=(--tiles "$tiles")
+            local raw="$EXTRA/ncu/pipes-$build-$tiles-raw.csv"
+            timeout 180 ncu --section ComputeWorkloadAnalysis --section InstructionStats --page raw --csv \
+                --kernel-name regex:sagejit_fwd --launch-count 1 "$JAVA" $JAVA_OPTS -cp "$cp" dev.sagejit.cli.Main run \
+                --shape "$shape" --precision int8-fp8 "${tile_args[@]}" > "$raw" 2> "${raw%.csv}.log" \
+                || echo "ncu failed (exit $?): see ${raw%.csv}.log" >&2
+            echo "== $build $tiles $shape" >> "$OUT_DIR/pipes.txt"
+            python3 - "$raw" <<'PY' | grep 'avg.pct_of_peak_sustained_active' | tee -a "$OUT_DIR/pipes.txt" >&2
 import csv, sys
 rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 5]
 head = next(r for r in rows if "ID" in r)
@@ -133,6 +142,7 @@ for r in rows[rows.index(head) + 1:]:
         if ("pipe" in name or "issue_active" in name or "inst_executed" in name) and "pct" in name:
             print("%-90s %s" % (name, value))
 PY
+        done
     done
 }
 
