@@ -89,6 +89,8 @@ tune_cases() {  # sagejit tune over every GPU of the host on the TUNE_CASES file
         --min-ms 100 --gpus "$gpus" --cases "$TUNE_CASES" --json "$1" --csv "$EXTRA/tune.csv" \
         | tee "$EXTRA/tune.txt" | grep -A40 "^summary" >&2 || status=1
 }
+# The classpath of another build's sagejit jar (a bundle/base/<commit>/ folder) with this bundle's dependencies.
+base_cp() { echo "$(ls "$1"/sagejit-*.jar | head -1):$(tr ':' '\n' <<<"$CP" | grep -v '/sagejit-' | paste -sd:)"; }
 # BENCH_CP / BENCH_COMMIT time another build (the headline A/B) into the same results.
 bench() { timeout 420 "$JAVA" $JAVA_OPTS -cp "${BENCH_CP:-$CP}" dev.sagejit.cli.Main bench --peers off --out "$RESULTS" \
     --run "$RUN" --commit "${BENCH_COMMIT:-$COMMIT}" "$@"; }
@@ -117,7 +119,7 @@ pipes() {  # Nsight Compute's raw pipe counters for the int8-fp8 attention kerne
     for build in this bundle/base/*/; do
         [[ "$build" == this || -d "$build" ]] || continue  # no bundle/base
         if [[ "$build" == this ]]; then cp="$CP"; build="$COMMIT"; else
-            cp="$(ls "$build"/sagejit-*.jar | head -1):$(tr ':' '\n' <<<"$CP" | grep -v '/sagejit-' | paste -sd:)"
+            cp="$(base_cp "$build")"
             build="$(cat "$build/COMMIT")"
         fi
         for tiles in ${PIPES_TILES:-default}; do
@@ -240,9 +242,8 @@ elif [[ "$MODE" == headline ]]; then
     if [[ -d bundle/base ]]; then  # A/B: the same cases from each base build (make-bundle.sh BASE_REF)
         for base_dir in bundle/base/*/; do
             BASE_COMMIT="$(cat "$base_dir/COMMIT")"
-            BASE_CP="$(ls "$base_dir"/sagejit-*.jar | head -1):$(tr ':' '\n' <<<"$CP" | grep -v '/sagejit-' | paste -sd:)"
             step "A/B: int8-fp8 from the base build $BASE_COMMIT (rows carry its commit)"
-            BENCH_CP="$BASE_CP" BENCH_COMMIT="$BASE_COMMIT" bench --tiles "${TILES:-default}" --causal "${CAUSAL:-both}" \
+            BENCH_CP="$(base_cp "$base_dir")" BENCH_COMMIT="$BASE_COMMIT" bench --tiles "${TILES:-default}" --causal "${CAUSAL:-both}" \
                 --precision int8-fp8 --min-ms 150 --warmup 3 --shapes "$H_SHAPES" || status=1
         done
         step "int8-fp8 from this build again (order effects)"
