@@ -16,7 +16,7 @@
 #     TILES=list gives int8-fp8's --tiles, HEADLINE_SHAPES the shapes, ACCURACY=1 the FP64 accuracy on
 #     identical inputs, SASS=1 the default kernels' SASS, PIPES=1 ncu's pipe counters of the attention
 #     kernel of this build and every base (PIPES_TILES: tile configs, PIPES_SHAPE), CAUSAL=0|1|both
-#     int8-fp8's masks; with
+#     int8-fp8's masks, CHECK_TILES="key ..." each of those tile configs against FP64 first; with
 #     bundle/base from make-bundle.sh BASE_REF="<ref> ...", int8-fp8 is timed from each of those builds
 #     too, between two runs of this one);
 #     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
@@ -95,6 +95,23 @@ base_cp() { echo "$(ls "$1"/sagejit-*.jar | head -1):$(tr ':' '\n' <<<"$CP" | gr
 bench() { timeout 420 "$JAVA" $JAVA_OPTS -cp "${BENCH_CP:-$CP}" dev.sagejit.cli.Main bench --peers off --out "$RESULTS" \
     --run "$RUN" --commit "${BENCH_COMMIT:-$COMMIT}" "$@"; }
 peers() { timeout 300 python3 benchmarks/peers.py --out "$RESULTS" --run "$RUN" --commit "$COMMIT" "$@"; }
+
+check_tiles() {  # CHECK_TILES="key ...": each int8-fp8 tile config against FP64 (sagejit run, every row) on odd
+                # lengths, causal, GQA and BSHD, before any timing of it counts; a key a shape's head dim
+                # cannot run is reported and skipped
+    local tiles shape
+    for tiles in $CHECK_TILES; do
+        step "check: int8-fp8 tiles $tiles against FP64"
+        for shape in "--shape 2x4x1000x128" "--shape 2x4x1000x128 --causal" "--shape 1x8x2x700x1300x128 --causal" \
+                     "--shape 1x4x2x333x777x64 --layout bshd" "--shape 1x4x2x333x777x64 --layout bshd --causal" \
+                     "--shape 1x4x4096x128 --inputs k-channel-offset" "--shape 1x4x4096x64"; do
+            timeout 120 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run $shape --precision int8-fp8 --tiles "$tiles" \
+                --lse --check-rows 0 2>&1 \
+                | grep -E "PASS|FAIL|rror|cannot run" | sed "s|^|$tiles $shape: |" | tee -a "$OUT_DIR/check-tiles.txt" >&2
+        done
+    done
+    grep -q FAIL "$OUT_DIR/check-tiles.txt" && status=1
+}
 
 sass() {  # SASS of the default int8-fp8 kernels: wgmma shows as IGMMA (INT8) and QGMMA (FP8)
     step "SASS of the int8-fp8 kernels"
@@ -236,6 +253,7 @@ elif [[ "$MODE" == autotune ]]; then
     done
 elif [[ "$MODE" == headline ]]; then
     H_SHAPES="${HEADLINE_SHAPES:-4x32x4096x128,4x32x4096x64}"
+    [[ -z "${CHECK_TILES:-}" ]] || check_tiles
     step "int8-fp8 (tiles ${TILES:-default}) and bf16 (default) and SDPA at $H_SHAPES, causal or not"
     bench --tiles "${TILES:-default}" --causal "${CAUSAL:-both}" --precision int8-fp8 --min-ms 150 --warmup 3 --shapes "$H_SHAPES" \
         || status=1
