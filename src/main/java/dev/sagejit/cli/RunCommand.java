@@ -111,6 +111,15 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--time", description = "Also time repeated launches with CUDA events.")
     boolean time;
 
+    @Option(names = "--timeline", description = "int8-fp8 wgmma kernels: build them with a phase timeline and write"
+            + " its rows here as JSON Lines (clock64 at each step of the first --timeline-blocks key blocks of every"
+            + " block's first tile, with the SM id), then print the median cycles per step.")
+    Path timeline;
+
+    @Option(names = "--timeline-blocks", defaultValue = "24",
+            description = "Key blocks the timeline covers (default ${DEFAULT-VALUE}).")
+    int timelineBlocks;
+
     @Option(names = "--min-ms", defaultValue = "300", description = "Total timed ms with --time (default ${DEFAULT-VALUE}).")
     double minMs;
 
@@ -170,11 +179,17 @@ final class RunCommand implements Callable<Integer> {
             }
             var qkv = new HostQkv(layout, p.batch(), p.hq(), p.hkv(), p.nq(), p.nk(), p.headDim(), in.q().data(),
                     in.k().data(), in.v().data());
+            if (timeline != null) {
+                SageInternals.launcher(sage).recordTimeline(timelineBlocks);
+            }
             sage.forward(options, qkv); // first call compiles or loads the kernel
             long start = System.nanoTime();
             HostResult result = sage.forward(options, qkv);
             double callMs = (System.nanoTime() - start) / 1e6;
             out.printf(Locale.ROOT, "call: %.3f ms (host copies included)%n", callMs);
+            if (timeline != null) {
+                TimelineReport.write(out, SageInternals.launcher(sage).timeline(), timeline);
+            }
             if (time) {
                 var c = new BenchCase(p.batch(), p.hq(), p.hkv(), p.nq(), p.nk(), p.headDim(), causal, precision, layout);
                 var m = new FwdBenchmark(sage).measure(c, tiles, 5, minMs);

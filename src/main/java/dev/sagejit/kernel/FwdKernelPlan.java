@@ -13,8 +13,11 @@ import java.util.Map;
  *
  * @param spec  the kernel spec
  * @param tiles its tile config (valid for the spec)
+ * @param timelineBlocks 0; n > 0 builds the int8-fp8 wgmma kernel with a phase timeline: each consumer
+ *              warpgroup's first warp stamps clock64 at the steps of its first tile's first n key
+ *              blocks ({@link Timeline}), a diagnostic for people who tune the kernel
  */
-public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
+public record FwdKernelPlan(KernelSpec spec, TileConfig tiles, int timelineBlocks) {
     /** Template of the mma.sync kernel family (every arch). */
     public static final String TEMPLATE_MMA = "attn/fwd/flash_fwd_mma.ftl";
     /** Template of the wgmma + TMA kernel family (sm_90a). */
@@ -28,6 +31,20 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         TileTable.whyInvalid(spec, tiles).ifPresent(why -> {
             throw new IllegalArgumentException("tile config " + tiles.key() + " cannot run " + spec.key() + ": " + why);
         });
+        if (timelineBlocks < 0 || (timelineBlocks > 0 && !persistent(spec, tiles))) {
+            throw new IllegalArgumentException("a phase timeline (" + timelineBlocks + " blocks) exists for the int8-fp8"
+                    + " wgmma kernel only, not " + spec.key(tiles));
+        }
+    }
+
+    /** A plan without the phase timeline. */
+    public FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
+        this(spec, tiles, 0);
+    }
+
+    /** This plan with a phase timeline over the first {@code blocks} key blocks (0: none). */
+    public FwdKernelPlan withTimeline(int blocks) {
+        return new FwdKernelPlan(spec, tiles, blocks);
     }
 
     /** The plan with the default tiles of {@link TileTable}. */
@@ -90,11 +107,11 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
 
     /** The extern "C" name of the kernel: the readable spec key with its tiles. */
     public String entry() {
-        return "sagejit_" + spec.key(tiles);
+        return "sagejit_" + key();
     }
 
     public String key() {
-        return spec.key(tiles);
+        return spec.key(tiles) + (timelineBlocks > 0 ? "_timeline" + timelineBlocks : "");
     }
 
     public int threads() {
@@ -243,6 +260,9 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles) {
         m.put("mbarSuspendNs", TileTable.MBAR_SUSPEND_NS);
         m.put("setMaxRegisters", tiles.consumerWarpgroups() == 2 || coResident());
         m.put("pingpong", pingpong());
+        m.put("timelineBlocks", timelineBlocks);
+        m.put("timelineStamps", Timeline.STAMPS);
+        m.put("timelineMaxCtas", Timeline.MAX_CTAS);
         m.put("producerRegisters", TileTable.WGMMA_PRODUCER_REGS);
         m.put("consumerRegisters", TileTable.consumerRegisters(spec.arch(), tiles, minBlocksPerSm()));
         m.put("wgmmaShapes", java.util.List.of(qk.model(), pv.model()));

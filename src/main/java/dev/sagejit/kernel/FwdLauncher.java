@@ -132,6 +132,29 @@ public final class FwdLauncher {
         return arch;
     }
 
+    /** Key blocks the int8-fp8 wgmma kernels stamp a phase timeline for (0: plain kernels). */
+    private volatile int timelineBlocks;
+    /** The last instrumented plan launched, whose module holds the timeline. */
+    private volatile FwdKernelPlan lastTimelinePlan;
+
+    /**
+     * From now on, builds the int8-fp8 wgmma kernels with a phase timeline over each block's first
+     * {@code blocks} key blocks ({@link Timeline}; 0 turns it off). A diagnostic: the stamps cost a few
+     * instructions per key block.
+     */
+    public void recordTimeline(int blocks) {
+        if (blocks < 0) {
+            throw new IllegalArgumentException("timeline blocks must be >= 0, got " + blocks);
+        }
+        timelineBlocks = blocks;
+    }
+
+    /** The timeline rows of the last instrumented launch (finished: the caller synchronized), or none. */
+    public java.util.List<Timeline.Row> timeline() {
+        var plan = lastTimelinePlan;
+        return plan == null ? java.util.List.of() : Timeline.read(loader.get(plan).kernel().module(), plan);
+    }
+
     /**
      * The plan a problem runs with: forced tiles from the options, else the TileTable default. A
      * wgmma default falls back to mma.sync when TMA cannot describe the tensors (a zero stride,
@@ -200,6 +223,10 @@ public final class FwdLauncher {
     /** Launches a problem whose precision is resolved (public entry points resolve AUTO first). */
     private KernelLoader.Ready launch(FwdProblem p, Stream stream, boolean kernelOnly) {
         var plan = plan(p);
+        if (timelineBlocks > 0 && plan.persistent()) {
+            plan = plan.withTimeline(timelineBlocks);
+            lastTimelinePlan = plan;
+        }
         var ready = loader.get(plan);
         if (p.q().seq() == 0 || p.batch() == 0) {
             return ready;

@@ -38,6 +38,11 @@ public final class LoadedKernel {
         return name;
     }
 
+    /** The module this kernel belongs to (its globals, e.g. a diagnostic timeline). */
+    public LoadedModule module() {
+        return module;
+    }
+
     /** Most threads a block of this kernel may have (limited by its register use). */
     public int maxThreadsPerBlock() {
         return maxThreadsPerBlock;

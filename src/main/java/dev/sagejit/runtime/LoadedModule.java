@@ -26,6 +26,20 @@ public final class LoadedModule implements AutoCloseable {
         return new LoadedKernel(device, this, f, entry);
     }
 
+    /**
+     * The module's {@code __device__} variable {@code name} (an extern "C" or unmangled global), as a
+     * non-owning buffer valid while the module is loaded.
+     */
+    public DeviceBuffer global(String name) {
+        ensureOpen();
+        device.makeCurrent();
+        var ptr = new NativePointers.DevicePtr();
+        long[] bytes = new long[1];
+        Cu.check(JCudaDriver.cuModuleGetGlobal(ptr, bytes, module, name), "cuModuleGetGlobal(" + name
+                + ") (is the variable __device__ and spelled as in the source?)");
+        return DeviceBuffer.wrap(device, ptr.address(), bytes[0]);
+    }
+
     public Device device() {
         return device;
     }

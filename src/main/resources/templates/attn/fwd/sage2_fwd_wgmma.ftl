@@ -36,6 +36,28 @@ constexpr bool CAUSAL = ${causal?c};
 constexpr bool WRITE_LSE = ${lse?c};
 
 <#include "sage2_block.ftl">
+<#if timelineBlocks gt 0>
+
+// Phase timeline (FwdKernelPlan.timelineBlocks, kernel/Timeline.java): lane 0 of each consumer
+// warpgroup's first warp writes clock64 at the steps of the first TL_BLOCKS key blocks of its block's
+// first tile, [CTA][consumer][key block][TL_STAMPS]; block 0's row also holds the SM id and %globaltimer.
+constexpr int TL_BLOCKS = ${timelineBlocks};
+constexpr int TL_STAMPS = ${timelineStamps};
+constexpr int TL_MAX_CTAS = ${timelineMaxCtas};
+__device__ unsigned long long sage_timeline[TL_MAX_CTAS * CONSUMERS * TL_BLOCKS * TL_STAMPS];
+// clock64 and its volatile store in one statement, so ptxas keeps the read where the source puts it
+// (a separate read sinks toward its store).
+__device__ __forceinline__ void sage_stamp(unsigned long long* at) {
+    asm volatile("{\n .reg .u64 t;\n mov.u64 t, %%clock64;\n st.volatile.global.u64 [%0], t;\n}\n" :: "l"(at) : "memory");
+}
+#define SAGE_STAMP(step) do { if (tl_rec) sage_stamp(&sage_timeline[sage_tl_index(consumer, j, step)]); } while (0)
+// Word `step` of key block j's row of this block's consumer warpgroup.
+__device__ __forceinline__ int sage_tl_index(int consumer, int j, int step) {
+    return ((blockIdx.x * CONSUMERS + consumer) * TL_BLOCKS + j) * TL_STAMPS + step;
+}
+<#else>
+#define SAGE_STAMP(step) do { } while (0)
+</#if>
 <#include "epilogue_sage2.ftl">
 
 // A consumer's place in the K/V ring: the stage a block uses and the parity of its barriers' phase
@@ -151,6 +173,17 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
     const SageDesc dq0 = sage_wgmma_desc_words<QK_ROW_BYTES>(pl.q_slot(0) + consumer * 64 * QK_ROW_BYTES, 16,
                                                              QK_GROUP_BYTES);
     Sage2Ring ring{0u, 0u};  // the next block's K/V stage, across this block's tiles (the producer's order)
+<#if timelineBlocks gt 0>
+    const bool tl_lane = (tid & 127) == 0 && blockIdx.x < TL_MAX_CTAS;
+    if (tl_lane) {
+        u32 smid;
+        u64 gns;
+        asm volatile("mov.u32 %0, %%smid;\n" : "=r"(smid));
+        asm volatile("mov.u64 %0, %%globaltimer;\n" : "=l"(gns));
+        sage_timeline[sage_tl_index(consumer, 0, TL_STAMPS - 2)] = smid;
+        sage_timeline[sage_tl_index(consumer, 0, TL_STAMPS - 1)] = gns;
+    }
+</#if>
 
     for (int tile = blockIdx.x, n = 0; tile < tiles; tile += gridDim.x, ++n) {
         const Sage2Tile tl = sage2_tile(tile, m_blocks, heads, batches, nq, nk);
@@ -199,16 +232,23 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             // Steady state without branches on the pipeline (ptxas can then prove which wgmma group
             // each wait retires and keeps them asynchronous); the last block is peeled off below.
             for (int j = 0; j + 1 < n_blocks; ++j) {
+<#if timelineBlocks gt 0>
+                const bool tl_rec = tl_lane && n == 0 && j < TL_BLOCKS;
+</#if>
+                SAGE_STAMP(0);
                 Sage2Ring next = cur;
                 next.advance();
                 sage_mbar_wait(pl.full_k(next.stage), next.phase);
                 sage_mbar_wait(pl.full_v(cur.stage), cur.phase);
+                SAGE_STAMP(1);
                 sage2_turn_wait(consumer);
                 sage2_issue_qk(acc_i, dq, dk0, next.stage * KV_TILE_BYTES);
                 sage2_issue_pv(acc_pv, p_cur, dv0, cur.stage * V_STAGE_BYTES);
                 sage2_turn_pass(consumer);
+                SAGE_STAMP(2);
                 sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
                 sage_wgmma_touch(acc_i[0]);
+                SAGE_STAMP(3);
                 if (lane == 0) sage_mbar_arrive(pl.empty_k(next.stage));
                 sage2_scores(acc_s, c, acc_i, qsl, ks_ptr, j + 1, nk);
                 if ((j + 2) * BLOCK_N > first_masked_key) {
@@ -220,6 +260,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 sage_wgmma_wait<0>();
                 sage_wgmma_touch(acc_pv[0]);
                 sage_wgmma_touch(p_cur);
+                SAGE_STAMP(4);  // ptxas sinks this read toward the next memory operation: an upper bound
                 if (lane == 0) sage_mbar_arrive(pl.empty_v(cur.stage));
                 // Two-level accumulation: O and l (relative to block j-1's max) take block j's factor
                 // and the block's FP8-MMA sum in one FMA.
@@ -231,6 +272,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 // P~ of block j+1 goes into the A registers only now: while P~ V of block j ran they
                 // were its operands (FlashAttention-3 orders it the same way).
                 sage2_pack_p(p_cur, acc_s);
+                SAGE_STAMP(5);
                 cur = next;
             }
             // Every Q K^T of this tile is done: its Q slot may take the tile after next.
