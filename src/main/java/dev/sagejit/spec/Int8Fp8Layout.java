@@ -14,6 +14,12 @@ public final class Int8Fp8Layout {
     public static final float FP8_MAX = 448f;
     /** log2(448): P~ = exp2(S * sl - m + log2 448) maps each row's maximum to {@link #FP8_MAX}. */
     public static final double LOG2_FP8_MAX = Math.log(FP8_MAX) / Math.log(2.0);
+    /**
+     * Log2 units by which the int8-fp8 wgmma kernel's softmax base may lag a row's maximum: P~ =
+     * exp2(s - base + log2(448) - headroom), so the row maximum maps to 448 / 2^headroom at the base
+     * and to at most 448 while the base lags (FwdKernelPlan.speculativeSoftmax).
+     */
+    public static final float SOFTMAX_HEADROOM_LOG2 = 2f;
 
     /** Query rows of one Q scale slice (an m16 MMA tile); scales are stored for whole slices. */
     public static final int Q_SCALE_ROWS = 16;

@@ -1,6 +1,6 @@
 <#-- Epilogue of the int8-fp8 kernels: O times V's per-channel scales, and the LSE given back the
-     row shift K smoothing removed (qshift * scale) minus the log2(448) of P~; then O is normalised
-     by l (the row-sum tile after O's D_TILES) and written straight from registers (and LSE). Needs HEAD_DIM, D_TILES, LOG2_FP8_MAX and
+     row shift K smoothing removed (qshift * scale) minus P~'s log2 scale (SAGE2_P_LOG2); then O is normalised
+     by l (the row-sum tile after O's D_TILES) and written straight from registers (and LSE). Needs HEAD_DIM, D_TILES, SAGE2_P_LOG2 and
      WRITE_LSE from the kernel. -->
 __device__ __forceinline__ void sage2_epilogue(float (&acc_o)[1][O_TILES][4], float (&m_run)[1][2],
                                                u16* __restrict__ o,
@@ -25,7 +25,7 @@ __device__ __forceinline__ void sage2_epilogue(float (&acc_o)[1][O_TILES][4], fl
         const int row = row0 + warp_row + g + 8 * h;
         // qshift only moves the LSE (without it the quantizers do not compute it).
         const float shift = WRITE_LSE && row < nq ? q_shift[((i64)batch * heads + head) * nq + row] : 0.f;
-        m_run[0][h] += shift * scale_log2 - LOG2_FP8_MAX;
+        m_run[0][h] += shift * scale_log2 - SAGE2_P_LOG2;
     }
     u16* o_ptr = o + batch * o_sb + head * o_sh;
     float* lse_ptr = lse + ((i64)batch * heads + head) * nq + row0;

@@ -67,7 +67,8 @@ __device__ __forceinline__ void sage2_softmax_max(const float (&x)[1][N_TILES][4
     }
 }
 
-// Second half: turns x into P~ in place (the row max maps to 448). The row sums l come out of
+// Second half: turns x into P~ in place (the row max maps to 2^SAGE2_P_LOG2: 448, or 448 / 2^headroom in
+// a kernel whose steady blocks speculate). The row sums l come out of
 // P~ V itself (V's ones columns, the last of O_TILES), as sums of the FP8 P~ that O is made of.
 __device__ __forceinline__ void sage2_softmax_exp(float (&x)[1][N_TILES][4], const float (&c)[2][K_SCALE_BLOCKS],
                                                   const float (&m_base)[2]) {
@@ -76,7 +77,7 @@ __device__ __forceinline__ void sage2_softmax_exp(float (&x)[1][N_TILES][4], con
     for (int h = 0; h < 2; ++h) {
         #pragma unroll
         for (int b = 0; b < K_SCALE_BLOCKS; ++b) {
-            const float bias = fmaf(-SAGE_ROUND_MAGIC, c[h][b], LOG2_FP8_MAX - m_base[h]);
+            const float bias = fmaf(-SAGE_ROUND_MAGIC, c[h][b], SAGE2_P_LOG2 - m_base[h]);
             #pragma unroll
             for (int nt = b * TILES_PER_SCALE; nt < (b + 1) * TILES_PER_SCALE; ++nt) {
                 #pragma unroll
@@ -109,3 +110,49 @@ __device__ __forceinline__ void sage2_pack_p(u32 (&p)[PV_STEPS][4], const float 
         }
     }
 }
+
+<#if speculativeSoftmax>
+
+// Speculative softmax step of a steady block (FwdKernelPlan.speculativeSoftmax): P~ against the running
+// base m_run, which may lag the row maximum by up to SOFTMAX_HEADROOM (log2 units; P~ then stays at most
+// 448), packed straight into FP8. The scores x stay intact, and no maximum is exchanged between lanes,
+// so the exponentials start as soon as the block's P~ V registers are free. Returns true when one of
+// this thread's rows saw a score above base + headroom: the warp then redoes the block exactly
+// (sage2_softmax_step, sage2_pack_p), which raises the base and rescales O.
+__device__ __forceinline__ bool sage2_pack_spec(u32 (&p)[PV_STEPS][4], const float (&x)[1][N_TILES][4],
+                                                const float (&c)[2][K_SCALE_BLOCKS], const float (&m_run)[1][2]) {
+    constexpr int TILES_PER_SCALE = K_SCALE_TOKENS / 8;
+    float bias[2][K_SCALE_BLOCKS];
+    bool over = false;
+    #pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const float base = m_run[0][h] == SAGE_NEG_INF ? 0.f : m_run[0][h];
+        #pragma unroll
+        for (int b = 0; b < K_SCALE_BLOCKS; ++b) {
+            bias[h][b] = fmaf(-SAGE_ROUND_MAGIC, c[h][b], SAGE2_P_LOG2 - base);
+            float xm = SAGE_NEG_INF;
+            #pragma unroll
+            for (int nt = b * TILES_PER_SCALE; nt < (b + 1) * TILES_PER_SCALE; ++nt) {
+                xm = fmaxf(xm, fmaxf(x[0][nt][2 * h], x[0][nt][2 * h + 1]));
+            }
+            over |= (xm - SAGE_ROUND_MAGIC) * c[h][b] > m_run[0][h] + SOFTMAX_HEADROOM;
+        }
+    }
+    #pragma unroll
+    for (int kk = 0; kk < PV_STEPS; ++kk) {
+        #pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            const int nt = 4 * kk + 2 * half, b = nt / TILES_PER_SCALE;
+            float e[2][4];
+            #pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                #pragma unroll
+                for (int k = 0; k < 4; ++k) e[i][k] = sage_exp2(fmaf(x[0][nt + i][k], c[k / 2][b], bias[k / 2][b]));
+            }
+            p[kk][2 * half] = sage_fp8x4(e[0][0], e[0][1], e[1][0], e[1][1]);
+            p[kk][2 * half + 1] = sage_fp8x4(e[0][2], e[0][3], e[1][2], e[1][3]);
+        }
+    }
+    return over;
+}
+</#if>

@@ -30,6 +30,7 @@ constexpr u32 V_TILE_BYTES = ${kvTileBytes};  // V^T: HEAD_DIM rows of BLOCK_N b
 constexpr bool CAUSAL = ${causal?c};
 constexpr bool WRITE_LSE = ${lse?c};
 
+constexpr float SAGE2_P_LOG2 = LOG2_FP8_MAX;  // P~'s row maximum maps to 448
 <#include "sage2_block.ftl">
 <#include "epilogue_sage2.ftl">
 
