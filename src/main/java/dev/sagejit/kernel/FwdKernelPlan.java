@@ -223,12 +223,12 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles, int timelineBlock
     /**
      * Whether the int8-fp8 wgmma kernel's steady key blocks take their softmax speculatively: P~ against
      * the running base, which may lag the row maximum by {@link Int8Fp8Layout#SOFTMAX_HEADROOM_LOG2},
-     * without exchanging maxima between lanes first; a warp redoes a block exactly only when a row
-     * rose past the headroom. Takes the max reduction, its shuffles and O's rescale off the path from
-     * Q K^T to the exponentials.
+     * packed into FP8 without exchanging maxima between lanes first; a warp redoes a block exactly only
+     * when a row rose past the headroom. It takes the max reduction, its shuffles and O's rescale off
+     * the path from Q K^T to the exponentials. {@link TileTable#speculativeSoftmax} says where it pays.
      */
     public boolean speculativeSoftmax() {
-        return persistent();
+        return persistent() && TileTable.speculativeSoftmax(spec, tiles);
     }
 
     /** Head-dim elements of one Q/K column block (the TMA box's inner size). */
@@ -272,7 +272,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles, int timelineBlock
         m.put("setMaxRegisters", tiles.consumerWarpgroups() == 2 || coResident());
         m.put("pingpong", pingpong());
         m.put("speculativeSoftmax", speculativeSoftmax());
-        m.put("softmaxHeadroom", Float.toString(Int8Fp8Layout.SOFTMAX_HEADROOM_LOG2));  // "2.0"
+        m.put("softmaxHeadroom", Float.toString(Int8Fp8Layout.SOFTMAX_HEADROOM_LOG2));  // e.g. "7.0" (a C++ float literal needs the point)
         m.put("timelineBlocks", timelineBlocks);
         m.put("timelineStamps", Timeline.STAMPS);
         m.put("timelineMaxCtas", Timeline.MAX_CTAS);

@@ -283,6 +283,17 @@ public final class TileTable {
     }
 
     /**
+     * Whether the persistent int8-fp8 wgmma kernel takes its steady softmax speculatively (P~ against
+     * a base that may lag the row maximum, FwdKernelPlan.speculativeSoftmax): for d128 with co-resident
+     * single-warpgroup blocks, where the H200 measured 845-856 TOPS against 784 at N 4096 (same run,
+     * benchmarks/results/2026-12-01-h200-int8fp8-spec-headroom-ab.jsonl). d64 (510 vs 521) and the
+     * two-warpgroup block (819 vs 847 at N 16K, d128) were slower with it, so they keep the exact step.
+     */
+    public static boolean speculativeSoftmax(KernelSpec spec, TileConfig t) {
+        return spec.headDim() == 128 && coResident(spec, t);
+    }
+
+    /**
      * Q slots of the persistent int8-fp8 wgmma kernel: two, so the next tile's Q loads while the
      * consumers finish this one, unless only one lets two blocks share an SM (then the other block
      * hides that load).

@@ -111,7 +111,7 @@ __device__ __forceinline__ void sage2_pack_p(u32 (&p)[PV_STEPS][4], const float 
     }
 }
 
-<#if speculativeSoftmax>
+<#if speculativeSoftmax!false>
 
 // Speculative softmax step of a steady block (FwdKernelPlan.speculativeSoftmax): P~ against the running
 // base m_run, which may lag the row maximum by up to SOFTMAX_HEADROOM (log2 units; P~ then stays at most

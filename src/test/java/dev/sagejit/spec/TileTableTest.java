@@ -102,6 +102,11 @@ class TileTableTest {
         assertEquals(2, longTiles.consumerWarpgroups());
         assertFalse(TileTable.coResident(spec, longTiles));
         assertEquals(240, TileTable.consumerRegisters(Arch.SM90A, longTiles, 1));
+        // The speculative softmax runs where the H200 measured it faster: d128 co-resident blocks only.
+        assertTrue(TileTable.speculativeSoftmax(spec, shortTiles));
+        assertFalse(TileTable.speculativeSoftmax(spec, longTiles));
+        var d64 = new KernelSpec(Direction.FWD, Arch.SM90A, Precision.INT8_FP8, 64, false, false);
+        assertFalse(TileTable.speculativeSoftmax(d64, TileTable.choose(d64, 4096).tiles()));
         // d128 with 3 stages: two blocks fit only with one Q slot each.
         var s3 = TileConfig.wgmma(64, 128, 3);
         assertTrue(TileTable.coResident(spec, s3));
