@@ -28,20 +28,6 @@ __device__ __forceinline__ void sage_mbar_wait(u32 bar, u32 parity) {
     } while (!done);
 }
 
-// Waits for two phases at once: both are tested first without blocking (the tests' latencies
-// overlap), and only a phase still running is waited for.
-__device__ __forceinline__ void sage_mbar_wait2(u32 bar_a, u32 parity_a, u32 bar_b, u32 parity_b) {
-    u32 done_a, done_b;
-    asm volatile("{\n .reg .pred p;\n mbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-                 : "=r"(done_a) : "r"(bar_a), "r"(parity_a) : "memory");
-    asm volatile("{\n .reg .pred p;\n mbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-                 : "=r"(done_b) : "r"(bar_b), "r"(parity_b) : "memory");
-    if (!(done_a & done_b)) {
-        sage_mbar_wait(bar_a, parity_a);
-        sage_mbar_wait(bar_b, parity_b);
-    }
-}
-
 __device__ __forceinline__ void sage_tma_prefetch(const SageTensorMap* map) {
     asm volatile("prefetch.tensormap [%0];\n" :: "l"(reinterpret_cast<unsigned long long>(map)) : "memory");
 }

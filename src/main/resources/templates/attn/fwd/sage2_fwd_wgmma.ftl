@@ -89,11 +89,10 @@ __device__ __forceinline__ void sage2_issue_qk(int (&acc)[1][N_TILES][4], const 
 
 // P~ V^T of one block into a fresh `acc` (issued and committed, not waited). V^T is
 // [head dim][keys], K-major for this product: 32 keys = 32 bytes per step; its ones rows follow, so
-// the last n8 tile of `acc` is P~'s row sums. Without `fence`, the caller's fence (issued after its
-// last write of P~ and read of `acc`, e.g. the one before Q K^T of the same step) covers this product.
+// the last n8 tile of `acc` is P~'s row sums.
 __device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][O_TILES][4], const u32 (&p)[PV_STEPS][4],
-                                               const SageDesc& dv, u32 v_stage_bytes, bool fence = true) {
-    if (fence) sage_wgmma_fence();
+                                               const SageDesc& dv, u32 v_stage_bytes) {
+    sage_wgmma_fence();
     #pragma unroll
     for (int kk = 0; kk < PV_STEPS; ++kk) {
         ${pvWgmma}(acc[0], p[kk], dv.at(v_stage_bytes + kk * STEP_BYTES), kk > 0);
@@ -256,11 +255,12 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 SAGE_STAMP(0);
                 Sage2Ring next = cur;
                 next.advance();
-                sage_mbar_wait2(pl.full_k(next.stage), next.phase, pl.full_v(cur.stage), cur.phase);
+                sage_mbar_wait(pl.full_k(next.stage), next.phase);
+                sage_mbar_wait(pl.full_v(cur.stage), cur.phase);
                 SAGE_STAMP(1);
                 sage2_turn_wait(consumer);
                 sage2_issue_qk(acc_i, dq, dk0, next.stage * KV_TILE_BYTES);
-                sage2_issue_pv(acc_pv, p_cur, dv0, cur.stage * V_STAGE_BYTES, false);  // Q K^T's fence covers it
+                sage2_issue_pv(acc_pv, p_cur, dv0, cur.stage * V_STAGE_BYTES);
                 sage2_turn_pass(consumer);
                 SAGE_STAMP(2);
                 sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
