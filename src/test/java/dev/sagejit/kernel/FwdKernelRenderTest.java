@@ -40,6 +40,34 @@ class FwdKernelRenderTest {
     }
 
     @Test
+    void int8Fp8WgmmaKernelsRenderTheirSoftmaxAndTimelineVariants() {
+        var d128 = new KernelSpec(dev.sagejit.spec.Direction.FWD, Arch.SM90A, dev.sagejit.api.Precision.INT8_FP8, 128,
+                false, false);
+        var d64 = new KernelSpec(dev.sagejit.spec.Direction.FWD, Arch.SM90A, dev.sagejit.api.Precision.INT8_FP8, 64,
+                false, false);
+        var spec128 = FwdKernelPlan.ofDefault(d128);
+        assertTrue(spec128.speculativeSoftmax(), spec128.key());
+        String cu = renderer.render(spec128.template(), spec128.templateModel());
+        assertTrue(cu.contains("sage2_pack_spec(p_cur, acc_s, c, m_run)"), "d128 co-resident steady blocks speculate");
+        assertTrue(cu.contains("constexpr float SAGE2_P_LOG2 = LOG2_FP8_MAX - SOFTMAX_HEADROOM;"));
+        var exact64 = FwdKernelPlan.ofDefault(d64);
+        assertFalse(exact64.speculativeSoftmax());
+        String cu64 = renderer.render(exact64.template(), exact64.templateModel());
+        assertFalse(cu64.contains("sage2_pack_spec("), "d64 keeps the exact step");
+        assertFalse(cu64.contains("sage_timeline"));
+        // The timeline build is another kernel (own key and entry) with the stamps' global.
+        var timeline = spec128.withTimeline(8);
+        assertFalse(timeline.key().equals(spec128.key()));
+        String tl = renderer.render(timeline.template(), timeline.templateModel());
+        assertTrue(tl.contains("__device__ unsigned long long sage_timeline[TL_MAX_CTAS * CONSUMERS * TL_BLOCKS * TL_STAMPS];"));
+        assertTrue(tl.contains(timeline.entry() + "("));
+        var bf16 = new KernelSpec(dev.sagejit.spec.Direction.FWD, Arch.SM90A, dev.sagejit.api.Precision.BF16, 128,
+                false, false);
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> FwdKernelPlan.ofDefault(bf16).withTimeline(8), "only the int8-fp8 wgmma kernel has a timeline");
+    }
+
+    @Test
     void quantizerModulesRender() throws Exception {
         Path dump = Path.of("target", "rendered");
         Files.createDirectories(dump);
