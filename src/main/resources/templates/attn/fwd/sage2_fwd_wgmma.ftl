@@ -9,7 +9,9 @@
      run one block ahead: block j+1's Q K^T and softmax overlap block j's P~ V; P~ is packed to
      FP8 once that P~ V is done (its A registers are busy until then). Blocks are persistent: one
      per SM walks a list of (query block, head, batch) tiles while the producer already loads the
-     next tile's Q and K/V. -->
+     next tile's Q and K/V. With TileTable.speculativeSoftmax (d128, co-resident blocks) a steady block's
+     softmax runs once block j's P~ V is done instead: P~ against the running base, with headroom, straight
+     into the A registers (sage2_pack_spec), the exact step only when a row rose past the headroom. -->
 <#include "../../common/types.ftl">
 <#include "../../common/ptx.ftl">
 <#include "../../common/fp8.ftl">
@@ -51,8 +53,9 @@ constexpr int TL_BLOCKS = ${timelineBlocks};
 constexpr int TL_STAMPS = ${timelineStamps};
 constexpr int TL_MAX_CTAS = ${timelineMaxCtas};
 __device__ unsigned long long sage_timeline[TL_MAX_CTAS * CONSUMERS * TL_BLOCKS * TL_STAMPS];
-// clock64 and its volatile store in one statement, so ptxas keeps the read where the source puts it
-// (a separate read sinks toward its store).
+// clock64 and its volatile store in one statement, so the read stays with its store; ptxas may still
+// move both toward the next memory operation (the stamp after the P~ V wait lands after the
+// exponentials: read it as an upper bound).
 __device__ __forceinline__ void sage_stamp(unsigned long long* at) {
     asm volatile("{\n .reg .u64 t;\n mov.u64 t, %%clock64;\n st.volatile.global.u64 [%0], t;\n}\n" :: "l"(at) : "memory");
 }
