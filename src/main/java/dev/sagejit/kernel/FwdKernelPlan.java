@@ -171,6 +171,9 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles, int timelineBlock
         m.put("lse", spec.lse());
         if (spec.precision().quantized()) {
             m.putAll(Sage2QuantPlan.layoutModel());
+            m.put("speculativeSoftmax", speculativeSoftmax());
+            // e.g. "7.0": the template appends f, and a C++ float literal needs the point
+            m.put("softmaxHeadroom", Float.toString(speculativeSoftmax() ? Int8Fp8Layout.SOFTMAX_HEADROOM_LOG2 : 0f));
         }
         m.put("headDim", spec.headDim());
         if (tiles.engine() == TileConfig.Engine.WGMMA) {
@@ -271,8 +274,6 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles, int timelineBlock
         m.put("mbarSuspendNs", TileTable.MBAR_SUSPEND_NS);
         m.put("setMaxRegisters", tiles.consumerWarpgroups() == 2 || coResident());
         m.put("pingpong", pingpong());
-        m.put("speculativeSoftmax", speculativeSoftmax());
-        m.put("softmaxHeadroom", Float.toString(Int8Fp8Layout.SOFTMAX_HEADROOM_LOG2));  // e.g. "7.0" (a C++ float literal needs the point)
         m.put("timelineBlocks", timelineBlocks);
         m.put("timelineStamps", Timeline.STAMPS);
         m.put("timelineMaxCtas", Timeline.MAX_CTAS);

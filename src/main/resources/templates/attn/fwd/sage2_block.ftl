@@ -8,6 +8,16 @@
      FMA and one exp2 (P~ = exp2(x * c + (log2 448 - m - MAGIC * c))). -->
 constexpr float SAGE2_TINY = 1.17549435e-38f; // stands in for c = 0 so masked keys stay at -inf, not NaN
 constexpr int O_TILES = D_TILES + ROW_SUM_COLUMNS / 8;  // O's n8 tiles, then the row-sum tile
+// Log2 units the softmax base may lag a row's maximum (FwdKernelPlan.speculativeSoftmax; 0 without), and
+// P~'s log2 scale: a row's maximum at the base maps to 2^SAGE2_P_LOG2 (448 without headroom).
+constexpr float SOFTMAX_HEADROOM = ${softmaxHeadroom}f;
+constexpr float SAGE2_P_LOG2 = LOG2_FP8_MAX - SOFTMAX_HEADROOM;
+
+// The base the exponents are taken against: a row that has seen only masked keys keeps m = -inf, and
+// exp2 against 0 keeps its P~ at 0.
+__device__ __forceinline__ float sage2_exp_base(float m) {
+    return m == SAGE_NEG_INF ? 0.f : m;
+}
 
 // This thread's two query rows (g and g + 8 of its warp's 16): each row's INT8 scale times
 // scale * log2(e); rows past nq get 0 (their outputs are never stored).
@@ -60,8 +70,7 @@ __device__ __forceinline__ void sage2_softmax_max(const float (&x)[1][N_TILES][4
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         const float m_new = fmaxf(m_run[0][h], mx);
-        // A row that has seen only masked keys keeps m = -inf; exp2 against 0 keeps it at 0.
-        m_base[h] = m_new == SAGE_NEG_INF ? 0.f : m_new;
+        m_base[h] = sage2_exp_base(m_new);
         alpha[0][h] = sage_exp2(m_run[0][h] - m_base[h]);
         m_run[0][h] = m_new;
     }
@@ -99,19 +108,37 @@ __device__ __forceinline__ void sage2_softmax_step(float (&x)[1][N_TILES][4], co
 
 // P~ to FP8 A fragments, 32 keys per step: a thread's columns {2t, 2t+1, 8+2t, 9+2t} of each 16
 // fill one register; V's tokens are stored in that order (PERM), so no shuffles are needed.
-__device__ __forceinline__ void sage2_pack_p(u32 (&p)[PV_STEPS][4], const float (&s)[1][N_TILES][4]) {
+// `value(nt, e)` gives element e of the thread's n8 score tile nt.
+template <class Value>
+__device__ __forceinline__ void sage2_pack_fp8(u32 (&p)[PV_STEPS][4], Value value) {
     #pragma unroll
     for (int kk = 0; kk < PV_STEPS; ++kk) {
         #pragma unroll
         for (int half = 0; half < 2; ++half) {
             const int nt = 4 * kk + 2 * half;
-            p[kk][2 * half] = sage_fp8x4(s[0][nt][0], s[0][nt][1], s[0][nt + 1][0], s[0][nt + 1][1]);
-            p[kk][2 * half + 1] = sage_fp8x4(s[0][nt][2], s[0][nt][3], s[0][nt + 1][2], s[0][nt + 1][3]);
+            p[kk][2 * half] = sage_fp8x4(value(nt, 0), value(nt, 1), value(nt + 1, 0), value(nt + 1, 1));
+            p[kk][2 * half + 1] = sage_fp8x4(value(nt, 2), value(nt, 3), value(nt + 1, 2), value(nt + 1, 3));
         }
     }
 }
 
-<#if speculativeSoftmax!false>
+// P~ (already exponentiated in s) to FP8 A fragments.
+__device__ __forceinline__ void sage2_pack_p(u32 (&p)[PV_STEPS][4], const float (&s)[1][N_TILES][4]) {
+    sage2_pack_fp8(p, [&](int nt, int e) { return s[0][nt][e]; });
+}
+
+// Two-level accumulation: O and l (relative to the previous block's base) take the factor of the block
+// whose P~ V is in `acc` and that block's FP8-MMA sums in one FMA.
+__device__ __forceinline__ void sage2_fold(float (&acc_o)[1][O_TILES][4], const float (&alpha)[1][2],
+                                           const float (&acc)[O_TILES][4]) {
+    #pragma unroll
+    for (int dt = 0; dt < O_TILES; ++dt) {
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc_o[0][dt][e], alpha[0][e / 2], acc[dt][e]);
+    }
+}
+
+<#if speculativeSoftmax>
 
 // Speculative softmax step of a steady block (FwdKernelPlan.speculativeSoftmax): P~ against the running
 // base m_run, which may lag the row maximum by up to SOFTMAX_HEADROOM (log2 units; P~ then stays at most
@@ -126,7 +153,7 @@ __device__ __forceinline__ bool sage2_pack_spec(u32 (&p)[PV_STEPS][4], const flo
     bool over = false;
     #pragma unroll
     for (int h = 0; h < 2; ++h) {
-        const float base = m_run[0][h] == SAGE_NEG_INF ? 0.f : m_run[0][h];
+        const float base = sage2_exp_base(m_run[0][h]);
         #pragma unroll
         for (int b = 0; b < K_SCALE_BLOCKS; ++b) {
             bias[h][b] = fmaf(-SAGE_ROUND_MAGIC, c[h][b], SAGE2_P_LOG2 - base);
@@ -138,21 +165,10 @@ __device__ __forceinline__ bool sage2_pack_spec(u32 (&p)[PV_STEPS][4], const flo
             over |= (xm - SAGE_ROUND_MAGIC) * c[h][b] > m_run[0][h] + SOFTMAX_HEADROOM;
         }
     }
-    #pragma unroll
-    for (int kk = 0; kk < PV_STEPS; ++kk) {
-        #pragma unroll
-        for (int half = 0; half < 2; ++half) {
-            const int nt = 4 * kk + 2 * half, b = nt / TILES_PER_SCALE;
-            float e[2][4];
-            #pragma unroll
-            for (int i = 0; i < 2; ++i) {
-                #pragma unroll
-                for (int k = 0; k < 4; ++k) e[i][k] = sage_exp2(fmaf(x[0][nt + i][k], c[k / 2][b], bias[k / 2][b]));
-            }
-            p[kk][2 * half] = sage_fp8x4(e[0][0], e[0][1], e[1][0], e[1][1]);
-            p[kk][2 * half + 1] = sage_fp8x4(e[0][2], e[0][3], e[1][2], e[1][3]);
-        }
-    }
+    sage2_pack_fp8(p, [&](int nt, int e) {
+        const int b = nt / TILES_PER_SCALE;
+        return sage_exp2(fmaf(x[0][nt][e], c[e / 2][b], bias[e / 2][b]));
+    });
     return over;
 }
 </#if>

@@ -30,7 +30,6 @@ constexpr u32 V_TILE_BYTES = ${kvTileBytes};  // V^T: HEAD_DIM rows of BLOCK_N b
 constexpr bool CAUSAL = ${causal?c};
 constexpr bool WRITE_LSE = ${lse?c};
 
-constexpr float SAGE2_P_LOG2 = LOG2_FP8_MAX;  // P~'s row maximum maps to 448
 <#include "sage2_block.ftl">
 <#include "epilogue_sage2.ftl">
 
@@ -152,11 +151,7 @@ ${entry}(const unsigned char* __restrict__ q8, const unsigned char* __restrict__
             // V's ones columns (constant B registers): the row sums of P~ in the last tile.
             sage_mma_e4m3(acc_pv[D_TILES], p[kk], SAGE_E4M3_ONES, SAGE_E4M3_ONES);
         }
-        #pragma unroll
-        for (int dt = 0; dt < O_TILES; ++dt) {
-            #pragma unroll
-            for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc_o[0][dt][e], alpha[0][e / 2], acc_pv[dt][e]);
-        }
+        sage2_fold(acc_o, alpha, acc_pv);
     }
     sage_cp_async_wait<0>();
     __syncthreads();

@@ -37,12 +37,6 @@ constexpr int K_SCALE_BLOCKS = BLOCK_N / K_SCALE_TOKENS;
 constexpr bool CAUSAL = ${causal?c};
 constexpr bool WRITE_LSE = ${lse?c};
 
-<#if speculativeSoftmax>
-constexpr float SOFTMAX_HEADROOM = ${softmaxHeadroom}f;  // log2 units the speculative base may lag the row max
-constexpr float SAGE2_P_LOG2 = LOG2_FP8_MAX - SOFTMAX_HEADROOM;  // P~ of a row's maximum at the base
-<#else>
-constexpr float SAGE2_P_LOG2 = LOG2_FP8_MAX;  // P~'s row maximum maps to 448
-</#if>
 <#include "sage2_block.ftl">
 <#if timelineBlocks gt 0>
 
@@ -103,17 +97,6 @@ __device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][O_TILES][4], cons
     sage_wgmma_commit();
 }
 
-
-// Two-level accumulation: O and l (relative to the previous block's base) take the factor of the block
-// whose P~ V is in `acc` and that block's FP8-MMA sums in one FMA.
-__device__ __forceinline__ void sage2_fold(float (&acc_o)[1][O_TILES][4], const float (&alpha)[1][2],
-                                           const float (&acc)[1][O_TILES][4]) {
-    #pragma unroll
-    for (int dt = 0; dt < O_TILES; ++dt) {
-        #pragma unroll
-        for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc_o[0][dt][e], alpha[0][e / 2], acc[0][dt][e]);
-    }
-}
 
 constexpr bool PINGPONG = ${pingpong?c};  // FwdKernelPlan.pingpong(): non-causal only
 // Pingpong between the two consumer warpgroups (FlashAttention-3's schedule): a warpgroup issues
@@ -285,7 +268,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 // P~ of block j+1 against the running base, straight into the A registers that block j's
                 // P~ V has just released; only if a row rose past the headroom does the warp redo it.
                 const bool over = sage2_pack_spec(p_cur, acc_s, c, m_run);
-                sage2_fold(acc_o, alpha_pv, acc_pv);
+                sage2_fold(acc_o, alpha_pv, acc_pv[0]);
                 if (__any_sync(0xffffffffu, over)) {
                     sage2_softmax_step(acc_s, c, m_run, alpha);
                     sage2_pack_p(p_cur, acc_s);
@@ -299,7 +282,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 sage_wgmma_touch(p_cur);
                 SAGE_STAMP(4);  // ptxas sinks this read toward the next memory operation: an upper bound
                 if (lane == 0) sage_mbar_arrive(pl.empty_v(cur.stage));
-                sage2_fold(acc_o, alpha_pv, acc_pv);
+                sage2_fold(acc_o, alpha_pv, acc_pv[0]);
                 // P~ of block j+1 goes into the A registers only now: while P~ V of block j ran they
                 // were its operands (FlashAttention-3 orders it the same way).
                 sage2_pack_p(p_cur, acc_s);
@@ -316,7 +299,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_pv[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_v(cur.stage));
-            sage2_fold(acc_o, alpha, acc_pv);
+            sage2_fold(acc_o, alpha, acc_pv[0]);
             cur.advance();
             ring = cur;
         } else if (lane == 0) {
