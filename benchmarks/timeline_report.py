@@ -12,13 +12,19 @@ import json
 import statistics
 import sys
 
-STEPS = ["top", "operands_ready", "mma_issued", "qk_done", "pv_done", "block_end"]
+
+
+def steps(row):
+    """The stamped steps, in order: the keys after global_ns (kernel/Timeline.java's STEPS)."""
+    keys = list(row)
+    return keys[keys.index("global_ns") + 1:]
 
 
 def report(path):
     rows = [json.loads(line) for line in open(path)]
     print("== %s: %d rows" % (path, len(rows)))
-    for a, b in zip(STEPS, STEPS[1:]):
+    names = steps(rows[0])
+    for a, b in zip(names, names[1:]):
         spans = sorted(r[b] - r[a] for r in rows)
         print("  %-15s -> %-15s median %6d cycles" % (a, b, spans[len(spans) // 2]))
     by_sm = collections.defaultdict(lambda: collections.defaultdict(list))
