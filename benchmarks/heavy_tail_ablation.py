@@ -67,9 +67,24 @@ def balanced(q, k):
     return q * s, k / s
 
 
-def quantized(q, k, v, causal, kgroup="thread16", qq=True, kq=True, vq=True, pq=True, balance=False):
+def rotated(q, k):
+    """Q and K times the same orthogonal matrix (Q K^T unchanged): a Sylvester Hadamard matrix with
+    fixed random column signs, normalised, which spreads a token's outlier channel over all channels."""
+    d = q.shape[-1]
+    h = np.ones((1, 1))
+    while h.shape[0] < d:
+        h = np.block([[h, h], [h, -h]])
+    signs = np.where(np.random.default_rng(12345).random(d) < 0.5, -1.0, 1.0)
+    r = (signs[:, None] * h) / np.sqrt(d)
+    return q @ r, k @ r
+
+
+def quantized(q, k, v, causal, kgroup="thread16", qq=True, kq=True, vq=True, pq=True, balance=False,
+              rotate=False):
     if balance:
         q, k = balanced(q, k)
+    if rotate:
+        q, k = rotated(q, k)
     h, n, d = k.shape
     ks = k - k.mean(1, keepdims=True)
     if qq:
@@ -115,7 +130,8 @@ def main():
                 ("no INT8 on K", dict(kq=False)), ("no FP8 on V", dict(vq=False)), ("no FP8 on P", dict(pq=False)),
                 ("K scale per 8 tokens", dict(kgroup="thread8")), ("K scale per 4 tokens", dict(kgroup="thread4")),
                 ("K scale per token", dict(kgroup="token")), ("K scale per 64-token block", dict(kgroup="block64")),
-                ("Q/K channels balanced", dict(balance=True))]
+                ("Q/K channels balanced", dict(balance=True)),
+                ("Q/K rotated (Hadamard)", dict(rotate=True))]
     words = [w for w in a.variants.split(",") if w]
     for name, kw in variants:
         if words and not any(w in name for w in words):

@@ -76,6 +76,8 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
         var m = moduleModel(key(), inputType, headDim, THREADS);
         m.put("tokens", TOKENS);
         m.put("statsTiles", STATS_TILES);
+        m.put("rotateQk", Int8Fp8Layout.ROTATE_QK);
+        m.put("rotationSigns", Int8Fp8Layout.rotationSignWords(headDim));
         m.putAll(layoutModel());
         return m;
     }

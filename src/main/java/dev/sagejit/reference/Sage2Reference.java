@@ -247,11 +247,21 @@ public final class Sage2Reference {
     }
 
     /**
-     * Quantizes Q, K and V as the document specifies, subtracting {@code kmean} ([B, Hkv, D]) from K;
-     * pass an all-zero array to disable smoothing. Inputs may be in either layout; they are read as
-     * their FP32 values (round them to BF16/FP16 first to match a GPU run).
+     * Quantizes Q, K and V as the document specifies, subtracting {@code kmean} ([B, Hkv, D]) from K
+     * and rotating Q and K when the layout does ({@link Int8Fp8Layout#ROTATE_QK}); pass an all-zero
+     * array to disable smoothing. Inputs may be in either layout; they are read as their FP32 values
+     * (round them to BF16/FP16 first to match a GPU run).
      */
     public static Quantized quantize(HostTensor q, HostTensor k, HostTensor v, float[] kmean) {
+        return quantize(q, k, v, kmean, Int8Fp8Layout.ROTATE_QK);
+    }
+
+    /**
+     * {@link #quantize(HostTensor, HostTensor, HostTensor, float[])} with the Q/K rotation chosen:
+     * {@code rotate = false} gives SageAttention2's operands (the ablation of the rotation; the GPU
+     * quantizers always follow the layout).
+     */
+    public static Quantized quantize(HostTensor q, HostTensor k, HostTensor v, float[] kmean, boolean rotate) {
         Objects.requireNonNull(kmean, "kmean");
         var shape = QkvShape.of(q, k, v, kmean);
         int batch = shape.batch();
@@ -260,6 +270,10 @@ public final class Sage2Reference {
         int nq = shape.nq();
         int nk = shape.nk();
         int d = shape.headDim();
+        if (rotate && (Integer.bitCount(d) != 1 || d > Int8Fp8Layout.ROTATION_MAX_DIM)) {
+            throw new IllegalArgumentException("the Q/K rotation needs a power-of-two head dim up to "
+                    + Int8Fp8Layout.ROTATION_MAX_DIM + ", got " + d + "; quantize with rotate = false");
+        }
         int group = hq / hkv;
         int qg = Int8Fp8Layout.qGroups(nq);
         int kg = Int8Fp8Layout.kGroups(nk);
@@ -276,25 +290,54 @@ public final class Sage2Reference {
         IntStream.range(0, batch * hq).parallel().forEach(bh -> {
             int b = bh / hq;
             int h = bh % hq;
-            quantizeQHead(q, b, h, kmeanCopy, (b * hkv + h / group) * d, q8, bh * nq * d, qscale, bh * qg,
+            quantizeQHead(q, b, h, kmeanCopy, (b * hkv + h / group) * d, rotate, q8, bh * nq * d, qscale, bh * qg,
                     qshift, bh * nq);
         });
         IntStream.range(0, batch * hkv).parallel().forEach(bh -> {
             int b = bh / hkv;
             int h = bh % hkv;
-            quantizeKHead(k, b, h, kmeanCopy, bh * d, k8, bh * nk * d, kscale, bh * kg);
+            quantizeKHead(k, b, h, kmeanCopy, bh * d, rotate, k8, bh * nk * d, kscale, bh * kg);
             quantizeVHead(v, b, h, v8t, bh * d * nkPad, nkPad, vscale, bh * d);
         });
         return new Quantized(batch, hq, hkv, nq, nk, d, q8, qscale, qshift, k8, kscale, kmeanCopy, v8t, vscale);
     }
 
+    /**
+     * The Q/K rotation (docs/int8-fp8-quantization.md, "Q/K rotation") in place on
+     * {@code x[off, off + d)}: channel c negated where {@link Int8Fp8Layout#rotationNegates} says so,
+     * then the unnormalised Walsh-Hadamard butterflies with spans 1, 2, 4, ..., d / 2 in that order,
+     * each pair (a, b) = (x[i], x[i + span]) with i's span bit clear becoming (a + b, a - b) in FP32:
+     * the GPU quantizers' operations, so both give the same bits.
+     */
+    public static void rotate(float[] x, int off, int d) {
+        for (int c = 0; c < d; c++) {
+            if (Int8Fp8Layout.rotationNegates(c)) {
+                x[off + c] = -x[off + c];
+            }
+        }
+        for (int span = 1; span < d; span <<= 1) {
+            for (int i = 0; i < d; i++) {
+                if ((i & span) == 0) {
+                    float a = x[off + i];
+                    float b = x[off + i + span];
+                    x[off + i] = a + b;
+                    x[off + i + span] = a - b;
+                }
+            }
+        }
+    }
+
     /** Q of one (b, h): its INT8 groups ({@link Int8Fp8Layout#qGroup}), plus the row shifts. */
-    private static void quantizeQHead(HostTensor q, int b, int h, float[] kmean, int meanAt, byte[] q8, int codeAt,
-            float[] qscale, int scaleAt, float[] qshift, int shiftAt) {
+    private static void quantizeQHead(HostTensor q, int b, int h, float[] kmean, int meanAt, boolean rotate,
+            byte[] q8, int codeAt, float[] qscale, int scaleAt, float[] qshift, int shiftAt) {
         int nq = q.seq();
         int d = q.headDim();
         float[] data = q.data();
-        quantizeGroups(q, b, h, Int8Fp8Layout.qGroups(nq), Int8Fp8Layout::qGroup, null, 0, q8, codeAt, qscale, scaleAt);
+        // Q's scale carries the rotation's 1/D (a power of two: exact), so q8 * qscale . k8 * kscale
+        // still approximates Q . (K - kmean).
+        float[] rows = headRows(q, b, h, null, 0, rotate);
+        quantizeGroups(rows, nq, d, Int8Fp8Layout.qGroups(nq), Int8Fp8Layout::qGroup, rotate ? 1f / d : 1f, q8,
+                codeAt, qscale, scaleAt);
         for (int n = 0; n < nq; n++) {
             int base = q.index(b, h, n, 0);
             float shift = 0f;
@@ -305,68 +348,78 @@ public final class Sage2Reference {
         }
     }
 
-    /** K of one (b, hk), smoothed: its INT8 groups ({@link Int8Fp8Layout#kGroup}). */
-    private static void quantizeKHead(HostTensor k, int b, int h, float[] kmean, int meanAt, byte[] k8, int codeAt,
-            float[] kscale, int scaleAt) {
-        quantizeGroups(k, b, h, Int8Fp8Layout.kGroups(k.seq()), Int8Fp8Layout::kGroup, kmean, meanAt, k8, codeAt,
-                kscale, scaleAt);
+    /** K of one (b, hk), smoothed (and rotated): its INT8 groups ({@link Int8Fp8Layout#kGroup}). */
+    private static void quantizeKHead(HostTensor k, int b, int h, float[] kmean, int meanAt, boolean rotate,
+            byte[] k8, int codeAt, float[] kscale, int scaleAt) {
+        float[] rows = headRows(k, b, h, kmean, meanAt, rotate);
+        quantizeGroups(rows, k.seq(), k.headDim(), Int8Fp8Layout.kGroups(k.seq()), Int8Fp8Layout::kGroup, 1f, k8,
+                codeAt, kscale, scaleAt);
+    }
+
+    /** The rows of one (b, h) of x, [N, D], minus {@code mean[meanAt + c]} (when given), then rotated (when asked). */
+    private static float[] headRows(HostTensor x, int b, int h, float[] mean, int meanAt, boolean rotate) {
+        int n = x.seq();
+        int d = x.headDim();
+        float[] data = x.data();
+        float[] rows = new float[n * d];
+        for (int r = 0; r < n; r++) {
+            int base = x.index(b, h, r, 0);
+            for (int c = 0; c < d; c++) {
+                rows[r * d + c] = mean == null ? data[base + c] : data[base + c] - mean[meanAt + c];
+            }
+            if (rotate) {
+                rotate(rows, r * d, d);
+            }
+        }
+        return rows;
     }
 
     /**
-     * Quantizes the rows of one (b, h) of x group by group: row n belongs to group groupOf(n) of
-     * {@code groups}; a group without rows keeps scale 0.
+     * Quantizes the n rows of {@code rows} ([n, d]) group by group: row r belongs to group groupOf(r) of
+     * {@code groups}; a group without rows keeps scale 0. Stored scales are amax / 127 times
+     * {@code scaleFactor}.
      */
-    private static void quantizeGroups(HostTensor x, int b, int h, int groups, IntUnaryOperator groupOf,
-            float[] mean, int meanAt, byte[] codes, int codeAt, float[] scale, int scaleAt) {
-        int n = x.seq();
-        int d = x.headDim();
+    private static void quantizeGroups(float[] rows, int n, int d, int groups, IntUnaryOperator groupOf,
+            float scaleFactor, byte[] codes, int codeAt, float[] scale, int scaleAt) {
         int[] count = new int[groups];
         for (int r = 0; r < n; r++) {
             count[groupOf.applyAsInt(r)]++;
         }
-        int[][] bases = new int[groups][];
-        int[][] outs = new int[groups][];
+        int[][] members = new int[groups][];
         for (int g = 0; g < groups; g++) {
-            bases[g] = new int[count[g]];
-            outs[g] = new int[count[g]];
+            members[g] = new int[count[g]];
             count[g] = 0;
         }
         for (int r = 0; r < n; r++) {
             int g = groupOf.applyAsInt(r);
-            bases[g][count[g]] = x.index(b, h, r, 0);
-            outs[g][count[g]++] = codeAt + r * d;
+            members[g][count[g]++] = r;
         }
         for (int g = 0; g < groups; g++) {
-            scale[scaleAt + g] = quantizeInt8Group(x.data(), bases[g], mean, meanAt, d, codes, outs[g]);
+            scale[scaleAt + g] = quantizeInt8Group(rows, members[g], d, codes, codeAt) * scaleFactor;
         }
     }
 
     /**
-     * The INT8 quantizer over the rows at {@code bases} (D channels each), optionally minus
-     * {@code mean[meanAt + c]}: writes codes at {@code outs} and returns the scale.
+     * The INT8 quantizer over the given rows of {@code rows} (D channels each): writes their codes at
+     * {@code codeAt + r * d} and returns the scale.
      */
-    private static float quantizeInt8Group(float[] data, int[] bases, float[] mean, int meanAt, int d, byte[] codes,
-            int[] outs) {
+    private static float quantizeInt8Group(float[] rows, int[] members, int d, byte[] codes, int codeAt) {
         float amax = 0f;
-        for (int base : bases) {
+        for (int r : members) {
             for (int c = 0; c < d; c++) {
-                float x = mean == null ? data[base + c] : data[base + c] - mean[meanAt + c];
-                amax = Math.max(amax, Math.abs(x)); // NaN propagates through Math.max
+                amax = Math.max(amax, Math.abs(rows[r * d + c])); // NaN propagates through Math.max
             }
         }
         if (!Float.isFinite(amax) || amax == 0f) {
-            for (int out : outs) {
-                Arrays.fill(codes, out, out + d, (byte) 0);
+            for (int r : members) {
+                Arrays.fill(codes, codeAt + r * d, codeAt + (r + 1) * d, (byte) 0);
             }
             return amax == 0f ? 0f : Float.NaN;
         }
         float inv = int8Inverse(amax);
-        for (int r = 0; r < bases.length; r++) {
-            int base = bases[r];
-            int out = outs[r];
+        for (int r : members) {
             for (int c = 0; c < d; c++) {
-                float x = mean == null ? data[base + c] : data[base + c] - mean[meanAt + c];
-                codes[out + c] = int8Code(x, inv);
+                codes[codeAt + r * d + c] = int8Code(rows[r * d + c], inv);
             }
         }
         return amax / INT8_MAX;
