@@ -67,24 +67,26 @@ def balanced(q, k):
     return q * s, k / s
 
 
-def rotated(q, k):
+def rotated(q, k, block=None):
     """Q and K times the same orthogonal matrix (Q K^T unchanged): a Sylvester Hadamard matrix with
-    fixed random column signs, normalised, which spreads a token's outlier channel over all channels."""
+    fixed random column signs, normalised, which spreads a token's outlier channel over all channels
+    (or, with block, a block-diagonal one of block x block Hadamard matrices: over its block only)."""
     d = q.shape[-1]
     h = np.ones((1, 1))
-    while h.shape[0] < d:
+    while h.shape[0] < (block or d):
         h = np.block([[h, h], [h, -h]])
+    h = np.kron(np.eye(d // h.shape[0]), h)
     signs = np.where(np.random.default_rng(12345).random(d) < 0.5, -1.0, 1.0)
-    r = (signs[:, None] * h) / np.sqrt(d)
+    r = (signs[:, None] * h) / np.sqrt(block or d)
     return q @ r, k @ r
 
 
 def quantized(q, k, v, causal, kgroup="thread16", qq=True, kq=True, vq=True, pq=True, balance=False,
-              rotate=False):
+              rotate=False, rotate_block=None):
     if balance:
         q, k = balanced(q, k)
     if rotate:
-        q, k = rotated(q, k)
+        q, k = rotated(q, k, rotate_block)
     h, n, d = k.shape
     ks = k - k.mean(1, keepdims=True)
     if qq:
@@ -131,7 +133,10 @@ def main():
                 ("K scale per 8 tokens", dict(kgroup="thread8")), ("K scale per 4 tokens", dict(kgroup="thread4")),
                 ("K scale per token", dict(kgroup="token")), ("K scale per 64-token block", dict(kgroup="block64")),
                 ("Q/K channels balanced", dict(balance=True)),
-                ("Q/K rotated (Hadamard)", dict(rotate=True))]
+                ("Q/K rotated (Hadamard)", dict(rotate=True)),
+                ("Q/K rotated in blocks of 8", dict(rotate=True, rotate_block=8)),
+                ("Q/K rotated in blocks of 16", dict(rotate=True, rotate_block=16)),
+                ("Q/K rotated in blocks of 32", dict(rotate=True, rotate_block=32))]
     words = [w for w in a.variants.split(",") if w]
     for name, kw in variants:
         if words and not any(w in name for w in words):

@@ -80,6 +80,11 @@ shopt -u nullglob
 [[ ${#app_jars[@]} -ge 1 ]] || { echo "make-bundle: no target/sagejit-*.jar" >&2; exit 1; }
 [[ ${#dep_jars[@]} -ge 1 ]] || { echo "make-bundle: no target/lib/*.jar" >&2; exit 1; }
 cp "${app_jars[@]}" "${dep_jars[@]}" "$BUNDLE/lib/"
+# JCuda's natives jar also holds the nvPTXCompiler binding (24 MB unpacked), which sagejit never
+# loads (NVRTC compiles, the driver links): left out so the bundle and the tree fit one device call.
+for natives in "$BUNDLE"/lib/jcuda-natives-*.jar; do
+    zip -q -d "$natives" 'lib/libJNvPTXCompiler-*' || true
+done
 
 # --- the examples, compiled (the bundle's runtime has no compiler for source-file launches) ---
 rm -rf "$BUNDLE/examples"

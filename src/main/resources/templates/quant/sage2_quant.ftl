@@ -5,7 +5,7 @@
      of one (head, batch) per block of THREADS threads, each thread 16-byte chunks of 8 elements.
        1. sage2_kv_stats: per-channel sums of K (-> kmean) and abs-max of V, by atomics
           (STATS_TILES * TOKENS tokens per block).
-       2. sage2_quant_q: INT8 of Q rotated, one scale per row (times 1/D), and qshift = Q . kmean.
+       2. sage2_quant_q: INT8 of Q rotated, one scale per row, and qshift = Q . kmean.
        3. sage2_quant_k: INT8 of (K - kmean) rotated, scales per (K scale block, (token % 8) / 2).
        4. sage2_quant_v: FP8 V^T per channel, tokens permuted inside each 16, transposed in registers.
      Without LSE the forward runs them as two launches instead: sage2_stats_and_q (1 beside 2 without
@@ -101,7 +101,7 @@ __device__ __forceinline__ void sage2_quant_q_tile(int bx, int head, int batch, 
     // The tile's loads go out first: the kmean table's own load and the barrier then wait alongside
     // them instead of before them.
     const u16* qp = q + batch * q_sb + head * q_sh;
-    u32x4 raw[CHUNKS_PER_THREAD];
+    u32x4 raw[CHUNKS_PER_THREAD];  // kept raw (half the registers of floats) and unpacked twice
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) raw[i] = sage_load_raw(qp, q_sn, row0, nq, threadIdx.x + i * THREADS);
     if (with_shift) sage_kmean_table(s_kmean, ksum + ((i64)batch * (heads / group) + head / group) * HEAD_DIM, nk);
@@ -113,19 +113,18 @@ __device__ __forceinline__ void sage2_quant_q_tile(int bx, int head, int batch, 
     float kmean[8];
     #pragma unroll
     for (int e = 0; e < 8; ++e) kmean[e] = with_shift ? s_kmean[col + e] : 0.f;
-    float xs[CHUNKS_PER_THREAD][8];  // the values to quantize (rotated), kept for the second pass
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
         const int c = threadIdx.x + i * THREADS;
         const int r = c / CHUNKS_PER_ROW;
-        float (&x)[8] = xs[i];
+        float x[8];
         sage_unpack(x, raw[i], sage_chunk_valid(row0, nq, c));
         float dot = 0.f;
         #pragma unroll
         for (int e = 0; e < 8; ++e) {
             if (with_shift) dot = fmaf(x[e], kmean[e], dot);
         }
-        if (SAGE2_ROTATE_QK) sage2_rotate(x, chunk, signs);
+        sage2_rotate(x, chunk, signs);  // qshift above is of Q itself
         int mx = 0;
         #pragma unroll
         for (int e = 0; e < 8; ++e) mx = max(mx, sage_abs_bits(x[e]));
@@ -148,19 +147,23 @@ __device__ __forceinline__ void sage2_quant_q_tile(int bx, int head, int batch, 
         float scale, inv;
         sage_int8_scale(s_max[i], scale, inv);
         s_inv[i] = inv;
-        // The rotation's H H^T = D I: Q's scale carries 1/D (a power of two, exact).
-        if (SAGE2_ROTATE_QK) scale = __fmul_rn(scale, 1.f / HEAD_DIM);
+        scale = __fmul_rn(scale, SAGE2_ROTATION_UNSCALE);  // the rotation's R R^T = ROTATION_BLOCK I
         if (row0 + i / Q_GROUPS_PER_SLICE * Q_SCALE_ROWS < nq) q_scale[gbase + i] = scale;
     }
     __syncthreads();
+    // Unpacked and rotated again (cheaper than keeping the floats live); every lane rotates, rows past
+    // nq included, before any is skipped.
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
         const int c = threadIdx.x + i * THREADS;
         const int r = c / CHUNKS_PER_ROW;
+        float x[8];
+        sage_unpack(x, raw[i], true);
+        sage2_rotate(x, chunk, signs);
         if (row0 + r >= nq) continue;
         const float inv = s_inv[sage2_q_group(r)];
         signed char* dst = q8 + (((i64)batch * heads + head) * nq + row0 + r) * HEAD_DIM + col;
-        *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(xs[i], 0, inv), sage_int8x4(xs[i], 4, inv));
+        *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x, 0, inv), sage_int8x4(x, 4, inv));
     }
 }
 
@@ -183,7 +186,7 @@ __device__ __forceinline__ void sage2_quant_k_tile(int bx, int head, int batch, 
     const i64 hd = ((i64)batch * heads + head);
     // The tile's loads first (see sage2_quant_q).
     const u16* kp = k + batch * k_sb + head * k_sh;
-    u32x4 raw[CHUNKS_PER_THREAD];
+    u32x4 raw[CHUNKS_PER_THREAD];  // kept raw (half the registers of floats) and unpacked twice
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) raw[i] = sage_load_raw(kp, k_sn, row0, nk, threadIdx.x + i * THREADS);
     sage_kmean_table(s_kmean, ksum + hd * HEAD_DIM, nk);
@@ -195,17 +198,16 @@ __device__ __forceinline__ void sage2_quant_k_tile(int bx, int head, int batch, 
     float kmean[8];
     #pragma unroll
     for (int e = 0; e < 8; ++e) kmean[e] = s_kmean[col + e];
-    float xs[CHUNKS_PER_THREAD][8];  // K - kmean (rotated), kept for the second pass
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
         const int c = threadIdx.x + i * THREADS;
         const int r = c / CHUNKS_PER_ROW;
         const bool valid = sage_chunk_valid(row0, nk, c);
-        float (&x)[8] = xs[i];
+        float x[8];
         sage_unpack(x, raw[i], valid);
         #pragma unroll
         for (int e = 0; e < 8; ++e) x[e] = valid ? __fsub_rn(x[e], kmean[e]) : 0.f;
-        if (SAGE2_ROTATE_QK) sage2_rotate(x, chunk, signs);
+        sage2_rotate(x, chunk, signs);
         int mx = 0;
         #pragma unroll
         for (int e = 0; e < 8; ++e) mx = max(mx, sage_abs_bits(x[e]));
@@ -224,13 +226,19 @@ __device__ __forceinline__ void sage2_quant_k_tile(int bx, int head, int batch, 
     }
     __syncthreads();
     #pragma unroll
-    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {  // again, as in sage2_quant_q
         const int c = threadIdx.x + i * THREADS;
         const int r = c / CHUNKS_PER_ROW;
-        if (row0 + r >= nk) continue;
+        const bool valid = sage_chunk_valid(row0, nk, c);
+        float x[8];
+        sage_unpack(x, raw[i], valid);
+        #pragma unroll
+        for (int e = 0; e < 8; ++e) x[e] = valid ? __fsub_rn(x[e], kmean[e]) : 0.f;
+        sage2_rotate(x, chunk, signs);
+        if (!valid) continue;
         const float inv = s_inv[sage2_k_group(r)];
         signed char* dst = k8 + (hd * nk + row0 + r) * HEAD_DIM + col;
-        *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(xs[i], 0, inv), sage_int8x4(xs[i], 4, inv));
+        *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x, 0, inv), sage_int8x4(x, 4, inv));
     }
 }
 

@@ -77,6 +77,7 @@ public record Sage2QuantPlan(Arch arch, DType inputType, int headDim) {
         m.put("tokens", TOKENS);
         m.put("statsTiles", STATS_TILES);
         m.put("rotateQk", Int8Fp8Layout.ROTATE_QK);
+        m.put("rotationBlock", Int8Fp8Layout.ROTATION_BLOCK);
         m.put("rotationSigns", Int8Fp8Layout.rotationSignWords(headDim));
         m.putAll(layoutModel());
         return m;

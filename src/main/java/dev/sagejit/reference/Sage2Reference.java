@@ -270,9 +270,10 @@ public final class Sage2Reference {
         int nq = shape.nq();
         int nk = shape.nk();
         int d = shape.headDim();
-        if (rotate && (Integer.bitCount(d) != 1 || d > Int8Fp8Layout.ROTATION_MAX_DIM)) {
-            throw new IllegalArgumentException("the Q/K rotation needs a power-of-two head dim up to "
-                    + Int8Fp8Layout.ROTATION_MAX_DIM + ", got " + d + "; quantize with rotate = false");
+        if (rotate && (d % Int8Fp8Layout.ROTATION_BLOCK != 0 || d > Int8Fp8Layout.ROTATION_MAX_DIM)) {
+            throw new IllegalArgumentException("the Q/K rotation needs a head dim that is a multiple of "
+                    + Int8Fp8Layout.ROTATION_BLOCK + " up to " + Int8Fp8Layout.ROTATION_MAX_DIM + ", got " + d
+                    + "; quantize with rotate = false");
         }
         int group = hq / hkv;
         int qg = Int8Fp8Layout.qGroups(nq);
@@ -305,9 +306,10 @@ public final class Sage2Reference {
     /**
      * The Q/K rotation (docs/int8-fp8-quantization.md, "Q/K rotation") in place on
      * {@code x[off, off + d)}: channel c negated where {@link Int8Fp8Layout#rotationNegates} says so,
-     * then the unnormalised Walsh-Hadamard butterflies with spans 1, 2, 4, ..., d / 2 in that order,
-     * each pair (a, b) = (x[i], x[i + span]) with i's span bit clear becoming (a + b, a - b) in FP32:
-     * the GPU quantizers' operations, so both give the same bits.
+     * then the unnormalised Walsh-Hadamard butterflies inside each block of
+     * {@link Int8Fp8Layout#ROTATION_BLOCK} channels, with spans 1, 2, 4, ... in that order, each pair
+     * (a, b) = (x[i], x[i + span]) with i's span bit clear becoming (a + b, a - b) in FP32: the GPU
+     * quantizers' operations, so both give the same bits.
      */
     public static void rotate(float[] x, int off, int d) {
         for (int c = 0; c < d; c++) {
@@ -315,7 +317,8 @@ public final class Sage2Reference {
                 x[off + c] = -x[off + c];
             }
         }
-        for (int span = 1; span < d; span <<= 1) {
+        int block = Math.min(Int8Fp8Layout.ROTATION_BLOCK, d);
+        for (int span = 1; span < block; span <<= 1) {
             for (int i = 0; i < d; i++) {
                 if ((i & span) == 0) {
                     float a = x[off + i];
@@ -327,16 +330,21 @@ public final class Sage2Reference {
         }
     }
 
+    /** The factor Q's scale carries when Q and K are rotated: 1 / (the Hadamard block), a power of two. */
+    static float rotationUnscale(int d) {
+        return 1f / Math.min(Int8Fp8Layout.ROTATION_BLOCK, d);
+    }
+
     /** Q of one (b, h): its INT8 groups ({@link Int8Fp8Layout#qGroup}), plus the row shifts. */
     private static void quantizeQHead(HostTensor q, int b, int h, float[] kmean, int meanAt, boolean rotate,
             byte[] q8, int codeAt, float[] qscale, int scaleAt, float[] qshift, int shiftAt) {
         int nq = q.seq();
         int d = q.headDim();
         float[] data = q.data();
-        // Q's scale carries the rotation's 1/D (a power of two: exact), so q8 * qscale . k8 * kscale
+        // Q's scale carries the rotation's 1 / block (a power of two: exact), so q8 * qscale . k8 * kscale
         // still approximates Q . (K - kmean).
         float[] rows = headRows(q, b, h, null, 0, rotate);
-        quantizeGroups(rows, nq, d, Int8Fp8Layout.qGroups(nq), Int8Fp8Layout::qGroup, rotate ? 1f / d : 1f, q8,
+        quantizeGroups(rows, nq, d, Int8Fp8Layout.qGroups(nq), Int8Fp8Layout::qGroup, rotate ? rotationUnscale(d) : 1f, q8,
                 codeAt, qscale, scaleAt);
         for (int n = 0; n < nq; n++) {
             int base = q.index(b, h, n, 0);

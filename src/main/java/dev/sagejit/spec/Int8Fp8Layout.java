@@ -29,13 +29,22 @@ public final class Int8Fp8Layout {
 
     /**
      * Whether the quantizers rotate Q and K (docs/int8-fp8-quantization.md, "Q/K rotation"): every row
-     * x (K after smoothing) becomes H diag(sigma) x, H the D x D Sylvester Hadamard matrix (entries +-1)
-     * and sigma the fixed signs {@link #rotationNegates}. H H^T = D I, so Q K^T is unchanged once Q's
-     * scale carries 1/D; a token's outlier channel is spread over all D channels, so it no longer sets
-     * the INT8 step of the others. Heavy-tailed (Student-t, 3 dof) N 4096 D 128 in a NumPy emulation
-     * (benchmarks/heavy_tail_ablation.py): cosine 0.99795 -> 0.99958 and 0.99850 -> 0.99959 (seeds 0, 2).
+     * x (K after smoothing) becomes R x with R = H diag(sigma), H block-diagonal of
+     * {@link #ROTATION_BLOCK} x {@link #ROTATION_BLOCK} Sylvester Hadamard matrices (entries +-1) and
+     * sigma the fixed signs {@link #rotationNegates}. R R^T = ROTATION_BLOCK I, so Q K^T is unchanged
+     * once Q's scale carries 1 / ROTATION_BLOCK; a token's outlier channel is spread over its block, so
+     * it no longer sets the INT8 step of the other channels alone.
      */
     public static final boolean ROTATE_QK = true;
+    /**
+     * Channels of one Hadamard block: the 8 channels (16 bytes of BF16/FP16) one quantizer thread
+     * holds, so the rotation needs no data from other lanes. NumPy emulation on heavy-tailed (Student-t,
+     * 3 dof) N 4096 D 128 (benchmarks/heavy_tail_ablation.py, seeds 0 / 2): cosine 0.99795 / 0.99850
+     * unrotated, 0.99938 / 0.99943 with blocks of 8, 0.99951 / 0.99950 of 16, 0.99958 / 0.99959 of 128.
+     * The whole-row rotation (4 shuffle stages) cost the quantizers about 0.1 ms at B4 H32 N4096 D128
+     * on the H200 (benchmarks/results/2026-12-01-h200-int8fp8-rotation.jsonl).
+     */
+    public static final int ROTATION_BLOCK = 8;
     /** Bit c of word c / 64 set: channel c is negated before the Hadamard transform (a fixed, arbitrary draw). */
     private static final long[] ROTATION_SIGN_BITS = {0xe71b9592244ececaL, 0x3fcb4b70f79a7ffcL};
     /** Largest head dim the rotation's sign table covers. */
