@@ -158,6 +158,7 @@ __device__ __forceinline__ void sage2_quant_q_tile(int bx, int head, int batch, 
         const int c = threadIdx.x + i * THREADS;
         const int r = c / CHUNKS_PER_ROW;
         float x[8];
+        sage2_opaque(raw[i]);
         sage_unpack(x, raw[i], true);
         sage2_rotate(x, chunk, signs);
         if (row0 + r >= nq) continue;
@@ -231,6 +232,7 @@ __device__ __forceinline__ void sage2_quant_k_tile(int bx, int head, int batch, 
         const int r = c / CHUNKS_PER_ROW;
         const bool valid = sage_chunk_valid(row0, nk, c);
         float x[8];
+        sage2_opaque(raw[i]);
         sage_unpack(x, raw[i], valid);
         #pragma unroll
         for (int e = 0; e < 8; ++e) x[e] = valid ? __fsub_rn(x[e], kmean[e]) : 0.f;
