@@ -94,25 +94,29 @@ __device__ __forceinline__ void sage2_quant_q_tile(int bx, int head, int batch, 
                                                    const float* __restrict__ ksum, signed char* __restrict__ q8,
                                                    float* __restrict__ q_scale, float* __restrict__ q_shift,
                                                    int q_groups, bool with_shift) {
-    __shared__ int s_max[Q_GROUPS_PER_BLOCK];
-    __shared__ float s_inv[Q_GROUPS_PER_BLOCK];
+    static_assert(Q_GROUPS_PER_SLICE == Q_SCALE_ROWS, "one Q scale per row: a row's lanes find it alone");
     __shared__ float s_kmean[HEAD_DIM];
     const int row0 = bx * TOKENS;
     // The tile's loads go out first: the kmean table's own load and the barrier then wait alongside
     // them instead of before them.
     const u16* qp = q + batch * q_sb + head * q_sh;
-    u32x4 raw[CHUNKS_PER_THREAD];  // kept raw (half the registers of floats) and unpacked twice
+    u32x4 raw[CHUNKS_PER_THREAD];
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) raw[i] = sage_load_raw(qp, q_sn, row0, nq, threadIdx.x + i * THREADS);
-    if (with_shift) sage_kmean_table(s_kmean, ksum + ((i64)batch * (heads / group) + head / group) * HEAD_DIM, nk);
-    for (int i = threadIdx.x; i < Q_GROUPS_PER_BLOCK; i += THREADS) s_max[i] = 0;
-    __syncthreads();
+    if (with_shift) {
+        sage_kmean_table(s_kmean, ksum + ((i64)batch * (heads / group) + head / group) * HEAD_DIM, nk);
+        __syncthreads();
+    }
     const int chunk = threadIdx.x % CHUNKS_PER_ROW;
     const int col = chunk * 8;
     const u32 signs = sage2_rotation_signs(chunk);
     float kmean[8];
     #pragma unroll
     for (int e = 0; e < 8; ++e) kmean[e] = with_shift ? s_kmean[col + e] : 0.f;
+    const i64 gbase = ((i64)batch * heads + head) * q_groups + sage2_q_group(row0);
+    // One pass: a row's scale is its own abs-max, which the CHUNKS_PER_ROW consecutive lanes holding
+    // the row reduce among themselves (xor shuffles leave the same bits in each), so every lane
+    // quantizes its 8 values at once: no shared table, no second pass.
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
         const int c = threadIdx.x + i * THREADS;
@@ -128,43 +132,24 @@ __device__ __forceinline__ void sage2_quant_q_tile(int bx, int head, int batch, 
         int mx = 0;
         #pragma unroll
         for (int e = 0; e < 8; ++e) mx = max(mx, sage_abs_bits(x[e]));
-        // The CHUNKS_PER_ROW threads of one row are consecutive lanes: reduce the row's dot product.
         #pragma unroll
         for (int off = CHUNKS_PER_ROW / 2; off > 0; off /= 2) {
             if (with_shift) dot += __shfl_xor_sync(0xffffffffu, dot, off);
             mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, off));
         }
-        if (threadIdx.x % CHUNKS_PER_ROW == 0) {
-            if (with_shift && row0 + r < nq) q_shift[((i64)batch * heads + head) * nq + row0 + r] = dot;
-            atomicMax(&s_max[sage2_q_group(r)], mx);  // one atomic per row, not per lane
-        }
-    }
-    __syncthreads();
-    // Scales of every group whose 16-row slice starts before nq (a group with no rows gets 0); one
-    // division pair per group, shared with its rows through s_inv.
-    const i64 gbase = ((i64)batch * heads + head) * q_groups + sage2_q_group(row0);
-    for (int i = threadIdx.x; i < Q_GROUPS_PER_BLOCK; i += THREADS) {
         float scale, inv;
-        sage_int8_scale(s_max[i], scale, inv);
-        s_inv[i] = inv;
-        scale = __fmul_rn(scale, SAGE2_ROTATION_UNSCALE);  // the rotation's R R^T = ROTATION_BLOCK I
-        if (row0 + i / Q_GROUPS_PER_SLICE * Q_SCALE_ROWS < nq) q_scale[gbase + i] = scale;
-    }
-    __syncthreads();
-    // Unpacked and rotated again (cheaper than keeping the floats live); every lane rotates, rows past
-    // nq included, before any is skipped.
-    #pragma unroll
-    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
-        const int c = threadIdx.x + i * THREADS;
-        const int r = c / CHUNKS_PER_ROW;
-        float x[8];
-        sage2_opaque(raw[i]);
-        sage_unpack(x, raw[i], true);
-        sage2_rotate(x, chunk, signs);
-        if (row0 + r >= nq) continue;
-        const float inv = s_inv[sage2_q_group(r)];
-        signed char* dst = q8 + (((i64)batch * heads + head) * nq + row0 + r) * HEAD_DIM + col;
-        *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x, 0, inv), sage_int8x4(x, 4, inv));
+        sage_int8_scale(mx, scale, inv);  // rows past nq: all zeros, scale 0
+        if (chunk == 0) {
+            if (with_shift && row0 + r < nq) q_shift[((i64)batch * heads + head) * nq + row0 + r] = dot;
+            // Scales of every row whose 16-row slice starts before nq; the rotation's R R^T = ROTATION_BLOCK I.
+            if (row0 + r / Q_SCALE_ROWS * Q_SCALE_ROWS < nq) {
+                q_scale[gbase + sage2_q_group(r)] = __fmul_rn(scale, SAGE2_ROTATION_UNSCALE);
+            }
+        }
+        if (row0 + r < nq) {
+            signed char* dst = q8 + (((i64)batch * heads + head) * nq + row0 + r) * HEAD_DIM + col;
+            *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x, 0, inv), sage_int8x4(x, 4, inv));
+        }
     }
 }
 
