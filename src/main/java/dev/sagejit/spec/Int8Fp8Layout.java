@@ -40,7 +40,7 @@ public final class Int8Fp8Layout {
      * Channels of one Hadamard block: the 8 channels (16 bytes of BF16/FP16) one quantizer thread
      * holds, so the rotation needs no data from other lanes. NumPy emulation on heavy-tailed (Student-t,
      * 3 dof) N 4096 D 128 (benchmarks/heavy_tail_ablation.py, seeds 0 / 2): cosine 0.99795 / 0.99850
-     * unrotated, 0.99938 / 0.99943 with blocks of 8, 0.99951 / 0.99950 of 16, 0.99958 / 0.99959 of 128.
+     * unrotated, 0.99938 / 0.99943 with blocks of 8, 0.99950 / 0.99951 of 16, 0.99959 / 0.99958 of 128.
      * The whole-row rotation (4 shuffle stages) cost the quantizers about 0.1 ms at B4 H32 N4096 D128
      * on the H200 (benchmarks/results/2026-12-01-h200-int8fp8-rotation.jsonl).
      */
