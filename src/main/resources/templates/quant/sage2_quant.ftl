@@ -6,7 +6,8 @@
        1. sage2_kv_stats: per-channel sums of K (-> kmean) and abs-max of V, by atomics
           (STATS_TILES * TOKENS tokens per block).
        2. sage2_quant_q: INT8 of Q rotated, one scale per row, and qshift = Q . kmean.
-       3. sage2_quant_k: INT8 of (K - kmean) rotated, scales per (K scale block, (token % 8) / 2).
+       3. sage2_quant_k: INT8 of (K - kmean) rotated, scales per (K scale block, (token % 8) / 2), one
+          warp per scale group.
        4. sage2_quant_v: FP8 V^T per channel, tokens permuted inside each 16, transposed in registers.
      Without LSE the forward runs them as two launches instead: sage2_stats_and_q (1 beside 2 without
      qshift) and sage2_quant_kv (3 beside 4). -->
@@ -21,7 +22,6 @@ constexpr int TOKENS = ${tokens};
 constexpr int CHUNKS_PER_ROW = HEAD_DIM / 8;
 constexpr int CHUNKS_PER_THREAD = TOKENS * CHUNKS_PER_ROW / THREADS;
 constexpr int Q_GROUPS_PER_BLOCK = TOKENS / Q_SCALE_ROWS * Q_GROUPS_PER_SLICE;
-constexpr int K_GROUPS_PER_TILE = TOKENS / K_SCALE_TOKENS * K_GROUPS_PER_BLOCK;
 constexpr int STATS_TILES = ${statsTiles};   // kv_stats blocks cover STATS_TILES * TOKENS tokens
 
 <#include "../common/int8_quant.ftl">
@@ -165,57 +165,56 @@ __device__ __forceinline__ void sage2_quant_k_tile(int bx, int head, int batch, 
                                                    i64 k_sb, i64 k_sh, i64 k_sn, int nk, const float* __restrict__ ksum,
                                                    signed char* __restrict__ k8, float* __restrict__ k_scale,
                                                    int k_groups) {
-    __shared__ int s_max[K_GROUPS_PER_TILE];
-    __shared__ float s_inv[K_GROUPS_PER_TILE];
+    static_assert(TOKENS == K_SCALE_TOKENS && THREADS == 32 * K_GROUPS_PER_BLOCK
+                  && CHUNKS_PER_THREAD * 32 * K_GROUPS_PER_BLOCK == TOKENS * CHUNKS_PER_ROW,
+                  "one warp per K scale group of the tile");
     __shared__ float s_kmean[HEAD_DIM];
     const int row0 = bx * TOKENS;
     const i64 hd = ((i64)batch * heads + head);
+    // Warp t holds exactly group t of the tile's K scale block, the 16 tokens n with (n % 8) / 2 == t:
+    // its lanes run along those tokens' rows (CHUNKS_PER_ROW consecutive lanes per row, so loads and
+    // stores stay whole rows), and the group's abs-max is a warp reduction. One pass: no shared
+    // table, no barrier after the kmean table's.
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    int rows[CHUNKS_PER_THREAD];  // the tile's token of each of this lane's chunks
+    #pragma unroll
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
+        const int tok = (lane + 32 * i) / CHUNKS_PER_ROW;  // 0..15 within the group
+        rows[i] = 8 * (tok / 2) + 2 * warp + tok % 2;
+    }
     // The tile's loads first (see sage2_quant_q).
     const u16* kp = k + batch * k_sb + head * k_sh;
+    const int chunk = lane % CHUNKS_PER_ROW;
     u32x4 raw[CHUNKS_PER_THREAD];  // kept raw (half the registers of floats) and unpacked twice
     #pragma unroll
-    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) raw[i] = sage_load_raw(kp, k_sn, row0, nk, threadIdx.x + i * THREADS);
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) raw[i] = sage_load_raw(kp, k_sn, row0, nk, rows[i] * CHUNKS_PER_ROW + chunk);
     sage_kmean_table(s_kmean, ksum + hd * HEAD_DIM, nk);
-    for (int i = threadIdx.x; i < K_GROUPS_PER_TILE; i += THREADS) s_max[i] = 0;
     __syncthreads();
-    const int chunk = threadIdx.x % CHUNKS_PER_ROW;
     const int col = chunk * 8;
     const u32 signs = sage2_rotation_signs(chunk);
     float kmean[8];
     #pragma unroll
     for (int e = 0; e < 8; ++e) kmean[e] = s_kmean[col + e];
+    int mx = 0;
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
-        const int c = threadIdx.x + i * THREADS;
-        const int r = c / CHUNKS_PER_ROW;
-        const bool valid = sage_chunk_valid(row0, nk, c);
+        const bool valid = row0 + rows[i] < nk;
         float x[8];
         sage_unpack(x, raw[i], valid);
         #pragma unroll
         for (int e = 0; e < 8; ++e) x[e] = valid ? __fsub_rn(x[e], kmean[e]) : 0.f;
         sage2_rotate(x, chunk, signs);
-        int mx = 0;
         #pragma unroll
         for (int e = 0; e < 8; ++e) mx = max(mx, sage_abs_bits(x[e]));
-        // The CHUNKS_PER_ROW lanes of one token reduce first: one shared atomic per token.
-        #pragma unroll
-        for (int off = CHUNKS_PER_ROW / 2; off > 0; off /= 2) mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-        if (threadIdx.x % CHUNKS_PER_ROW == 0) atomicMax(&s_max[sage2_k_group(r)], mx);
     }
-    __syncthreads();
-    // Scales of every group whose K scale block starts before nk (a group with no tokens gets 0).
-    for (int i = threadIdx.x; i < K_GROUPS_PER_TILE; i += THREADS) {
-        float scale, inv;
-        sage_int8_scale(s_max[i], scale, inv);
-        s_inv[i] = inv;
-        if (row0 + i / K_GROUPS_PER_BLOCK * K_SCALE_TOKENS < nk) k_scale[hd * k_groups + sage2_k_group(row0) + i] = scale;
-    }
-    __syncthreads();
+    #pragma unroll
+    for (int off = 16; off > 0; off /= 2) mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    float scale, inv;
+    sage_int8_scale(mx, scale, inv);  // a group with no tokens: 0
+    if (lane == 0 && row0 < nk) k_scale[hd * k_groups + sage2_k_group(row0) + warp] = scale;
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {  // again, as in sage2_quant_q
-        const int c = threadIdx.x + i * THREADS;
-        const int r = c / CHUNKS_PER_ROW;
-        const bool valid = sage_chunk_valid(row0, nk, c);
+        const bool valid = row0 + rows[i] < nk;
         float x[8];
         sage2_opaque(raw[i]);
         sage_unpack(x, raw[i], valid);
@@ -223,8 +222,7 @@ __device__ __forceinline__ void sage2_quant_k_tile(int bx, int head, int batch, 
         for (int e = 0; e < 8; ++e) x[e] = valid ? __fsub_rn(x[e], kmean[e]) : 0.f;
         sage2_rotate(x, chunk, signs);
         if (!valid) continue;
-        const float inv = s_inv[sage2_k_group(r)];
-        signed char* dst = k8 + (hd * nk + row0 + r) * HEAD_DIM + col;
+        signed char* dst = k8 + (hd * nk + row0 + rows[i]) * HEAD_DIM + col;
         *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x, 0, inv), sage_int8x4(x, 4, inv));
     }
 }
