@@ -21,7 +21,6 @@ constexpr int THREADS = ${threads};
 constexpr int TOKENS = ${tokens};
 constexpr int CHUNKS_PER_ROW = HEAD_DIM / 8;
 constexpr int CHUNKS_PER_THREAD = TOKENS * CHUNKS_PER_ROW / THREADS;
-constexpr int Q_GROUPS_PER_BLOCK = TOKENS / Q_SCALE_ROWS * Q_GROUPS_PER_SLICE;
 constexpr int STATS_TILES = ${statsTiles};   // kv_stats blocks cover STATS_TILES * TOKENS tokens
 
 <#include "../common/int8_quant.ftl">
