@@ -19,3 +19,8 @@ __device__ __forceinline__ int sage2_q_group(int row) {
 __device__ __forceinline__ int sage2_k_group(int n) {
     return n / K_SCALE_TOKENS * K_GROUPS_PER_BLOCK + (n % 8) / 2;
 }
+// Token `i` (0 .. K_SCALE_TOKENS / K_GROUPS_PER_BLOCK - 1, in order) of group `t` within its K scale
+// block: the inverse of sage2_k_group inside one block.
+__device__ __forceinline__ int sage2_k_group_token(int t, int i) {
+    return 8 * (i / 2) + 2 * t + i % 2;
+}

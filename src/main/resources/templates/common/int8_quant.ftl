@@ -20,6 +20,13 @@ __device__ __forceinline__ void sage_unpack(float (&x)[8], const u32x4& v, bool 
     }
 }
 
+// Hides a raw chunk from common-subexpression elimination, so a second pass recomputes its floats
+// from these 16 bytes instead of keeping the first pass's live (ptxas did for the rotated K chunks of
+// sage2_quant_k: 96 registers against 72).
+__device__ __forceinline__ void sage_opaque(u32x4& v) {
+    asm volatile("" : "+r"(v.x), "+r"(v.y), "+r"(v.z), "+r"(v.w));
+}
+
 // Whether chunk `c` of a tile starting at row0 lies in a row before n.
 __device__ __forceinline__ bool sage_chunk_valid(int row0, int n, int c) { return row0 + c / CHUNKS_PER_ROW < n; }
 

@@ -47,12 +47,5 @@ __device__ __forceinline__ void sage2_rotate(float (&x)[8], int chunk, u32 signs
     }
 }
 
-// Hides a raw chunk from common-subexpression elimination, so a second pass recomputes its rotated
-// floats from these 16 bytes instead of keeping the first pass's 8 floats live (ptxas did: 96 and
-// more registers for quant_k and the merged quantizers, against 72 and 80 without the rotation).
-__device__ __forceinline__ void sage2_opaque(u32x4& v) {
-    asm volatile("" : "+r"(v.x), "+r"(v.y), "+r"(v.z), "+r"(v.w));
-}
-
 // Q's stored scale times this: R R^T = ROTATION_BLOCK I (a power of two, so the product is exact).
 constexpr float SAGE2_ROTATION_UNSCALE = SAGE2_ROTATE_QK ? 1.f / ROTATION_BLOCK : 1.f;

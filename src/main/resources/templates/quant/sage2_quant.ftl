@@ -178,8 +178,7 @@ __device__ __forceinline__ void sage2_quant_k_tile(int bx, int head, int batch, 
     int rows[CHUNKS_PER_THREAD];  // the tile's token of each of this lane's chunks
     #pragma unroll
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
-        const int tok = (lane + 32 * i) / CHUNKS_PER_ROW;  // 0..15 within the group
-        rows[i] = 8 * (tok / 2) + 2 * warp + tok % 2;
+        rows[i] = sage2_k_group_token(warp, (lane + 32 * i) / CHUNKS_PER_ROW);
     }
     // The tile's loads first (see sage2_quant_q).
     const u16* kp = k + batch * k_sb + head * k_sh;
@@ -215,7 +214,7 @@ __device__ __forceinline__ void sage2_quant_k_tile(int bx, int head, int batch, 
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {  // again, as in sage2_quant_q
         const bool valid = row0 + rows[i] < nk;
         float x[8];
-        sage2_opaque(raw[i]);
+        sage_opaque(raw[i]);
         sage_unpack(x, raw[i], valid);
         #pragma unroll
         for (int e = 0; e < 8; ++e) x[e] = valid ? __fsub_rn(x[e], kmean[e]) : 0.f;

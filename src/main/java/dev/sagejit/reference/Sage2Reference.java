@@ -312,13 +312,16 @@ public final class Sage2Reference {
      * quantizers' operations, so both give the same bits.
      */
     public static void rotate(float[] x, int off, int d) {
+        if (d % Int8Fp8Layout.ROTATION_BLOCK != 0) {
+            throw new IllegalArgumentException("the Q/K rotation works on whole blocks of "
+                    + Int8Fp8Layout.ROTATION_BLOCK + " channels, got " + d);
+        }
         for (int c = 0; c < d; c++) {
             if (Int8Fp8Layout.rotationNegates(c)) {
                 x[off + c] = -x[off + c];
             }
         }
-        int block = Math.min(Int8Fp8Layout.ROTATION_BLOCK, d);
-        for (int span = 1; span < block; span <<= 1) {
+        for (int span = 1; span < Int8Fp8Layout.ROTATION_BLOCK; span <<= 1) {
             for (int i = 0; i < d; i++) {
                 if ((i & span) == 0) {
                     float a = x[off + i];
@@ -330,11 +333,6 @@ public final class Sage2Reference {
         }
     }
 
-    /** The factor Q's scale carries when Q and K are rotated: 1 / (the Hadamard block), a power of two. */
-    static float rotationUnscale(int d) {
-        return 1f / Math.min(Int8Fp8Layout.ROTATION_BLOCK, d);
-    }
-
     /** Q of one (b, h): its INT8 groups ({@link Int8Fp8Layout#qGroup}), plus the row shifts. */
     private static void quantizeQHead(HostTensor q, int b, int h, float[] kmean, int meanAt, boolean rotate,
             byte[] q8, int codeAt, float[] qscale, int scaleAt, float[] qshift, int shiftAt) {
@@ -344,8 +342,9 @@ public final class Sage2Reference {
         // Q's scale carries the rotation's 1 / block (a power of two: exact), so q8 * qscale . k8 * kscale
         // still approximates Q . (K - kmean).
         float[] rows = headRows(q, b, h, null, 0, rotate);
-        quantizeGroups(rows, nq, d, Int8Fp8Layout.qGroups(nq), Int8Fp8Layout::qGroup, rotate ? rotationUnscale(d) : 1f, q8,
-                codeAt, qscale, scaleAt);
+        float scaleFactor = rotate ? 1f / Int8Fp8Layout.ROTATION_BLOCK : 1f;
+        quantizeGroups(rows, nq, d, Int8Fp8Layout.qGroups(nq), Int8Fp8Layout::qGroup, scaleFactor, q8, codeAt, qscale,
+                scaleAt);
         for (int n = 0; n < nq; n++) {
             int base = q.index(b, h, n, 0);
             float shift = 0f;
