@@ -234,6 +234,44 @@ class Sage2GpuTest extends dev.sagejit.testing.GpuSession {
         assertTrue(gpuVsEmu.rmse() < 0.1 * emuErr.rmse() + 0.01, c + ": GPU vs emulation LSE " + gpuVsEmu.summary());
     }
 
+    /**
+     * Scores that keep rising along the keys, by more than the speculative softmax's headroom every few
+     * blocks (K's tokens scaled by 1 + 12 n / Nk): the d128 kernel's warps redo many steady blocks
+     * (their rows rescored with mma.sync, the exact step, O rescaled), so a wrong redo would show. The
+     * GPU must stay as close to FP64 as the emulation of the same quantization (Sage2Reference, exact
+     * steps throughout) and agree with it.
+     */
+    @ParameterizedTest(name = "causal {0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void risingScoresRedoBlocksAndMatchTheEmulation(boolean causal) {
+        var p = new AttentionProblem(1, 4, 4, 2048, 2048, 128, causal);
+        var in = Inputs.generate(Inputs.GAUSSIAN, p, Layout.BHSD, 17);
+        float[] k = in.k().data();
+        for (int h = 0; h < p.hkv(); h++) {
+            for (int n = 0; n < p.nk(); n++) {
+                float f = 1f + 12f * n / p.nk();
+                for (int c = 0; c < p.headDim(); c++) k[(h * p.nk() + n) * p.headDim() + c] *= f;
+            }
+        }
+        var opts = AttentionOptions.builder().precision(Precision.INT8_FP8).causal(causal).lse(true).build();
+        var outcome = Accuracy.check(sage, opts, p, in);
+        var z = Sage2Reference.quantize(in.q(), in.k(), in.v());
+        var c = new Case("rising", Precision.INT8_FP8, 1, 4, 4, 2048, 2048, 128, causal, Layout.BHSD, "rising", null);
+        int blockN = SageInternals.launcher(sage).plan(probe(c)).tiles().blockN();
+        var emu = Sage2Reference.attention(z, Double.NaN, causal, blockN);
+        var emuErr = dev.sagejit.reference.Metrics.of(emu.o(), outcome.reference().o(),
+                outcome.reference().outputIndices(p));
+        var gpuVsEmu = dev.sagejit.reference.Metrics.of(outcome.result().o(), emu.o());
+        System.out.println("rising scores, causal " + causal + ": O " + outcome.o().summary() + " (emulation "
+                + emuErr.summary() + "); GPU vs emulation " + gpuVsEmu.summary());
+        assertTrue(outcome.o().finite(), "non-finite output: " + outcome.o().summary());
+        assertTrue(1 - outcome.o().cosine() <= 1.5 * (1 - emuErr.cosine()) + 1e-4,
+                "cosine " + outcome.o().cosine() + " vs the emulation's " + emuErr.cosine());
+        assertTrue(outcome.o().relL1() <= 1.5 * emuErr.relL1() + 0.005,
+                "relative L1 " + outcome.o().relL1() + " vs the emulation's " + emuErr.relL1());
+        assertTrue(gpuVsEmu.cosine() >= 0.999, "GPU vs emulation " + gpuVsEmu.summary());
+    }
+
     @org.junit.jupiter.api.Test
     void emptyKeysGiveZeroOutputAndMinusInfinityLse() {
         float[] q = new float[2 * 64];
