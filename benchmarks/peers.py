@@ -16,6 +16,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 
 L2_BYTES = 60 * 1024 * 1024
 FLUSH_BYTES = 256 * 1024 * 1024
@@ -282,6 +283,10 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0,
                    help="random seed (default 0); accuracy rows of another seed say inputs FAMILY-seedN")
     p.add_argument("--warmup", type=int, default=10, help="warm-up calls (default 10)")
+    p.add_argument("--warmup-time", type=float, default=0.3,
+                   help="then warm-up calls for this many seconds, so each case is timed at the GPU's steady "
+                        "clock, which dips for a few hundred ms after idle (default 0.3; sagejit bench "
+                        "--warmup-ms gives its own cases the same)")
     p.add_argument("--min-iters", type=int, default=30, help="minimum timed calls (default 30)")
     p.add_argument("--min-time", type=float, default=1.0,
                    help="aim for this many seconds of timed calls (default 1.0)")
@@ -491,6 +496,9 @@ def _sleep_ahead(torch):
         pass
 
 
+WARM_BATCH = 4  # calls queued between the time checks of the timed warm-up
+
+
 def measure(torch, timed, n_sets, flush_buf, a, pre=None):
     """Times timed(i, state) with CUDA events; pre(i) runs untimed before. Returns list of ms."""
     def one(i, ev=None):
@@ -507,6 +515,13 @@ def measure(torch, timed, n_sets, flush_buf, a, pre=None):
     for i in range(a.warmup):
         one(i)
     torch.cuda.synchronize()
+    warm_end = time.perf_counter() + a.warmup_time
+    i = a.warmup
+    while time.perf_counter() < warm_end:
+        for _ in range(WARM_BATCH):
+            one(i)
+            i += 1
+        torch.cuda.synchronize()
     n_est = 5
     evs = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
            for _ in range(n_est)]
@@ -587,6 +602,8 @@ def run_one(torch, a, w, gpu, s, causal, dt_name, backend, flush_buf_holder):
                     rec.update(timing_fields(times))
                     rec["tops"] = tops(s, causal, direction, rec["median_ms"])
                     rec["iters"] = len(times)
+                    if a.warmup_time > 0:
+                        rec["warmup_ms"] = a.warmup_time * 1e3
                     rec["rotation_sets"] = n_sets
                     rec["l2_flush"] = bool(flush)
                 except Exception as e:  # noqa: BLE001 - a failing backend must not stop the run

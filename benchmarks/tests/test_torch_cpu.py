@@ -92,7 +92,8 @@ def test_main_flow_on_cpu(tmp_path, monkeypatch, capsys):
                      "--backends", "math,flash,cudnn", "--backward", "--accuracy",
                      "--inputs", "gaussian,peaky", "--save-inputs", str(tmp_path / "inp"),
                      "--run", "cpu-test", "--commit", "abc", "--out", str(out),
-                     "--warmup", "1", "--min-iters", "3", "--max-iters", "5", "--min-time", "0.01"])
+                     "--warmup", "1", "--warmup-time", "0", "--min-iters", "3", "--max-iters", "5",
+                     "--min-time", "0.01"])
     assert rc == 0
     recs = [json.loads(l) for l in open(out)]
     timing = [r for r in recs if "median_ms" in r]

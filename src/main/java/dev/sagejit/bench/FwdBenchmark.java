@@ -33,7 +33,7 @@ public final class FwdBenchmark {
 
     /** One measurement and the kernel it measured. */
     public record Measurement(BenchCase bench, String config, Scope scope, EventTimer.Timing timing, double tops,
-            int registers, int spillBytes) {
+            int registers, int spillBytes, double warmupMs) {
     }
 
     /** What a timing covers (shared/RESULTS.md {@code scope} and {@code direction}). */
@@ -89,9 +89,24 @@ public final class FwdBenchmark {
 
     private static final String END_TO_END_ID = Scope.END_TO_END.id();
     private final SageAttention sage;
+    private final double warmupMs;
 
+    /** A benchmark with no timed warm-up beyond the launch counts its callers give. */
     public FwdBenchmark(SageAttention sage) {
+        this(sage, 0);
+    }
+
+    /**
+     * A benchmark that also warms each case up for {@code warmupMs} milliseconds before timing it, so
+     * every case is timed at the GPU's steady clock ({@link EventTimer#timeUntil(Stream, Runnable, int,
+     * double, double, int, int)}).
+     */
+    public FwdBenchmark(SageAttention sage, double warmupMs) {
+        if (!(warmupMs >= 0)) {
+            throw new IllegalArgumentException("warmupMs must be >= 0, got " + warmupMs);
+        }
         this.sage = sage;
+        this.warmupMs = warmupMs;
     }
 
     /** Times one case with the given tile config key (null: the default choice). */
@@ -139,11 +154,11 @@ public final class FwdBenchmark {
             Runnable call = scope == Scope.KERNEL
                     ? () -> launcher.launchKernelOnly(problems.get(next[0]++ % problems.size()), stream)
                     : () -> launcher.launch(problems.get(next[0]++ % problems.size()), stream);
-            EventTimer.Timing timing = timer.timeUntil(stream, call, warmup, minTotalMs, MIN_ITERATIONS, 2000);
+            EventTimer.Timing timing = timer.timeUntil(stream, call, warmup, warmupMs, minTotalMs, MIN_ITERATIONS, 2000);
             double tops = c.flops() / (timing.medianMs() * 1e-3) / 1e12;
             var report = ready.compiled().report();
             return new Measurement(c, ready.plan().tiles().key(), scope, timing, tops, report.registers(),
-                    report.spillStoreBytes() + report.spillLoadBytes());
+                    report.spillStoreBytes() + report.spillLoadBytes(), warmupMs);
         } finally {
             buffers.forEach(DeviceBuffer::close);
         }
@@ -209,10 +224,10 @@ public final class FwdBenchmark {
             };
             call.run();
             device.synchronize();
-            EventTimer.Timing timing = new EventTimer(device).timeUntil(stream, call, warmup, minTotalMs,
+            EventTimer.Timing timing = new EventTimer(device).timeUntil(stream, call, warmup, warmupMs, minTotalMs,
                     MIN_ITERATIONS, 2000);
             double tops = scope.flopFactor() * c.flops() / (timing.medianMs() * 1e-3) / 1e12;
-            return new Measurement(c, config, scope, timing, tops, -1, -1);
+            return new Measurement(c, config, scope, timing, tops, -1, -1, warmupMs);
         } finally {
             buffers.forEach(DeviceBuffer::close);
         }
@@ -255,6 +270,9 @@ public final class FwdBenchmark {
         line.put("p20_ms", m.timing().p20Ms());
         line.put("p80_ms", m.timing().p80Ms());
         line.put("tops", m.tops());
+        if (m.warmupMs() > 0) {
+            line.put("warmup_ms", m.warmupMs());
+        }
         if (m.registers() >= 0) {
             line.put("registers", m.registers());
             line.put("spill_bytes", m.spillBytes());

@@ -59,6 +59,11 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "10", description = "Untimed launches per case.")
     int warmup;
 
+    @Option(names = "--warmup-ms", defaultValue = "300", description = "Then untimed launches for this many"
+            + " milliseconds per case, so each case is timed at the GPU's steady clock (it dips for a few hundred"
+            + " ms after idle) (default ${DEFAULT-VALUE}; the peers get the same).")
+    double warmupMs;
+
     @Option(names = "--peers", defaultValue = "auto", description = "PyTorch SDPA flash and cuDNN on the same shapes,"
             + " in the same run (BF16): auto (when python3 with CUDA PyTorch is present), on, off (default ${DEFAULT-VALUE}).")
     String peers;
@@ -159,7 +164,7 @@ final class BenchCommand implements Callable<Integer> {
                 err.println("peers: PyTorch SDPA flash and cuDNN on the same shapes ...");
                 var args = new ArrayList<>(List.of("--out", outFile.toString(), "--run", runId, "--commit", sha,
                         "--shapes", String.join(",", grid.shapes), "--causal", grid.causal, "--dtype", "bf16", "--backends",
-                        "flash,cudnn"));
+                        "flash,cudnn", "--warmup-time", Double.toString(warmupMs / 1e3)));
                 if (!direction.equals("fwd")) {
                     args.add("--backward"); // PyTorch's bwd and fwd+bwd beside sagejit's backward
                 }
@@ -186,7 +191,7 @@ final class BenchCommand implements Callable<Integer> {
     private Row measure(SageAttention sage, BenchCase c, String t, FwdBenchmark.Scope scope, String runId,
             String gpu, String sha, PrintWriter err) {
         try {
-            var m = new FwdBenchmark(sage).measure(c, t, scope, warmup, minMs);
+            var m = new FwdBenchmark(sage, warmupMs).measure(c, t, scope, warmup, minMs);
             JsonLines.append(outFile, FwdBenchmark.toResultLine(m, runId, gpu, sha));
             err.printf(Locale.ROOT, "%.1f TOPS%n", m.tops());
             return new Row(c, m.config(), scope, m, null);

@@ -66,11 +66,25 @@ public final class EventTimer {
      * iterations and {@code minTotalMs} of measured time are reached, or {@code maxIters} iterations.
      */
     public Timing timeUntil(Stream stream, Runnable launch, int warmup, double minTotalMs, int minIters, int maxIters) {
-        if (warmup < 0 || minIters < 1 || maxIters < minIters || !(minTotalMs >= 0)) {
-            throw new SageException.InvalidInput("need warmup >= 0, 1 <= minIters <= maxIters and minTotalMs >= 0; got "
-                    + warmup + ", " + minIters + ", " + maxIters + ", " + minTotalMs);
+        return timeUntil(stream, launch, warmup, 0, minTotalMs, minIters, maxIters);
+    }
+
+    /**
+     * As {@link #timeUntil(Stream, Runnable, int, double, int, int)}, with at least {@code warmupMs}
+     * milliseconds of untimed launches after the {@code warmup} ones. The SM clock dips by up to 15% for a
+     * few hundred milliseconds after the GPU leaves idle (power management: an H200 at 1680-1800 MHz
+     * instead of 1980, benchmarks/results/2026-12-01-h200-clocks.csv), so samples taken right after
+     * an idle gap measure the clock, not the kernel.
+     */
+    public Timing timeUntil(Stream stream, Runnable launch, int warmup, double warmupMs, double minTotalMs, int minIters,
+            int maxIters) {
+        if (warmup < 0 || !(warmupMs >= 0) || minIters < 1 || maxIters < minIters || !(minTotalMs >= 0)) {
+            throw new SageException.InvalidInput("need warmup >= 0, warmupMs >= 0, 1 <= minIters <= maxIters and"
+                    + " minTotalMs >= 0; got " + warmup + ", " + warmupMs + ", " + minIters + ", " + maxIters + ", "
+                    + minTotalMs);
         }
         warm(stream, launch, warmup);
+        warmFor(stream, launch, warmupMs);
         List<Double> all = new ArrayList<>();
         double total = 0;
         try (Events events = new Events()) {
@@ -91,6 +105,20 @@ public final class EventTimer {
         }
         return Timing.of(all.stream().mapToDouble(Double::doubleValue).toArray());
     }
+
+    /** Launches in small synchronized batches until {@code ms} milliseconds of wall time have passed. */
+    private void warmFor(Stream stream, Runnable launch, double ms) {
+        long end = System.nanoTime() + (long) (ms * 1e6);
+        while (System.nanoTime() < end) {
+            for (int i = 0; i < WARM_BATCH; i++) {
+                launch.run();
+            }
+            stream.synchronize();
+        }
+    }
+
+    /** Launches queued between the time checks of {@link #warmFor}. */
+    private static final int WARM_BATCH = 4;
 
     private void warm(Stream stream, Runnable launch, int warmup) {
         device.makeCurrent();

@@ -184,6 +184,16 @@ class GpuRuntimeTest {
             EventTimer.Timing u = new EventTimer(device).timeUntil(stream, () -> kernel.launch(g, stream, args),
                     2, 5.0, 10, 10_000);
             assertTrue(u.iters() >= 10, u.toString());
+            // the timed warm-up launches for at least its milliseconds before any sample
+            int[] launches = {0};
+            long start = System.nanoTime();
+            EventTimer.Timing w = new EventTimer(device).timeUntil(stream, () -> {
+                launches[0]++;
+                kernel.launch(g, stream, args);
+            }, 1, 50.0, 0.0, 3, 3);
+            assertEquals(3, w.iters());
+            assertTrue((System.nanoTime() - start) / 1e6 >= 50.0, "warm-up shorter than 50 ms");
+            assertTrue(launches[0] > 4, "warm-up launched " + launches[0] + " times");
             System.out.println("add_one over 4 MiB: " + t + " / " + u);
 
             try (L2Flush flush = new L2Flush(device)) {
