@@ -287,6 +287,10 @@ def build_parser():
                    help="then warm-up calls for this many seconds, so each case is timed at the GPU's steady "
                         "clock, which dips for a few hundred ms after idle (default 0.3; sagejit bench "
                         "--warmup-ms gives its own cases the same)")
+    p.add_argument("--cooldown-time", type=float, default=0.0,
+                   help="idle seconds before each case, so every case starts from a rested GPU (under sustained "
+                        "load the H200 reaches its power cap and lowers its clock) (default 0; sagejit bench "
+                        "--cooldown-ms gives its own cases the same)")
     p.add_argument("--min-iters", type=int, default=30, help="minimum timed calls (default 30)")
     p.add_argument("--min-time", type=float, default=1.0,
                    help="aim for this many seconds of timed calls (default 1.0)")
@@ -512,6 +516,8 @@ def measure(torch, timed, n_sets, flush_buf, a, pre=None):
         if ev is not None:
             ev[1].record()
 
+    torch.cuda.synchronize()
+    time.sleep(a.cooldown_time)
     for i in range(a.warmup):
         one(i)
     torch.cuda.synchronize()
@@ -604,6 +610,8 @@ def run_one(torch, a, w, gpu, s, causal, dt_name, backend, flush_buf_holder):
                     rec["iters"] = len(times)
                     if a.warmup_time > 0:
                         rec["warmup_ms"] = a.warmup_time * 1e3
+                    if a.cooldown_time > 0:
+                        rec["cooldown_ms"] = a.cooldown_time * 1e3
                     rec["rotation_sets"] = n_sets
                     rec["l2_flush"] = bool(flush)
                 except Exception as e:  # noqa: BLE001 - a failing backend must not stop the run

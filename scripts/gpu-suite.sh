@@ -19,6 +19,8 @@
 #     int8-fp8's masks, CHECK_TILES="key ..." each of those tile configs against FP64 first; with
 #     bundle/base from make-bundle.sh BASE_REF="<ref> ...", int8-fp8 is timed from each of those builds
 #     too, between two runs of this one);
+#     rested: REPS rounds of int8-fp8, bf16 and SDPA at HEADLINE_SHAPES, every case after COOLDOWN_MS idle
+#     (WARMUP_MS warm-up, TIMED_MS timed), with nvidia-smi's clock log (the power cap's effect set apart);
 #     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
 #     and sagejit bench --peers auto;
 #     bwd: training forward, backward and forward+backward of BWD_PRECISIONS (default bf16; e.g.
@@ -275,6 +277,24 @@ elif [[ "$MODE" == headline ]]; then
     [[ "${SASS:-0}" != 1 ]] || sass
     [[ "${PROFILE:-0}" != 1 ]] || profile
     [[ "${PIPES:-0}" != 1 ]] || pipes
+elif [[ "$MODE" == rested ]]; then
+    # Every case from a rested GPU, REPS times in turn: sagejit (int8-fp8 kernel and end-to-end, bf16) and
+    # SDPA's flash and cuDNN each idle COOLDOWN_MS first, then warm up WARMUP_MS and time TIMED_MS. Under
+    # sustained load the H200 reaches its 700 W cap and lowers its clock, more for some kernels than others
+    # (the sage2 grid is timed in that state); nvidia-smi logs the clock beside (extras/clocks.csv).
+    H_SHAPES="${HEADLINE_SHAPES:-4x32x4096x128}"
+    CD="${COOLDOWN_MS:-2000}" WU="${WARMUP_MS:-500}" TM="${TIMED_MS:-300}"
+    nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,temperature.gpu,clocks_event_reasons.active \
+        --format=csv,noheader -lms 50 > "$EXTRA/clocks.csv" 2>/dev/null & smi=$!
+    for rep in $(seq "${REPS:-3}"); do
+        step "rested protocol, round $rep: cool-down $CD ms, warm-up $WU ms, timed $TM ms per case at $H_SHAPES"
+        bench --causal "${CAUSAL:-0}" --precision int8-fp8,bf16 --min-ms "$TM" --warmup 3 --warmup-ms "$WU" \
+            --cooldown-ms "$CD" --shapes "$H_SHAPES" || status=1
+        peers --shapes "$H_SHAPES" --causal "${CAUSAL:-0}" --dtype bf16 --backends flash,cudnn --warmup 3 \
+            --warmup-time "$(awk "BEGIN{print $WU/1000}")" --cooldown-time "$(awk "BEGIN{print $CD/1000}")" \
+            --min-iters 5 --min-time "$(awk "BEGIN{print $TM/1000}")" || status=1
+    done
+    kill "$smi" 2>/dev/null
 elif [[ "$MODE" == autotune-all ]]; then
     step "sagejit tune: int8-fp8 and bf16 on N 1K/4K/16K, D 64/128, causal or not (written case by case)"
     timeout "${TUNE_LIMIT:-300}" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune --run "$RUN" --commit "$COMMIT" \

@@ -33,7 +33,7 @@ public final class FwdBenchmark {
 
     /** One measurement and the kernel it measured. */
     public record Measurement(BenchCase bench, String config, Scope scope, EventTimer.Timing timing, double tops,
-            int registers, int spillBytes, double warmupMs) {
+            int registers, int spillBytes, double warmupMs, double cooldownMs) {
     }
 
     /** What a timing covers (shared/RESULTS.md {@code scope} and {@code direction}). */
@@ -90,23 +90,39 @@ public final class FwdBenchmark {
     private static final String END_TO_END_ID = Scope.END_TO_END.id();
     private final SageAttention sage;
     private final double warmupMs;
+    private final double cooldownMs;
 
     /** A benchmark with no timed warm-up beyond the launch counts its callers give. */
     public FwdBenchmark(SageAttention sage) {
-        this(sage, 0);
+        this(sage, 0, 0);
     }
 
     /**
      * A benchmark that also warms each case up for {@code warmupMs} milliseconds before timing it, so
      * every case is timed at the GPU's steady clock ({@link EventTimer#timeUntil(Stream, Runnable, int,
-     * double, double, int, int)}).
+     * double, double, int, int)}), after {@code cooldownMs} idle milliseconds, so every case starts from a
+     * rested GPU (under sustained load the H200 reaches its power cap and lowers its clock).
      */
-    public FwdBenchmark(SageAttention sage, double warmupMs) {
-        if (!(warmupMs >= 0)) {
-            throw new IllegalArgumentException("warmupMs must be >= 0, got " + warmupMs);
+    public FwdBenchmark(SageAttention sage, double warmupMs, double cooldownMs) {
+        if (!(warmupMs >= 0) || !(cooldownMs >= 0)) {
+            throw new IllegalArgumentException("warmupMs and cooldownMs must be >= 0, got " + warmupMs + " and "
+                    + cooldownMs);
         }
         this.sage = sage;
         this.warmupMs = warmupMs;
+        this.cooldownMs = cooldownMs;
+    }
+
+    /** Idles for the cool-down (the GPU has finished its queued work: callers synchronize first). */
+    private void coolDown() {
+        if (cooldownMs > 0) {
+            try {
+                Thread.sleep((long) cooldownMs);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while cooling down before a timed case", e);
+            }
+        }
     }
 
     /** Times one case with the given tile config key (null: the default choice). */
@@ -154,11 +170,12 @@ public final class FwdBenchmark {
             Runnable call = scope == Scope.KERNEL
                     ? () -> launcher.launchKernelOnly(problems.get(next[0]++ % problems.size()), stream)
                     : () -> launcher.launch(problems.get(next[0]++ % problems.size()), stream);
+            coolDown();
             EventTimer.Timing timing = timer.timeUntil(stream, call, warmup, warmupMs, minTotalMs, MIN_ITERATIONS, 2000);
             double tops = c.flops() / (timing.medianMs() * 1e-3) / 1e12;
             var report = ready.compiled().report();
             return new Measurement(c, ready.plan().tiles().key(), scope, timing, tops, report.registers(),
-                    report.spillStoreBytes() + report.spillLoadBytes(), warmupMs);
+                    report.spillStoreBytes() + report.spillLoadBytes(), warmupMs, cooldownMs);
         } finally {
             buffers.forEach(DeviceBuffer::close);
         }
@@ -224,10 +241,11 @@ public final class FwdBenchmark {
             };
             call.run();
             device.synchronize();
+            coolDown();
             EventTimer.Timing timing = new EventTimer(device).timeUntil(stream, call, warmup, warmupMs, minTotalMs,
                     MIN_ITERATIONS, 2000);
             double tops = scope.flopFactor() * c.flops() / (timing.medianMs() * 1e-3) / 1e12;
-            return new Measurement(c, config, scope, timing, tops, -1, -1, warmupMs);
+            return new Measurement(c, config, scope, timing, tops, -1, -1, warmupMs, cooldownMs);
         } finally {
             buffers.forEach(DeviceBuffer::close);
         }
@@ -272,6 +290,9 @@ public final class FwdBenchmark {
         line.put("tops", m.tops());
         if (m.warmupMs() > 0) {
             line.put("warmup_ms", m.warmupMs());
+        }
+        if (m.cooldownMs() > 0) {
+            line.put("cooldown_ms", m.cooldownMs());
         }
         if (m.registers() >= 0) {
             line.put("registers", m.registers());

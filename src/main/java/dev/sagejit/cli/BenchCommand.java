@@ -64,6 +64,12 @@ final class BenchCommand implements Callable<Integer> {
             + " ms after idle) (default ${DEFAULT-VALUE}; the peers get the same).")
     double warmupMs;
 
+    @Option(names = "--cooldown-ms", defaultValue = "0", description = "Idle milliseconds before each case, so"
+            + " every case starts from a rested GPU: under sustained load the H200 reaches its power cap and"
+            + " lowers its clock, more for some kernels than others (default ${DEFAULT-VALUE}; the peers get the"
+            + " same).")
+    double cooldownMs;
+
     @Option(names = "--peers", defaultValue = "auto", description = "PyTorch SDPA flash and cuDNN on the same shapes,"
             + " in the same run (BF16): auto (when python3 with CUDA PyTorch is present), on, off (default ${DEFAULT-VALUE}).")
     String peers;
@@ -164,7 +170,8 @@ final class BenchCommand implements Callable<Integer> {
                 err.println("peers: PyTorch SDPA flash and cuDNN on the same shapes ...");
                 var args = new ArrayList<>(List.of("--out", outFile.toString(), "--run", runId, "--commit", sha,
                         "--shapes", String.join(",", grid.shapes), "--causal", grid.causal, "--dtype", "bf16", "--backends",
-                        "flash,cudnn", "--warmup-time", Double.toString(warmupMs / 1e3)));
+                        "flash,cudnn", "--warmup-time", Double.toString(warmupMs / 1e3), "--cooldown-time",
+                        Double.toString(cooldownMs / 1e3)));
                 if (!direction.equals("fwd")) {
                     args.add("--backward"); // PyTorch's bwd and fwd+bwd beside sagejit's backward
                 }
@@ -191,7 +198,7 @@ final class BenchCommand implements Callable<Integer> {
     private Row measure(SageAttention sage, BenchCase c, String t, FwdBenchmark.Scope scope, String runId,
             String gpu, String sha, PrintWriter err) {
         try {
-            var m = new FwdBenchmark(sage, warmupMs).measure(c, t, scope, warmup, minMs);
+            var m = new FwdBenchmark(sage, warmupMs, cooldownMs).measure(c, t, scope, warmup, minMs);
             JsonLines.append(outFile, FwdBenchmark.toResultLine(m, runId, gpu, sha));
             err.printf(Locale.ROOT, "%.1f TOPS%n", m.tops());
             return new Row(c, m.config(), scope, m, null);
