@@ -20,7 +20,8 @@
 #     bundle/base from make-bundle.sh BASE_REF="<ref> ...", int8-fp8 is timed from each of those builds
 #     too, between two runs of this one);
 #     rested: REPS rounds of int8-fp8, bf16 and SDPA at HEADLINE_SHAPES, every case after COOLDOWN_MS idle
-#     (WARMUP_MS warm-up, TIMED_MS timed), with nvidia-smi's clock log (the power cap's effect set apart);
+#     (default 2000 here, 0 elsewhere; WARMUP_MS warm-up, 500 here, 300 elsewhere; TIMED_MS timed), with
+#     nvidia-smi's clock log (the power cap's effect set apart);
 #     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
 #     and sagejit bench --peers auto;
 #     bwd: training forward, backward and forward+backward of BWD_PRECISIONS (default bf16; e.g.
@@ -94,9 +95,16 @@ tune_cases() {  # sagejit tune over every GPU of the host on the TUNE_CASES file
 # The classpath of another build's sagejit jar (a bundle/base/<commit>/ folder) with this bundle's dependencies.
 base_cp() { echo "$(ls "$1"/sagejit-*.jar | head -1):$(tr ':' '\n' <<<"$CP" | grep -v '/sagejit-' | paste -sd:)"; }
 # BENCH_CP / BENCH_COMMIT time another build (the headline A/B) into the same results.
+# The timing protocol of every timed case, sagejit's and SDPA's alike, decided here once: COOLDOWN_MS idle,
+# then WARMUP_MS of untimed calls (the H200's clock dips after idle and drops under its power cap;
+# docs/perf-notes-int8fp8.md, session 11). Base builds older than 9292cfc do not know --warmup-ms.
+if [[ "$MODE" == rested ]]; then COOLDOWN_MS="${COOLDOWN_MS:-2000}" WARMUP_MS="${WARMUP_MS:-500}"; fi
+COOLDOWN_MS="${COOLDOWN_MS:-0}" WARMUP_MS="${WARMUP_MS:-300}"
+ms_to_s() { awk "BEGIN{print $1 / 1000}"; }
 bench() { timeout 420 "$JAVA" $JAVA_OPTS -cp "${BENCH_CP:-$CP}" dev.sagejit.cli.Main bench --peers off --out "$RESULTS" \
-    --run "$RUN" --commit "${BENCH_COMMIT:-$COMMIT}" "$@"; }
-peers() { timeout 300 python3 benchmarks/peers.py --out "$RESULTS" --run "$RUN" --commit "$COMMIT" "$@"; }
+    --run "$RUN" --commit "${BENCH_COMMIT:-$COMMIT}" --warmup-ms "$WARMUP_MS" --cooldown-ms "$COOLDOWN_MS" "$@"; }
+peers() { timeout 300 python3 benchmarks/peers.py --out "$RESULTS" --run "$RUN" --commit "$COMMIT" \
+    --warmup-time "$(ms_to_s "$WARMUP_MS")" --cooldown-time "$(ms_to_s "$COOLDOWN_MS")" "$@"; }
 
 check_tiles() {  # CHECK_TILES="key ...": each int8-fp8 tile config against FP64 (sagejit run, every row) on odd
                 # lengths, causal, GQA and BSHD, before any timing of it counts; a key a shape's head dim
@@ -228,7 +236,7 @@ elif [[ "$MODE" == sage2 ]]; then
     step "the portable int8-fp8 mma.sync kernel (sm_89/sm_120a form) on this GPU, for reference"
     "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --peers off --out "$OUT_DIR/mmasync.jsonl" --run "$RUN" \
         --commit "$COMMIT" --tiles m64n64w4s2 --causal both --precision int8-fp8 --min-ms 150 \
-        --shapes 4x32x4096x128,4x32x4096x64 2>&1 | tail -9 >&2 || status=1
+        --warmup-ms "$WARMUP_MS" --cooldown-ms "$COOLDOWN_MS" --shapes 4x32x4096x128,4x32x4096x64 2>&1 | tail -9 >&2 || status=1
     step "peers"
     peers --shapes "$SHAPES" --causal both --dtype bf16 --backends flash,cudnn --warmup 3 --min-iters 5 --min-time 0.3 \
         || status=1
@@ -279,20 +287,18 @@ elif [[ "$MODE" == headline ]]; then
     [[ "${PIPES:-0}" != 1 ]] || pipes
 elif [[ "$MODE" == rested ]]; then
     # Every case from a rested GPU, REPS times in turn: sagejit (int8-fp8 kernel and end-to-end, bf16) and
-    # SDPA's flash and cuDNN each idle COOLDOWN_MS first, then warm up WARMUP_MS and time TIMED_MS. Under
+    # SDPA's flash and cuDNN each idle COOLDOWN_MS first (bench / peers above), warm up WARMUP_MS, time TIMED_MS. Under
     # sustained load the H200 reaches its 700 W cap and lowers its clock, more for some kernels than others
     # (the sage2 grid is timed in that state); nvidia-smi logs the clock beside (extras/clocks.csv).
     H_SHAPES="${HEADLINE_SHAPES:-4x32x4096x128}"
-    CD="${COOLDOWN_MS:-2000}" WU="${WARMUP_MS:-500}" TM="${TIMED_MS:-300}"
+    TM="${TIMED_MS:-300}"
     nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,temperature.gpu,clocks_event_reasons.active \
         --format=csv,noheader -lms 50 > "$EXTRA/clocks.csv" 2>/dev/null & smi=$!
     for rep in $(seq "${REPS:-3}"); do
-        step "rested protocol, round $rep: cool-down $CD ms, warm-up $WU ms, timed $TM ms per case at $H_SHAPES"
-        bench --causal "${CAUSAL:-0}" --precision int8-fp8,bf16 --min-ms "$TM" --warmup 3 --warmup-ms "$WU" \
-            --cooldown-ms "$CD" --shapes "$H_SHAPES" || status=1
+        step "rested protocol, round $rep: cool-down $COOLDOWN_MS ms, warm-up $WARMUP_MS ms, timed $TM ms per case at $H_SHAPES"
+        bench --causal "${CAUSAL:-0}" --precision int8-fp8,bf16 --min-ms "$TM" --warmup 3 --shapes "$H_SHAPES" || status=1
         peers --shapes "$H_SHAPES" --causal "${CAUSAL:-0}" --dtype bf16 --backends flash,cudnn --warmup 3 \
-            --warmup-time "$(awk "BEGIN{print $WU/1000}")" --cooldown-time "$(awk "BEGIN{print $CD/1000}")" \
-            --min-iters 5 --min-time "$(awk "BEGIN{print $TM/1000}")" || status=1
+            --min-iters 5 --min-time "$(ms_to_s "$TM")" || status=1
     done
     kill "$smi" 2>/dev/null
 elif [[ "$MODE" == autotune-all ]]; then
@@ -319,7 +325,7 @@ elif [[ "$MODE" == tune-modes ]]; then
     step "sagejit bench --peers auto (bench runs PyTorch SDPA itself) at N 4096 D 128"
     timeout 300 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --peers auto --out "$OUT_DIR/bench-peers.jsonl" \
         --run "$RUN" --commit "$COMMIT" --precision int8-fp8,bf16 --causal both --shapes 4x32x4096x128 --min-ms 150 \
-        --plot "$EXTRA/bench-peers.png" 2>&1 | tail -12 >&2 || status=1
+        --warmup-ms "$WARMUP_MS" --cooldown-ms "$COOLDOWN_MS" --plot "$EXTRA/bench-peers.png" 2>&1 | tail -12 >&2 || status=1
 elif [[ "$MODE" == nvfp4 || "$MODE" == nvfp4-tune ]]; then
     step "NVFP4 (emulated on this GPU) against FP64: Gaussian and peaky bars at D 64/128, N 1K-32K, causal or not"
     nvfp4_run() { timeout 120 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --precision nvfp4-emulated \
@@ -345,7 +351,7 @@ elif [[ "$MODE" == bwd ]]; then
             --section MemoryWorkloadAnalysis --csv --page details --kernel-name regex:'sagebwd|_prep|_dq' \
             --launch-skip 0 --launch-count 8 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --peers off \
             --out /tmp/ncu-bench.jsonl --direction bwd --precision sagebwd --shapes 4x32x4096x128 --min-ms 1 \
-            --warmup 0 > "$EXTRA/ncu/sagebwd.csv" 2> "$EXTRA/ncu/sagebwd.log" || echo "ncu failed (exit $?)" >&2
+            --warmup 0 --warmup-ms 0 > "$EXTRA/ncu/sagebwd.csv" 2> "$EXTRA/ncu/sagebwd.log" || echo "ncu failed (exit $?)" >&2
         grep -E '"(Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Registers Per Thread|Warp Cycles Per Issued Instruction)"' \
             "$EXTRA/ncu/sagebwd.csv" | awk -F'","' '{print $5" | "$(NF-2)" | "$(NF-1)" "$NF}' >&2
     fi
