@@ -13,7 +13,6 @@ import statistics
 import sys
 
 
-
 def steps(row):
     """The stamped steps, in order: the keys after global_ns (kernel/Timeline.java's STEPS)."""
     keys = list(row)

@@ -20,7 +20,7 @@
 #     bundle/base from make-bundle.sh BASE_REF="<ref> ...", int8-fp8 is timed from each of those builds
 #     too, between two runs of this one);
 #     rested: REPS rounds of int8-fp8, bf16 and SDPA at HEADLINE_SHAPES, every case after COOLDOWN_MS idle
-#     (default 2000 here, 0 elsewhere; WARMUP_MS warm-up, 500 here, 300 elsewhere; TIMED_MS timed), with
+#     (default 2000 here, none elsewhere; WARMUP_MS warm-up, 500 here, the tools' 300 elsewhere; TIMED_MS timed), with
 #     nvidia-smi's clock log (the power cap's effect set apart);
 #     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
 #     and sagejit bench --peers auto;
@@ -95,16 +95,24 @@ tune_cases() {  # sagejit tune over every GPU of the host on the TUNE_CASES file
 # The classpath of another build's sagejit jar (a bundle/base/<commit>/ folder) with this bundle's dependencies.
 base_cp() { echo "$(ls "$1"/sagejit-*.jar | head -1):$(tr ':' '\n' <<<"$CP" | grep -v '/sagejit-' | paste -sd:)"; }
 # BENCH_CP / BENCH_COMMIT time another build (the headline A/B) into the same results.
-# The timing protocol of every timed case, sagejit's and SDPA's alike, decided here once: COOLDOWN_MS idle,
-# then WARMUP_MS of untimed calls (the H200's clock dips after idle and drops under its power cap;
-# docs/perf-notes-int8fp8.md, session 11). Base builds older than 9292cfc do not know --warmup-ms.
+# The timing protocol of every timed case, sagejit's and SDPA's alike: WARMUP_MS / COOLDOWN_MS, when set,
+# go to both (the rested mode sets its own); unset, both tools use their shared defaults (a 300 ms warm-up,
+# FwdBenchmark.DEFAULT_WARMUP_MS, which peers.py's --warmup-time matches, PythonToolsTest; no cool-down).
+# The H200's clock dips after idle and drops under its power cap (docs/perf-notes-int8fp8.md, session 11).
+# Base builds older than 9292cfc do not know --warmup-ms.
 if [[ "$MODE" == rested ]]; then COOLDOWN_MS="${COOLDOWN_MS:-2000}" WARMUP_MS="${WARMUP_MS:-500}"; fi
-COOLDOWN_MS="${COOLDOWN_MS:-0}" WARMUP_MS="${WARMUP_MS:-300}"
 ms_to_s() { awk "BEGIN{print $1 / 1000}"; }
+BENCH_PROTOCOL=() PEERS_PROTOCOL=()
+if [[ -n "${WARMUP_MS:-}" ]]; then
+    BENCH_PROTOCOL+=(--warmup-ms "$WARMUP_MS") PEERS_PROTOCOL+=(--warmup-time "$(ms_to_s "$WARMUP_MS")")
+fi
+if [[ -n "${COOLDOWN_MS:-}" ]]; then
+    BENCH_PROTOCOL+=(--cooldown-ms "$COOLDOWN_MS") PEERS_PROTOCOL+=(--cooldown-time "$(ms_to_s "$COOLDOWN_MS")")
+fi
 bench() { timeout 420 "$JAVA" $JAVA_OPTS -cp "${BENCH_CP:-$CP}" dev.sagejit.cli.Main bench --peers off --out "$RESULTS" \
-    --run "$RUN" --commit "${BENCH_COMMIT:-$COMMIT}" --warmup-ms "$WARMUP_MS" --cooldown-ms "$COOLDOWN_MS" "$@"; }
+    --run "$RUN" --commit "${BENCH_COMMIT:-$COMMIT}" ${BENCH_PROTOCOL[@]+"${BENCH_PROTOCOL[@]}"} "$@"; }
 peers() { timeout 300 python3 benchmarks/peers.py --out "$RESULTS" --run "$RUN" --commit "$COMMIT" \
-    --warmup-time "$(ms_to_s "$WARMUP_MS")" --cooldown-time "$(ms_to_s "$COOLDOWN_MS")" "$@"; }
+    ${PEERS_PROTOCOL[@]+"${PEERS_PROTOCOL[@]}"} "$@"; }
 
 check_tiles() {  # CHECK_TILES="key ...": each int8-fp8 tile config against FP64 (sagejit run, every row) on odd
                 # lengths, causal, GQA and BSHD, before any timing of it counts; a key a shape's head dim
@@ -236,7 +244,7 @@ elif [[ "$MODE" == sage2 ]]; then
     step "the portable int8-fp8 mma.sync kernel (sm_89/sm_120a form) on this GPU, for reference"
     "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --peers off --out "$OUT_DIR/mmasync.jsonl" --run "$RUN" \
         --commit "$COMMIT" --tiles m64n64w4s2 --causal both --precision int8-fp8 --min-ms 150 \
-        --warmup-ms "$WARMUP_MS" --cooldown-ms "$COOLDOWN_MS" --shapes 4x32x4096x128,4x32x4096x64 2>&1 | tail -9 >&2 || status=1
+        ${BENCH_PROTOCOL[@]+"${BENCH_PROTOCOL[@]}"} --shapes 4x32x4096x128,4x32x4096x64 2>&1 | tail -9 >&2 || status=1
     step "peers"
     peers --shapes "$SHAPES" --causal both --dtype bf16 --backends flash,cudnn --warmup 3 --min-iters 5 --min-time 0.3 \
         || status=1
@@ -325,7 +333,7 @@ elif [[ "$MODE" == tune-modes ]]; then
     step "sagejit bench --peers auto (bench runs PyTorch SDPA itself) at N 4096 D 128"
     timeout 300 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main bench --peers auto --out "$OUT_DIR/bench-peers.jsonl" \
         --run "$RUN" --commit "$COMMIT" --precision int8-fp8,bf16 --causal both --shapes 4x32x4096x128 --min-ms 150 \
-        --warmup-ms "$WARMUP_MS" --cooldown-ms "$COOLDOWN_MS" --plot "$EXTRA/bench-peers.png" 2>&1 | tail -12 >&2 || status=1
+        ${BENCH_PROTOCOL[@]+"${BENCH_PROTOCOL[@]}"} --plot "$EXTRA/bench-peers.png" 2>&1 | tail -12 >&2 || status=1
 elif [[ "$MODE" == nvfp4 || "$MODE" == nvfp4-tune ]]; then
     step "NVFP4 (emulated on this GPU) against FP64: Gaussian and peaky bars at D 64/128, N 1K-32K, causal or not"
     nvfp4_run() { timeout 120 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --precision nvfp4-emulated \

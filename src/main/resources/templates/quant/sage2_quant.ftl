@@ -160,6 +160,15 @@ sage2_quant_q(const u16* __restrict__ q, i64 q_sb, i64 q_sh, i64 q_sn, int nq, i
                        q_scale, q_shift, q_groups, true);
 }
 
+// A raw K chunk as quant_k quantizes it: smoothed (minus kmean) and rotated; zeros past nk.
+__device__ __forceinline__ void sage2_k_chunk(float (&x)[8], const u32x4& raw, bool valid, const float (&kmean)[8],
+                                              int chunk, u32 signs) {
+    sage_unpack(x, raw, valid);
+    #pragma unroll
+    for (int e = 0; e < 8; ++e) x[e] = valid ? __fsub_rn(x[e], kmean[e]) : 0.f;
+    sage2_rotate(x, chunk, signs);
+}
+
 __device__ __forceinline__ void sage2_quant_k_tile(int bx, int head, int batch, int heads, const u16* __restrict__ k,
                                                    i64 k_sb, i64 k_sh, i64 k_sn, int nk, const float* __restrict__ ksum,
                                                    signed char* __restrict__ k8, float* __restrict__ k_scale,
@@ -198,10 +207,7 @@ __device__ __forceinline__ void sage2_quant_k_tile(int bx, int head, int batch, 
     for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {
         const bool valid = row0 + rows[i] < nk;
         float x[8];
-        sage_unpack(x, raw[i], valid);
-        #pragma unroll
-        for (int e = 0; e < 8; ++e) x[e] = valid ? __fsub_rn(x[e], kmean[e]) : 0.f;
-        sage2_rotate(x, chunk, signs);
+        sage2_k_chunk(x, raw[i], valid, kmean, chunk, signs);
         #pragma unroll
         for (int e = 0; e < 8; ++e) mx = max(mx, sage_abs_bits(x[e]));
     }
@@ -211,14 +217,11 @@ __device__ __forceinline__ void sage2_quant_k_tile(int bx, int head, int batch, 
     sage_int8_scale(mx, scale, inv);  // a group with no tokens: 0
     if (lane == 0 && row0 < nk) k_scale[hd * k_groups + sage2_k_group(row0) + warp] = scale;
     #pragma unroll
-    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {  // again, as in sage2_quant_q
+    for (int i = 0; i < CHUNKS_PER_THREAD; ++i) {  // the chunks again, now with the group's scale
         const bool valid = row0 + rows[i] < nk;
         float x[8];
         sage_opaque(raw[i]);
-        sage_unpack(x, raw[i], valid);
-        #pragma unroll
-        for (int e = 0; e < 8; ++e) x[e] = valid ? __fsub_rn(x[e], kmean[e]) : 0.f;
-        sage2_rotate(x, chunk, signs);
+        sage2_k_chunk(x, raw[i], valid, kmean, chunk, signs);
         if (!valid) continue;
         signed char* dst = k8 + (hd * nk + row0 + rows[i]) * HEAD_DIM + col;
         *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x, 0, inv), sage_int8x4(x, 4, inv));

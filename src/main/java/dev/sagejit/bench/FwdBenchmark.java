@@ -87,6 +87,13 @@ public final class FwdBenchmark {
         }
     }
 
+    /**
+     * Timed warm-up of every case unless a caller says otherwise (sagejit bench --warmup-ms, and
+     * benchmarks/peers.py --warmup-time for SDPA's cases, whose default PythonToolsTest holds equal): the
+     * H200's SM clock dips for 100-300 ms after idle (docs/perf-notes-int8fp8.md, session 11).
+     */
+    public static final double DEFAULT_WARMUP_MS = 300;
+
     private static final String END_TO_END_ID = Scope.END_TO_END.id();
     private final SageAttention sage;
     private final double warmupMs;

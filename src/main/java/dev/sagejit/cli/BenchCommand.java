@@ -59,7 +59,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "10", description = "Untimed launches per case.")
     int warmup;
 
-    @Option(names = "--warmup-ms", defaultValue = "300", description = "Then untimed launches for this many"
+    @Option(names = "--warmup-ms", defaultValue = "" + FwdBenchmark.DEFAULT_WARMUP_MS, description = "Then untimed launches for this many"
             + " milliseconds per case, so each case is timed at the GPU's steady clock (it dips for a few hundred"
             + " ms after idle) (default ${DEFAULT-VALUE}; the peers get the same).")
     double warmupMs;

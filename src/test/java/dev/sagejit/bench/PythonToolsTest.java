@@ -16,6 +16,13 @@ class PythonToolsTest {
         Assumptions.assumeTrue(help.code() != -1, "no python3 on this machine");
         assertEquals(0, help.code(), help.output());
         assertTrue(help.output().contains("--backends"), help.output());
+        // SDPA's cases warm up as long as sagejit's by default (gpu-suite relies on it).
+        String warmup = help.output().replaceAll("\\s+", " ");
+        String expected = "default " + FwdBenchmark.DEFAULT_WARMUP_MS / 1e3 + ";";
+        int at = warmup.lastIndexOf("--warmup-time"); // the option's own help, after the usage line
+        int found = warmup.indexOf(expected, at);
+        assertTrue(at >= 0 && found > at && found < warmup.lastIndexOf("--cooldown-time"),
+                "peers.py --warmup-time should default to " + expected + " in " + warmup);
         var plotHelp = tools.script("plot.py", List.of("--help"), 60);
         assertEquals(0, plotHelp.code(), plotHelp.output());
     }
