@@ -19,6 +19,8 @@
 #     int8-fp8's masks, CHECK_TILES="key ..." each of those tile configs against FP64 first; with
 #     bundle/base from make-bundle.sh BASE_REF="<ref> ...", int8-fp8 is timed from each of those builds
 #     too, between two runs of this one);
+#     power: int8-fp8 (POWER_TILES, this build and every base), bf16 and SDPA cuDNN, each rested and timed
+#     TIMED_MS (1500) with NVML's power and clock sampled beside (power.txt: which cases sit at the power cap);
 #     rested: REPS rounds of int8-fp8, bf16 and SDPA at HEADLINE_SHAPES, every case after COOLDOWN_MS idle
 #     (default 2000 here, none elsewhere; WARMUP_MS warm-up, 500 here, the tools' 300 elsewhere; TIMED_MS timed), with
 #     nvidia-smi's clock log (the power cap's effect set apart);
@@ -100,7 +102,7 @@ base_cp() { echo "$(ls "$1"/sagejit-*.jar | head -1):$(tr ':' '\n' <<<"$CP" | gr
 # FwdBenchmark.DEFAULT_WARMUP_MS, which peers.py's --warmup-time matches, PythonToolsTest; no cool-down).
 # The H200's clock dips after idle and drops under its power cap (docs/perf-notes-int8fp8.md, session 11).
 # Base builds older than 9292cfc do not know --warmup-ms.
-if [[ "$MODE" == rested ]]; then COOLDOWN_MS="${COOLDOWN_MS:-2000}" WARMUP_MS="${WARMUP_MS:-500}"; fi
+if [[ "$MODE" == rested || "$MODE" == power ]]; then COOLDOWN_MS="${COOLDOWN_MS:-2000}" WARMUP_MS="${WARMUP_MS:-500}"; fi
 ms_to_s() { awk "BEGIN{print $1 / 1000}"; }
 BENCH_PROTOCOL=() PEERS_PROTOCOL=()
 if [[ -n "${WARMUP_MS:-}" ]]; then
@@ -309,6 +311,37 @@ elif [[ "$MODE" == rested ]]; then
             --min-iters 5 --min-time "$(ms_to_s "$TM")" || status=1
     done
     kill "$smi" 2>/dev/null
+elif [[ "$MODE" == power ]]; then
+    # Which kernels sit at the power cap: every case from a rested GPU (COOLDOWN_MS), warmed up WARMUP_MS and
+    # timed TIMED_MS, with NVML's energy counter, power, SM clock and clock-event reasons sampled beside
+    # (benchmarks/probes/nvml_power.py); int8-fp8 at POWER_TILES from this build and every bundle/base build,
+    # then bf16 and SDPA cuDNN. power.txt and power.jsonl: mean clock and power of each timed case's steady second.
+    H_SHAPES="${HEADLINE_SHAPES:-4x32x4096x128}"
+    TM="${TIMED_MS:-1500}"
+    marks="$EXTRA/power-marks.txt"
+    python3 benchmarks/probes/nvml_power.py sample "$EXTRA/power.csv" & sampler=$!
+    marked() {  # marked LABEL command...: runs the command, then notes its window for the report
+        local label="$1" t0; shift
+        t0="$(date +%s.%N)"
+        "$@" || status=1
+        echo "$t0 $(date +%s.%N) $label" >> "$marks"
+    }
+    for build in this bundle/base/*/; do
+        [[ "$build" == this || -d "$build" ]] || continue  # no bundle/base
+        if [[ "$build" == this ]]; then cp="$CP" commit="$COMMIT"; else cp="$(base_cp "$build")" commit="$(cat "$build/COMMIT")"; fi
+        for tiles in ${POWER_TILES:-default}; do
+            step "power: int8-fp8 $tiles from $commit at $H_SHAPES"
+            BENCH_CP="$cp" BENCH_COMMIT="$commit" marked "int8-fp8 $tiles $commit" bench --tiles "$tiles" --causal 0 \
+                --precision int8-fp8 --min-ms "$TM" --warmup 3 --shapes "$H_SHAPES"
+        done
+    done
+    step "power: bf16 and SDPA cuDNN at $H_SHAPES"
+    marked "bf16 default $COMMIT" bench --causal 0 --precision bf16 --min-ms "$TM" --warmup 3 --shapes "$H_SHAPES"
+    marked "sdpa-cudnn" peers --shapes "$H_SHAPES" --causal 0 --dtype bf16 --backends cudnn --warmup 3 --min-iters 5 \
+        --min-time "$(ms_to_s "$TM")"
+    kill "$sampler" 2>/dev/null
+    python3 benchmarks/probes/nvml_power.py report "$EXTRA/power.csv" "$marks" --jsonl "$OUT_DIR/power.jsonl" --run "$RUN" \
+        --commit "$COMMIT" | tee "$OUT_DIR/power.txt" >&2
 elif [[ "$MODE" == autotune-all ]]; then
     step "sagejit tune: int8-fp8 and bf16 on N 1K/4K/16K, D 64/128, causal or not (written case by case)"
     timeout "${TUNE_LIMIT:-300}" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune --run "$RUN" --commit "$COMMIT" \
