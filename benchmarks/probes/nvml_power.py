@@ -6,7 +6,7 @@
       clock-event bit mask: 0x4 is the software power cap) until killed;
   nvml_power.py report OUT.csv MARKS.txt [--jsonl FILE --run R --commit C]
       MARKS.txt has "t_start t_end label" lines (one per timed command); within each window the
-      runs of samples above half the window's peak power are the timed cases, in order. For each
+      runs of samples whose energy rate is above half the window's peak are the timed cases, in order. For each
       run's last STEADY_S seconds it prints the mean SM clock, the mean power (energy counter delta
       over time) and the share of samples under the power cap, and with --jsonl writes one line per
       run (kind "power").
@@ -21,7 +21,8 @@ import json
 import sys
 import time
 
-STEADY_S = 1.0
+STEADY_S = 1.0  # seconds at the end of each timed case that are reported
+RATE_S = 0.25  # window of the energy-counter rate that finds the timed cases (the counter moves in steps)
 POWER_CAP_BIT = 0x4  # nvmlClocksEventReasonSwPowerCap
 
 
@@ -48,16 +49,26 @@ def sample(out, period_ms):
             time.sleep(period_ms / 1000)
 
 
+def rate_w(rows, i):
+    """Watts from the energy counter over the RATE_S before sample i (NVML's power reading is a slow average)."""
+    j = i
+    while j > 0 and rows[i]["t"] - rows[j]["t"] < RATE_S:
+        j -= 1
+    dt = rows[i]["t"] - rows[j]["t"]
+    return (rows[i]["energy_mj"] - rows[j]["energy_mj"]) / 1000 / dt if dt > 0 else 0.0
+
+
 def runs_in(rows, t0, t1):
-    """Runs of consecutive samples in [t0, t1] above half the window's peak power."""
-    win = [r for r in rows if t0 <= r["t"] <= t1]
-    if not win:
+    """Runs of consecutive samples in [t0, t1] whose energy rate is above half the window's peak rate."""
+    idx = [i for i, r in enumerate(rows) if t0 <= r["t"] <= t1]
+    if not idx:
         return []
-    cut = max(r["power_mw"] for r in win) / 2
+    rate = {i: rate_w(rows, i) for i in idx}
+    cut = max(rate.values()) / 2
     runs, cur = [], []
-    for r in win:
-        if r["power_mw"] > cut:
-            cur.append(r)
+    for i in idx:
+        if rate[i] > cut:
+            cur.append(rows[i])
         elif cur:
             runs.append(cur)
             cur = []
