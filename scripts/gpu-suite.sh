@@ -341,7 +341,7 @@ elif [[ "$MODE" == power ]]; then
         --min-time "$(ms_to_s "$TM")"
     kill "$sampler" 2>/dev/null
     python3 benchmarks/probes/nvml_power.py report "$EXTRA/power.csv" "$marks" --jsonl "$OUT_DIR/power.jsonl" --run "$RUN" \
-        --commit "$COMMIT" | tee "$OUT_DIR/power.txt" >&2
+        --commit "$COMMIT" --gpu "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" | tee "$OUT_DIR/power.txt" >&2
 elif [[ "$MODE" == autotune-all ]]; then
     step "sagejit tune: int8-fp8 and bf16 on N 1K/4K/16K, D 64/128, causal or not (written case by case)"
     timeout "${TUNE_LIMIT:-300}" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune --run "$RUN" --commit "$COMMIT" \

@@ -4,12 +4,12 @@
   nvml_power.py sample OUT.csv [--period-ms 10]
       appends t (unix s), energy_mj (the board's energy counter), power_mw, sm_mhz, reasons (the
       clock-event bit mask: 0x4 is the software power cap) until killed;
-  nvml_power.py report OUT.csv MARKS.txt [--jsonl FILE --run R --commit C]
+  nvml_power.py report OUT.csv MARKS.txt [--jsonl FILE --run R --commit C --gpu NAME]
       MARKS.txt has "t_start t_end label" lines (one per timed command); within each window the
       runs of samples whose energy rate is above half the window's peak are the timed cases, in order. For each
-      run's last STEADY_S seconds it prints the mean SM clock, the mean power (energy counter delta
-      over time) and the share of samples under the power cap, and with --jsonl writes one line per
-      run (kind "power").
+      run's last STEADY_S seconds it prints the mean SM clock, the mean power (the energy counter's change
+      between its first and last step there: NVML's power reading is a slow average) and the share of
+      samples under the power cap, and with --jsonl writes one line per run (kind "power").
 
 Why: under sustained load the H200 sits at its power cap and lowers its clock, so a kernel's time
 there follows its energy per call; the clock and power of each case say whether it is power-bound
@@ -21,7 +21,7 @@ import json
 import sys
 import time
 
-STEADY_S = 1.0  # seconds at the end of each timed case that are reported
+STEADY_S = 1.0  # seconds at the end of each timed case that are reported (mean clock, power between counter steps)
 RATE_S = 0.25  # window of the energy-counter rate that finds the timed cases (the counter moves in steps)
 POWER_CAP_BIT = 0x4  # nvmlClocksEventReasonSwPowerCap
 
@@ -77,7 +77,7 @@ def runs_in(rows, t0, t1):
     return [r for r in runs if r[-1]["t"] - r[0]["t"] >= STEADY_S]
 
 
-def report(csv_path, marks_path, jsonl, run, commit):
+def report(csv_path, marks_path, jsonl, run, commit, gpu):
     rows = []
     for line in open(csv_path):
         if line.startswith("t,"):
@@ -89,14 +89,17 @@ def report(csv_path, marks_path, jsonl, run, commit):
     for line in open(marks_path):
         t0, t1, label = line.strip().split(" ", 2)
         for i, r in enumerate(runs_in(rows, float(t0), float(t1))):
-            steady = [x for x in r if x["t"] >= r[-1]["t"] - STEADY_S]
-            dt = steady[-1]["t"] - steady[0]["t"]
-            watts = (steady[-1]["energy_mj"] - steady[0]["energy_mj"]) / 1000 / dt if dt > 0 else float("nan")
+            end = r[-1]["t"] - RATE_S  # the trailing rate keeps a run going for up to RATE_S after the case
+            steady = [x for x in r if end - STEADY_S <= x["t"] <= end]
+            # the counter moves in steps (about every 100 ms on the H200): power between its first and last step
+            ticks = [x for k, x in enumerate(steady) if k > 0 and x["energy_mj"] != steady[k - 1]["energy_mj"]]
+            dt = ticks[-1]["t"] - ticks[0]["t"] if len(ticks) >= 2 else 0.0
+            watts = (ticks[-1]["energy_mj"] - ticks[0]["energy_mj"]) / 1000 / dt if dt > 0 else float("nan")
             mhz = sum(x["sm_mhz"] for x in steady) / len(steady)
             capped = sum(1 for x in steady if x["reasons"] & POWER_CAP_BIT) / len(steady)
             print(f"{label:<44} {i:>3} {dt:>8.2f} {mhz:>7.0f} {watts:>6.0f} {capped:>7.0%}")
             if out:
-                out.write(json.dumps({"run": run, "gpu": "NVIDIA H200", "commit": commit, "kind": "power",
+                out.write(json.dumps({"run": run, "gpu": gpu, "commit": commit, "kind": "power",
                                       "case": label, "timed_case": i, "steady_s": round(dt, 3),
                                       "sm_mhz_mean": round(mhz, 1), "power_w_mean": round(watts, 1),
                                       "power_capped_share": round(capped, 3)}) + "\n")
@@ -114,11 +117,12 @@ def main():
     r.add_argument("--jsonl")
     r.add_argument("--run", default="")
     r.add_argument("--commit", default="")
+    r.add_argument("--gpu", default="", help="device name for the JSON lines (nvidia-smi's name)")
     a = ap.parse_args()
     if a.cmd == "sample":
         sample(a.out, a.period_ms)
     else:
-        report(a.csv, a.marks, a.jsonl, a.run, a.commit)
+        report(a.csv, a.marks, a.jsonl, a.run, a.commit, a.gpu)
 
 
 if __name__ == "__main__":

@@ -178,3 +178,26 @@ def test_plot_accuracy(tmp_path):
     assert plot_accuracy.main([path, "--out", out, "--bar", "gaussian=0.21"]) == 0
     assert os.path.getsize(out) > 1000
     assert plot_accuracy.variant(lines[1]) == "nvfp4:mxfp4"
+
+
+def test_power_report_finds_timed_cases(tmp_path):
+    """Two timed cases in one marked window (a rested gap between them): each is found by the energy
+    counter's rate, and its last second's clock and power come out of the counter, not NVML's slow average."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "probes"))
+    import nvml_power  # noqa: E402
+
+    rows, t, e = [], 100.0, 0
+    for seconds, watts, mhz, reasons in [(2, 120, 1980, 0), (2, 690, 1750, 4), (2, 120, 1980, 0), (2, 600, 1950, 0),
+                                         (1, 120, 1980, 0)]:
+        for _ in range(int(seconds / 0.01)):
+            t += 0.01
+            e += int(watts * 10)  # mJ in 10 ms
+            rows.append(f"{t:.4f},{e},120000,{mhz},{reasons}")  # the power column lags: a constant 120 W
+    (tmp_path / "p.csv").write_text("t,energy_mj,power_mw,sm_mhz,reasons\n" + "\n".join(rows) + "\n")
+    (tmp_path / "m.txt").write_text("100 109 int8-fp8 default abc\n")
+    nvml_power.report(tmp_path / "p.csv", tmp_path / "m.txt", tmp_path / "o.jsonl", "R", "C", "GPU")
+    lines = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [x["timed_case"] for x in lines] == [0, 1]
+    assert abs(lines[0]["power_w_mean"] - 690) < 15 and lines[0]["sm_mhz_mean"] == 1750
+    assert lines[0]["power_capped_share"] == 1.0 and lines[1]["power_capped_share"] == 0.0
+    assert abs(lines[1]["power_w_mean"] - 600) < 15 and lines[1]["gpu"] == "GPU"
