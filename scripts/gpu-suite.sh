@@ -96,6 +96,13 @@ tune_cases() {  # sagejit tune over every GPU of the host on the TUNE_CASES file
 }
 # The classpath of another build's sagejit jar (a bundle/base/<commit>/ folder) with this bundle's dependencies.
 base_cp() { echo "$(ls "$1"/sagejit-*.jar | head -1):$(tr ':' '\n' <<<"$CP" | grep -v '/sagejit-' | paste -sd:)"; }
+# "commit classpath" of this build, then of every bundle/base build (make-bundle.sh BASE_REF), one per line.
+builds() {
+    echo "$COMMIT $CP"
+    local d
+    for d in bundle/base/*/; do [[ -d "$d" ]] && echo "$(cat "$d/COMMIT") $(base_cp "$d")"; done
+    return 0
+}
 # BENCH_CP / BENCH_COMMIT time another build (the headline A/B) into the same results.
 # The timing protocol of every timed case, sagejit's and SDPA's alike: WARMUP_MS / COOLDOWN_MS, when set,
 # go to both (the rested mode sets its own); unset, both tools use their shared defaults (a 300 ms warm-up,
@@ -153,12 +160,7 @@ pipes() {  # Nsight Compute's raw pipe counters for the int8-fp8 attention kerne
            # D 128) of this build and of every bundle/base build: how busy the tensor (gmma), XU (MUFU), ALU
            # and FMA pipes are
     local shape="${PIPES_SHAPE:-4x32x4096x128}" tiles build cp
-    for build in this bundle/base/*/; do
-        [[ "$build" == this || -d "$build" ]] || continue  # no bundle/base
-        if [[ "$build" == this ]]; then cp="$CP"; build="$COMMIT"; else
-            cp="$(base_cp "$build")"
-            build="$(cat "$build/COMMIT")"
-        fi
+    while read -r -u 3 build cp; do
         for tiles in ${PIPES_TILES:-default}; do
             step "ncu: pipe utilization of the int8-fp8 attention kernel ($build, $tiles), $shape"
             mkdir -p "$EXTRA/ncu"
@@ -182,7 +184,7 @@ for r in rows[rows.index(head) + 1:]:
             print("%-90s %s" % (name, value))
 PY
         done
-    done
+    done 3< <(builds)
 }
 
 profile() {  # Nsight Compute on one int8-fp8 call at N 4096 D 128: per-kernel time and throughput,
@@ -326,15 +328,13 @@ elif [[ "$MODE" == power ]]; then
         "$@" || status=1
         echo "$t0 $(date +%s.%N) $label" >> "$marks"
     }
-    for build in this bundle/base/*/; do
-        [[ "$build" == this || -d "$build" ]] || continue  # no bundle/base
-        if [[ "$build" == this ]]; then cp="$CP" commit="$COMMIT"; else cp="$(base_cp "$build")" commit="$(cat "$build/COMMIT")"; fi
+    while read -r -u 3 commit cp; do
         for tiles in ${POWER_TILES:-default}; do
             step "power: int8-fp8 $tiles from $commit at $H_SHAPES"
             BENCH_CP="$cp" BENCH_COMMIT="$commit" marked "int8-fp8 $tiles $commit" bench --tiles "$tiles" --causal 0 \
                 --precision int8-fp8 --min-ms "$TM" --warmup 3 --shapes "$H_SHAPES"
         done
-    done
+    done 3< <(builds)
     step "power: bf16 and SDPA cuDNN at $H_SHAPES"
     marked "bf16 default $COMMIT" bench --causal 0 --precision bf16 --min-ms "$TM" --warmup 3 --shapes "$H_SHAPES"
     marked "sdpa-cudnn" peers --shapes "$H_SHAPES" --causal 0 --dtype bf16 --backends cudnn --warmup 3 --min-iters 5 \

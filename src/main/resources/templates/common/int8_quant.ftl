@@ -55,6 +55,10 @@ __device__ __forceinline__ u32 sage_int8x4(const float (&x)[8], int off, float i
     for (int e = 0; e < 4; ++e) b[e] = __float_as_uint(__fmaf_rn(x[off + e], inv, SAGE_ROUND_MAGIC));
     return __byte_perm(__byte_perm(b[0], b[1], 0x0040), __byte_perm(b[2], b[3], 0x0040), 0x5410);
 }
+// A chunk's eight INT8 codes, in channel order (one 8-byte store).
+__device__ __forceinline__ uint2 sage_int8x8(const float (&x)[8], float inv) {
+    return make_uint2(sage_int8x4(x, 0, inv), sage_int8x4(x, 4, inv));
+}
 
 // kmean = ksum / nk per channel into shared memory, one division per channel per block (0 when
 // nk = 0); the caller syncs before reading it.

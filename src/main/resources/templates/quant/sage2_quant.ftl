@@ -147,7 +147,7 @@ __device__ __forceinline__ void sage2_quant_q_tile(int bx, int head, int batch, 
         }
         if (row0 + r < nq) {
             signed char* dst = q8 + (((i64)batch * heads + head) * nq + row0 + r) * HEAD_DIM + col;
-            *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x, 0, inv), sage_int8x4(x, 4, inv));
+            *reinterpret_cast<uint2*>(dst) = sage_int8x8(x, inv);
         }
     }
 }
@@ -224,7 +224,7 @@ __device__ __forceinline__ void sage2_quant_k_tile(int bx, int head, int batch, 
         sage2_k_chunk(x, raw[i], valid, kmean, chunk, signs);
         if (!valid) continue;
         signed char* dst = k8 + (hd * nk + row0 + rows[i]) * HEAD_DIM + col;
-        *reinterpret_cast<uint2*>(dst) = make_uint2(sage_int8x4(x, 0, inv), sage_int8x4(x, 4, inv));
+        *reinterpret_cast<uint2*>(dst) = sage_int8x8(x, inv);
     }
 }
 

@@ -95,7 +95,7 @@ sagebwd_quant(const u16* __restrict__ src, i64 sb, i64 sh, i64 sn, int n, int gr
         sage_unpack(x, raw[i], valid);
         #pragma unroll
         for (int e = 0; e < 8; ++e) if (mean_mode == 1 && valid) x[e] = __fsub_rn(x[e], kmean[e]);
-        const uint2 codes = make_uint2(sage_int8x4(x, 0, inv), sage_int8x4(x, 4, inv));
+        const uint2 codes = sage_int8x8(x, inv);
         if (out8 != nullptr && valid) *reinterpret_cast<uint2*>(out8 + (bh * n + row0 + r) * HEAD_DIM + col) = codes;
         if (out8t != nullptr) *reinterpret_cast<uint2*>(s_codes + r * CODE_PITCH + col) = codes;
     }
