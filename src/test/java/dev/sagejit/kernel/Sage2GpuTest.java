@@ -237,7 +237,7 @@ class Sage2GpuTest extends dev.sagejit.testing.GpuSession {
     /**
      * Scores that keep rising along the keys, by more than the speculative softmax's headroom every few
      * blocks (K's tokens scaled by 1 + 12 n / Nk): the d128 kernel's warps redo many steady blocks
-     * (their rows rescored with mma.sync, the exact step, O rescaled), so a wrong redo would show. The
+     * (the exact step on the scores they kept, O rescaled), so a wrong redo would show. The
      * GPU must stay as close to FP64 as the emulation of the same quantization (Sage2Reference, exact
      * steps throughout) and agree with it.
      */
