@@ -291,6 +291,12 @@ def build_parser():
                    help="idle seconds before each case, so every case starts from a rested GPU (under sustained "
                         "load the H200 reaches its power cap and lowers its clock) (default 0; sagejit bench "
                         "--cooldown-ms gives its own cases the same)")
+    p.add_argument("--sleep-every", type=int, default=0,
+                   help="spin the GPU ~100 us (torch.cuda._sleep) before every Nth timed call so the calls after it "
+                        "are queued before their start events; 0: only before the first (default 0: the calls then "
+                        "run back to back, as sagejit bench times its own; 1 idles the GPU before every call, which "
+                        "under the H200's power cap raises the clock for the calls: sagejit bench --gap-us gives its "
+                        "own cases the same gaps)")
     p.add_argument("--min-iters", type=int, default=30, help="minimum timed calls (default 30)")
     p.add_argument("--min-time", type=float, default=1.0,
                    help="aim for this many seconds of timed calls (default 1.0)")
@@ -315,6 +321,8 @@ def parse_args(argv=None):
         p.error(str(e))
     if a.min_iters < 1 or a.max_iters < a.min_iters:
         p.error("need 1 <= --min-iters <= --max-iters")
+    if a.sleep_every < 0:
+        p.error("need --sleep-every >= 0")
     if a.run is None:
         a.run = default_run_id()
     if a.commit is None:
@@ -503,14 +511,20 @@ def _sleep_ahead(torch):
 WARM_BATCH = 4  # calls queued between the time checks of the timed warm-up
 
 
+def sleeps_before(i, sleep_every):
+    """Whether timed call i gets a sleep-ahead: the first always, then every sleep_every-th (0: none)."""
+    return i == 0 or (sleep_every > 0 and i % sleep_every == 0)
+
+
 def measure(torch, timed, n_sets, flush_buf, a, pre=None):
     """Times timed(i, state) with CUDA events; pre(i) runs untimed before. Returns list of ms."""
-    def one(i, ev=None):
+    def one(i, ev=None, sleep=False):
         st = pre(i % n_sets) if pre is not None else None
         if flush_buf is not None:
             flush_buf.zero_()
         if ev is not None:
-            _sleep_ahead(torch)
+            if sleep:
+                _sleep_ahead(torch)
             ev[0].record()
         timed(i % n_sets, st)
         if ev is not None:
@@ -532,14 +546,14 @@ def measure(torch, timed, n_sets, flush_buf, a, pre=None):
     evs = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
            for _ in range(n_est)]
     for i in range(n_est):
-        one(i, evs[i])
+        one(i, evs[i], sleeps_before(i, a.sleep_every))
     torch.cuda.synchronize()
     est = percentile([e0.elapsed_time(e1) for e0, e1 in evs], 50)
     iters = iteration_count(est, a.min_iters, a.min_time, a.max_iters)
     evs = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
            for _ in range(iters)]
     for i in range(iters):
-        one(i, evs[i])
+        one(i, evs[i], sleeps_before(i, a.sleep_every))
     torch.cuda.synchronize()
     return [e0.elapsed_time(e1) for e0, e1 in evs]
 
@@ -612,6 +626,7 @@ def run_one(torch, a, w, gpu, s, causal, dt_name, backend, flush_buf_holder):
                         rec["warmup_ms"] = a.warmup_time * 1e3
                     if a.cooldown_time > 0:
                         rec["cooldown_ms"] = a.cooldown_time * 1e3
+                    rec["sleep_every"] = a.sleep_every
                     rec["rotation_sets"] = n_sets
                     rec["l2_flush"] = bool(flush)
                 except Exception as e:  # noqa: BLE001 - a failing backend must not stop the run

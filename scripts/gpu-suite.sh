@@ -21,6 +21,8 @@
 #     too, between two runs of this one);
 #     power: int8-fp8 (POWER_TILES, this build and every base), bf16 and SDPA cuDNN, each rested and timed
 #     TIMED_MS (1500) with NVML's power and clock sampled beside (power.txt: which cases sit at the power cap);
+#     protocol: int8-fp8 and SDPA cuDNN timed back to back and with an idle gap (GAP_US, default 110) before every
+#     timed call, REPS (2) rounds, rested like power mode and with its NVML samples (power.txt);
 #     rested: REPS rounds of int8-fp8, bf16 and SDPA at HEADLINE_SHAPES, every case after COOLDOWN_MS idle
 #     (default 2000 here, none elsewhere; WARMUP_MS warm-up, 500 here, the tools' 300 elsewhere; TIMED_MS timed), with
 #     nvidia-smi's clock log (the power cap's effect set apart);
@@ -109,7 +111,9 @@ builds() {
 # FwdBenchmark.DEFAULT_WARMUP_MS, which peers.py's --warmup-time matches, PythonToolsTest; no cool-down).
 # The H200's clock dips after idle and drops under its power cap (docs/perf-notes-int8fp8.md, session 11).
 # Base builds older than 9292cfc do not know --warmup-ms.
-if [[ "$MODE" == rested || "$MODE" == power ]]; then COOLDOWN_MS="${COOLDOWN_MS:-2000}" WARMUP_MS="${WARMUP_MS:-500}"; fi
+if [[ "$MODE" == rested || "$MODE" == power || "$MODE" == protocol ]]; then
+    COOLDOWN_MS="${COOLDOWN_MS:-2000}" WARMUP_MS="${WARMUP_MS:-500}"
+fi
 ms_to_s() { awk "BEGIN{print $1 / 1000}"; }
 BENCH_PROTOCOL=() PEERS_PROTOCOL=()
 if [[ -n "${WARMUP_MS:-}" ]]; then
@@ -233,6 +237,24 @@ sage2_accuracy() {  # int8-fp8 (default tiles) and SDPA against FP64 on the same
     done
 }
 
+# NVML's power and clock sampled beside the cases of the power and protocol modes: power_sampling starts it,
+# `marked LABEL command...` runs a command and notes its window, power_report writes power.txt / power.jsonl.
+power_sampling() {
+    marks="$EXTRA/power-marks.txt"
+    python3 benchmarks/probes/nvml_power.py sample "$EXTRA/power.csv" & sampler=$!
+}
+marked() {
+    local label="$1" t0; shift
+    t0="$(date +%s.%N)"
+    "$@" || status=1
+    echo "$t0 $(date +%s.%N) $label" >> "$marks"
+}
+power_report() {
+    kill "$sampler" 2>/dev/null
+    python3 benchmarks/probes/nvml_power.py report "$EXTRA/power.csv" "$marks" --jsonl "$OUT_DIR/power.jsonl" --run "$RUN" \
+        --commit "$COMMIT" --gpu "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" | tee "$OUT_DIR/power.txt" >&2
+}
+
 if [[ "$MODE" == sage2-tune ]]; then
     sass
     step "int8-fp8 tile sweep"
@@ -320,14 +342,7 @@ elif [[ "$MODE" == power ]]; then
     # then bf16 and SDPA cuDNN. power.txt and power.jsonl: mean clock and power of each timed case's steady second.
     H_SHAPES="${HEADLINE_SHAPES:-4x32x4096x128}"
     TM="${TIMED_MS:-1500}"
-    marks="$EXTRA/power-marks.txt"
-    python3 benchmarks/probes/nvml_power.py sample "$EXTRA/power.csv" & sampler=$!
-    marked() {  # marked LABEL command...: runs the command, then notes its window for the report
-        local label="$1" t0; shift
-        t0="$(date +%s.%N)"
-        "$@" || status=1
-        echo "$t0 $(date +%s.%N) $label" >> "$marks"
-    }
+    power_sampling
     while read -r -u 3 commit cp; do
         for tiles in ${POWER_TILES:-default}; do
             step "power: int8-fp8 $tiles from $commit at $H_SHAPES"
@@ -339,9 +354,27 @@ elif [[ "$MODE" == power ]]; then
     marked "bf16 default $COMMIT" bench --causal 0 --precision bf16 --min-ms "$TM" --warmup 3 --shapes "$H_SHAPES"
     marked "sdpa-cudnn" peers --shapes "$H_SHAPES" --causal 0 --dtype bf16 --backends cudnn --warmup 3 --min-iters 5 \
         --min-time "$(ms_to_s "$TM")"
-    kill "$sampler" 2>/dev/null
-    python3 benchmarks/probes/nvml_power.py report "$EXTRA/power.csv" "$marks" --jsonl "$OUT_DIR/power.jsonl" --run "$RUN" \
-        --commit "$COMMIT" --gpu "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" | tee "$OUT_DIR/power.txt" >&2
+    power_report
+elif [[ "$MODE" == protocol ]]; then
+    # Whether idle gaps between timed calls move the comparison: int8-fp8 (kernel and end-to-end) and SDPA cuDNN
+    # at HEADLINE_SHAPES, REPS rounds, each round timing both protocols in turn: back to back (sagejit --gap-us 0,
+    # peers.py --sleep-every 0, the defaults) and with an idle gap before every timed call (sagejit --gap-us
+    # GAP_US, peers.py --sleep-every 1, which was peers.py's only protocol before). Every case rested
+    # COOLDOWN_MS, warmed up WARMUP_MS and timed TIMED_MS, with NVML sampled beside (power.txt).
+    H_SHAPES="${HEADLINE_SHAPES:-4x32x4096x128}"
+    TM="${TIMED_MS:-1500}"
+    power_sampling
+    for rep in $(seq "${REPS:-2}"); do
+        for protocol in "0 0" "${GAP_US:-110} 1"; do
+            read -r gap every <<<"$protocol"
+            step "protocol round $rep: sagejit --gap-us $gap, peers.py --sleep-every $every at $H_SHAPES"
+            marked "int8-fp8 gap-us $gap round $rep" bench --causal 0 --precision int8-fp8 --gap-us "$gap" \
+                --min-ms "$TM" --warmup 3 --shapes "$H_SHAPES"
+            marked "sdpa-cudnn sleep-every $every round $rep" peers --shapes "$H_SHAPES" --causal 0 --dtype bf16 \
+                --backends cudnn --warmup 3 --min-iters 5 --min-time "$(ms_to_s "$TM")" --sleep-every "$every"
+        done
+    done
+    power_report
 elif [[ "$MODE" == autotune-all ]]; then
     step "sagejit tune: int8-fp8 and bf16 on N 1K/4K/16K, D 64/128, causal or not (written case by case)"
     timeout "${TUNE_LIMIT:-300}" "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main tune --run "$RUN" --commit "$COMMIT" \

@@ -26,6 +26,30 @@ def sdpa64(q, k, v, causal):
 
 
 @pytest.mark.parametrize("family", peers.FAMILIES)
+@pytest.mark.parametrize("sleep_every", [0, 1, 3])
+def test_sleep_ahead_protocol(tmp_path, monkeypatch, sleep_every):
+    """--sleep-every: the GPU idles (torch.cuda._sleep) before the first timed call, then before every Nth."""
+    monkeypatch.setattr(peers, "DEVICE", "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Fake GPU")
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
+    sleeps = []
+    monkeypatch.setattr(torch.cuda, "_sleep", lambda n: sleeps.append(n), raising=False)
+    out = tmp_path / "r.jsonl"
+    rc = peers.main(["--shapes", "1x2x64x32", "--causal", "0", "--backends", "math", "--run", "t",
+                     "--commit", "abc", "--out", str(out), "--warmup", "1", "--warmup-time", "0",
+                     "--min-iters", "6", "--max-iters", "6", "--min-time", "0", "--sleep-every", str(sleep_every)])
+    assert rc == 0
+    (rec,) = [json.loads(l) for l in open(out) if "median_ms" in l]
+    assert rec["sleep_every"] == sleep_every and rec["iters"] == 6
+    # 5 estimate calls, then 6 timed ones; each loop sleeps before its first call and every Nth after
+    expected = sum(peers.sleeps_before(i, sleep_every) for i in range(5)) + \
+        sum(peers.sleeps_before(i, sleep_every) for i in range(6))
+    assert len(sleeps) == expected
+    assert expected == {0: 2, 1: 11, 3: 4}[sleep_every]
+
+
 @pytest.mark.parametrize("shape", ["2x4x96x32", "1x4x2x40x72x16"])
 def test_inputs_reference_metrics(family, shape):
     s = peers.parse_shape(shape)
@@ -119,6 +143,30 @@ def test_main_flow_on_cpu(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "torch-sdpa-math" in err and "cosine" in err
     assert "ERROR" in err.split("cosine")[1]  # cudnn accuracy failure shown
+
+
+@pytest.mark.parametrize("sleep_every", [0, 1, 3])
+def test_sleep_ahead_protocol(tmp_path, monkeypatch, sleep_every):
+    """--sleep-every: the GPU idles (torch.cuda._sleep) before the first timed call, then before every Nth."""
+    monkeypatch.setattr(peers, "DEVICE", "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Fake GPU")
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
+    sleeps = []
+    monkeypatch.setattr(torch.cuda, "_sleep", lambda n: sleeps.append(n), raising=False)
+    out = tmp_path / "r.jsonl"
+    rc = peers.main(["--shapes", "1x2x64x32", "--causal", "0", "--backends", "math", "--run", "t",
+                     "--commit", "abc", "--out", str(out), "--warmup", "1", "--warmup-time", "0",
+                     "--min-iters", "6", "--max-iters", "6", "--min-time", "0", "--sleep-every", str(sleep_every)])
+    assert rc == 0
+    (rec,) = [json.loads(l) for l in open(out) if "median_ms" in l]
+    assert rec["sleep_every"] == sleep_every and rec["iters"] == 6
+    # 5 estimate calls, then 6 timed ones; each loop sleeps before its first call and every Nth after
+    expected = sum(peers.sleeps_before(i, sleep_every) for i in range(5)) + \
+        sum(peers.sleeps_before(i, sleep_every) for i in range(6))
+    assert len(sleeps) == expected
+    assert expected == {0: 2, 1: 11, 3: 4}[sleep_every]
 
 
 @pytest.mark.parametrize("shape", ["2x4x96x32", "1x4x2x40x72x16"])

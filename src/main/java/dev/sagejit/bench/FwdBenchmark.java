@@ -13,6 +13,7 @@ import dev.sagejit.kernel.SageInternals;
 import dev.sagejit.runtime.DeviceBuffer;
 import dev.sagejit.runtime.EventTimer;
 import dev.sagejit.runtime.Stream;
+import dev.sagejit.runtime.StreamGap;
 import dev.sagejit.util.Half;
 import java.util.ArrayList;
 import java.util.List;
@@ -33,7 +34,7 @@ public final class FwdBenchmark {
 
     /** One measurement and the kernel it measured. */
     public record Measurement(BenchCase bench, String config, Scope scope, EventTimer.Timing timing, double tops,
-            int registers, int spillBytes, double warmupMs, double cooldownMs) {
+            int registers, int spillBytes, double warmupMs, double cooldownMs, double gapUs) {
     }
 
     /** What a timing covers (shared/RESULTS.md {@code scope} and {@code direction}). */
@@ -98,6 +99,7 @@ public final class FwdBenchmark {
     private final SageAttention sage;
     private final double warmupMs;
     private final double cooldownMs;
+    private final double gapUs;
 
     /** A benchmark with no timed warm-up beyond the launch counts its callers give. */
     public FwdBenchmark(SageAttention sage) {
@@ -111,13 +113,26 @@ public final class FwdBenchmark {
      * rested GPU (under sustained load the H200 reaches its power cap and lowers its clock).
      */
     public FwdBenchmark(SageAttention sage, double warmupMs, double cooldownMs) {
-        if (!(warmupMs >= 0) || !(cooldownMs >= 0)) {
-            throw new IllegalArgumentException("warmupMs and cooldownMs must be >= 0, got " + warmupMs + " and "
-                    + cooldownMs);
+        this(sage, warmupMs, cooldownMs, 0);
+    }
+
+    /**
+     * As {@link #FwdBenchmark(SageAttention, double, double)}, with an idle gap of {@code gapUs}
+     * microseconds before each timed launch ({@link StreamGap}; 0: launches back to back).
+     */
+    public FwdBenchmark(SageAttention sage, double warmupMs, double cooldownMs, double gapUs) {
+        if (!(warmupMs >= 0) || !(cooldownMs >= 0) || !(gapUs >= 0)) {
+            throw new IllegalArgumentException("warmupMs, cooldownMs and gapUs must be >= 0, got " + warmupMs + ", "
+                    + cooldownMs + " and " + gapUs);
         }
         this.sage = sage;
         this.warmupMs = warmupMs;
         this.cooldownMs = cooldownMs;
+        this.gapUs = gapUs;
+    }
+
+    private EventTimer timer(dev.sagejit.runtime.Device device) {
+        return new EventTimer(device, gapUs > 0 ? new StreamGap(gapUs) : null);
     }
 
     /** Idles for the cool-down (the GPU has finished its queued work: callers synchronize first). */
@@ -172,7 +187,7 @@ public final class FwdBenchmark {
             KernelLoader.Ready ready = launcher.launch(problems.get(0), stream);
             device.synchronize();
             int[] next = {0};
-            var timer = new EventTimer(device);
+            var timer = timer(device);
             // Kernel-only int8-fp8 timing re-reads the operands quantized just above (they exceed the L2).
             Runnable call = scope == Scope.KERNEL
                     ? () -> launcher.launchKernelOnly(problems.get(next[0]++ % problems.size()), stream)
@@ -182,7 +197,7 @@ public final class FwdBenchmark {
             double tops = c.flops() / (timing.medianMs() * 1e-3) / 1e12;
             var report = ready.compiled().report();
             return new Measurement(c, ready.plan().tiles().key(), scope, timing, tops, report.registers(),
-                    report.spillStoreBytes() + report.spillLoadBytes(), warmupMs, cooldownMs);
+                    report.spillStoreBytes() + report.spillLoadBytes(), warmupMs, cooldownMs, gapUs);
         } finally {
             buffers.forEach(DeviceBuffer::close);
         }
@@ -249,10 +264,10 @@ public final class FwdBenchmark {
             call.run();
             device.synchronize();
             coolDown();
-            EventTimer.Timing timing = new EventTimer(device).timeUntil(stream, call, warmup, warmupMs, minTotalMs,
+            EventTimer.Timing timing = timer(device).timeUntil(stream, call, warmup, warmupMs, minTotalMs,
                     MIN_ITERATIONS, 2000);
             double tops = scope.flopFactor() * c.flops() / (timing.medianMs() * 1e-3) / 1e12;
-            return new Measurement(c, config, scope, timing, tops, -1, -1, warmupMs, cooldownMs);
+            return new Measurement(c, config, scope, timing, tops, -1, -1, warmupMs, cooldownMs, gapUs);
         } finally {
             buffers.forEach(DeviceBuffer::close);
         }
@@ -300,6 +315,9 @@ public final class FwdBenchmark {
         }
         if (m.cooldownMs() > 0) {
             line.put("cooldown_ms", m.cooldownMs());
+        }
+        if (m.gapUs() > 0) {
+            line.put("gap_us", m.gapUs());
         }
         if (m.registers() >= 0) {
             line.put("registers", m.registers());

@@ -70,6 +70,11 @@ final class BenchCommand implements Callable<Integer> {
             + " same).")
     double cooldownMs;
 
+    @Option(names = "--gap-us", defaultValue = "0", description = "Idle microseconds before each timed launch"
+            + " (default ${DEFAULT-VALUE}: back to back, as peers.py times the peers by default; about 110 matches"
+            + " peers.py --sleep-every 1). Under the H200's power cap the clock rises in such gaps' favour.")
+    double gapUs;
+
     @Option(names = "--peers", defaultValue = "auto", description = "PyTorch SDPA flash and cuDNN on the same shapes,"
             + " in the same run (BF16): auto (when python3 with CUDA PyTorch is present), on, off (default ${DEFAULT-VALUE}).")
     String peers;
@@ -171,7 +176,7 @@ final class BenchCommand implements Callable<Integer> {
                 var args = new ArrayList<>(List.of("--out", outFile.toString(), "--run", runId, "--commit", sha,
                         "--shapes", String.join(",", grid.shapes), "--causal", grid.causal, "--dtype", "bf16", "--backends",
                         "flash,cudnn", "--warmup-time", Double.toString(warmupMs / 1e3), "--cooldown-time",
-                        Double.toString(cooldownMs / 1e3)));
+                        Double.toString(cooldownMs / 1e3), "--sleep-every", gapUs > 0 ? "1" : "0"));
                 if (!direction.equals("fwd")) {
                     args.add("--backward"); // PyTorch's bwd and fwd+bwd beside sagejit's backward
                 }
@@ -198,7 +203,7 @@ final class BenchCommand implements Callable<Integer> {
     private Row measure(SageAttention sage, BenchCase c, String t, FwdBenchmark.Scope scope, String runId,
             String gpu, String sha, PrintWriter err) {
         try {
-            var m = new FwdBenchmark(sage, warmupMs, cooldownMs).measure(c, t, scope, warmup, minMs);
+            var m = new FwdBenchmark(sage, warmupMs, cooldownMs, gapUs).measure(c, t, scope, warmup, minMs);
             JsonLines.append(outFile, FwdBenchmark.toResultLine(m, runId, gpu, sha));
             err.printf(Locale.ROOT, "%.1f TOPS%n", m.tops());
             return new Row(c, m.config(), scope, m, null);

@@ -45,9 +45,19 @@ public final class EventTimer {
     }
 
     private final Device device;
+    private final StreamGap gap;
 
     public EventTimer(Device device) {
+        this(device, null);
+    }
+
+    /**
+     * A timer that enqueues {@code gap} (null: none) before each timed iteration's start event, so the GPU
+     * idles between timed launches as a harness with such gaps makes it (warm-up launches run without).
+     */
+    public EventTimer(Device device, StreamGap gap) {
         this.device = java.util.Objects.requireNonNull(device, "device");
+        this.gap = gap;
     }
 
     /** Runs {@code launch} warmup times untimed, then {@code iters} times, each between two events. */
@@ -140,6 +150,9 @@ public final class EventTimer {
                 ends.add(create());
             }
             for (int i = 0; i < iters; i++) {
+                if (gap != null) {
+                    gap.enqueue(stream);
+                }
                 Cu.check(JCudaDriver.cuEventRecord(starts.get(i), stream.handle()), "cuEventRecord(start " + i + ")");
                 launch.run();
                 device.makeCurrent();

@@ -23,6 +23,10 @@ class PythonToolsTest {
         int found = warmup.indexOf(expected, at);
         assertTrue(at >= 0 && found > at && found < warmup.lastIndexOf("--cooldown-time"),
                 "peers.py --warmup-time should default to " + expected + " in " + warmup);
+        // ... and time their calls back to back, as sagejit bench does without --gap-us.
+        int sleep = warmup.lastIndexOf("--sleep-every");
+        assertTrue(sleep >= 0 && warmup.indexOf("(default 0:", sleep) > sleep,
+                "peers.py --sleep-every should default to 0 in " + warmup);
         var plotHelp = tools.script("plot.py", List.of("--help"), 60);
         assertEquals(0, plotHelp.code(), plotHelp.output());
     }

@@ -195,6 +195,14 @@ class GpuRuntimeTest {
             assertTrue((System.nanoTime() - start) / 1e6 >= 50.0, "warm-up shorter than 50 ms");
             assertTrue(launches[0] > 4, "warm-up launched " + launches[0] + " times");
             System.out.println("add_one over 4 MiB: " + t + " / " + u);
+            // a gap before each timed launch idles the stream for its time, outside the events
+            start = System.nanoTime();
+            EventTimer.Timing gapped = new EventTimer(device, new StreamGap(3000)).time(stream,
+                    () -> kernel.launch(g, stream, args), 0, 8);
+            double wallMs = (System.nanoTime() - start) / 1e6;
+            assertTrue(wallMs >= 8 * 3.0, "8 gaps of 3 ms took " + wallMs + " ms");
+            assertTrue(gapped.medianMs() < 1.5, "the gap leaked into the events: " + gapped);
+            assertThrows(IllegalArgumentException.class, () -> new StreamGap(0));
 
             try (L2Flush flush = new L2Flush(device)) {
                 assertEquals(2L * device.l2Bytes(), flush.bytes());
