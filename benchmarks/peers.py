@@ -297,6 +297,10 @@ def build_parser():
                         "run back to back, as sagejit bench times its own; 1 idles the GPU before every call, which "
                         "under the H200's power cap raises the clock for the calls: sagejit bench --gap-us gives its "
                         "own cases the same gaps)")
+    p.add_argument("--do-bench", action="store_true",
+                   help="time forward calls with triton.testing.do_bench itself (25 ms warm-up, 100 ms of calls, each "
+                        "after a 256 MiB cache clear; median): the protocol of shared/DEVICE.md's peer figures "
+                        "(sagejit bench --do-bench mirrors it)")
     p.add_argument("--min-iters", type=int, default=30, help="minimum timed calls (default 30)")
     p.add_argument("--min-time", type=float, default=1.0,
                    help="aim for this many seconds of timed calls (default 1.0)")
@@ -323,6 +327,8 @@ def parse_args(argv=None):
         p.error("need 1 <= --min-iters <= --max-iters")
     if a.sleep_every < 0:
         p.error("need --sleep-every >= 0")
+    if a.do_bench and a.backward:
+        p.error("--do-bench times forward calls only")
     if a.run is None:
         a.run = default_run_id()
     if a.commit is None:
@@ -516,6 +522,20 @@ def sleeps_before(i, sleep_every):
     return i == 0 or (sleep_every > 0 and i % sleep_every == 0)
 
 
+def protocol_label(a):
+    """The results line's protocol field (shared/RESULTS.md; sagejit bench writes the same labels)."""
+    if a.do_bench:
+        return "do_bench"
+    return {0: "back-to-back", 1: "gap"}.get(a.sleep_every, "sleep-every-%d" % a.sleep_every)
+
+
+def measure_do_bench(timed):
+    """[median, p20, p80] ms of timed(0, None) by triton.testing.do_bench (its defaults: 25 ms warm-up, 100 ms)."""
+    import triton.testing
+    med, p20, p80 = triton.testing.do_bench(lambda: timed(0, None), quantiles=[0.5, 0.2, 0.8])
+    return med, p20, p80
+
+
 def measure(torch, timed, n_sets, flush_buf, a, pre=None):
     """Times timed(i, state) with CUDA events; pre(i) runs untimed before. Returns list of ms."""
     def one(i, ev=None, sleep=False):
@@ -604,7 +624,11 @@ def run_one(torch, a, w, gpu, s, causal, dt_name, backend, flush_buf_holder):
                         def timed(i, _st):
                             with torch.no_grad():
                                 sdpa(sets[i][0], sets[i][1], sets[i][2])
-                        times = measure(torch, timed, n_sets, fb, a)
+                        if a.do_bench:
+                            time.sleep(a.cooldown_time)
+                            times = measure_do_bench(timed)
+                        else:
+                            times = measure(torch, timed, n_sets, fb, a)
                     elif direction == "bwd":
                         def pre(i):
                             return sdpa(sets[i][0], sets[i][1], sets[i][2])
@@ -619,14 +643,21 @@ def run_one(torch, a, w, gpu, s, causal, dt_name, backend, flush_buf_holder):
                             torch.autograd.grad(out, (sets[i][0], sets[i][1], sets[i][2]),
                                                 sets[i][3])
                         times = measure(torch, timed, n_sets, fb, a)
-                    rec.update(timing_fields(times))
-                    rec["tops"] = tops(s, causal, direction, rec["median_ms"])
-                    rec["iters"] = len(times)
-                    if a.warmup_time > 0:
+                    if a.do_bench:  # do_bench's own median and quantiles; its warm-up and repetition
+                        rec.update(median_ms=times[0], p20_ms=times[1], p80_ms=times[2])
+                        rec["tops"] = tops(s, causal, direction, rec["median_ms"])
+                        rec["warmup_ms"], rec["rep_ms"], rec["flush_mib"] = 25.0, 100.0, 256.0
+                    else:
+                        rec.update(timing_fields(times))
+                        rec["tops"] = tops(s, causal, direction, rec["median_ms"])
+                        rec["iters"] = len(times)
+                    if a.warmup_time > 0 and not a.do_bench:
                         rec["warmup_ms"] = a.warmup_time * 1e3
                     if a.cooldown_time > 0:
                         rec["cooldown_ms"] = a.cooldown_time * 1e3
-                    rec["sleep_every"] = a.sleep_every
+                    rec["protocol"] = protocol_label(a)
+                    if not a.do_bench:
+                        rec["sleep_every"] = a.sleep_every
                     rec["rotation_sets"] = n_sets
                     rec["l2_flush"] = bool(flush)
                 except Exception as e:  # noqa: BLE001 - a failing backend must not stop the run

@@ -50,13 +50,16 @@ def median(xs):
 
 
 def collect(recs):
-    """{run: {(problem, impl, mode, direction, scope): (median_ms, tops)}} (repeats: median)."""
+    """{run: {(problem, impl, mode, direction, scope, protocol): (median_ms, tops)}} (repeats: median).
+
+    Lines of different timing protocols (RESULTS.md `protocol`; None in lines older than the field) never
+    share a group: under the H200's power cap the protocol moves the figures."""
     acc = {}
     for r in recs:
         if not is_timing(r):
             continue
         key = (problem_key(r), r.get("impl"), r.get("mode"), r.get("direction", "fwd"),
-               r.get("scope", "kernel"))
+               r.get("scope", "kernel"), r.get("protocol"))
         acc.setdefault(r.get("run"), {}).setdefault(key, ([], []))
         acc[r.get("run")][key][0].append(float(r["median_ms"]))
         if isinstance(r.get("tops"), (int, float)):
@@ -86,25 +89,26 @@ def peer_columns(groups):
 def run_table(groups, same_mode=False):
     """Markdown lines for one run's groups."""
     peers = peer_columns(groups)
-    head = ["problem", "causal", "dir", "sagejit mode", "scope", "sagejit ms", "sagejit TOPS"]
+    protocols = any(k[5] is not None for k in groups)
+    head = ["problem", "causal", "dir", "sagejit mode", "scope"] + (["protocol"] if protocols else []) + \
+        ["sagejit ms", "sagejit TOPS"]
     for _, _, name in peers:
         head += ["%s ms" % name, "%s TOPS" % name, "vs %s" % name]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    rows = sorted(k for k in groups if k[1] == "sagejit")
-    if not rows:  # peers only: one row per problem and direction
-        seen = sorted(set((k[0], None, None, k[3], None) for k in groups))
-        rows = seen
-    for p, impl, mode, direction, scope in rows:
-        mine = groups.get((p, impl, mode, direction, scope)) if impl else None
+    rows = sorted((k for k in groups if k[1] == "sagejit"), key=lambda k: tuple(str(x) for x in k))
+    if not rows:  # peers only: one row per problem, direction and protocol
+        rows = sorted(set((k[0], None, None, k[3], None, k[5]) for k in groups), key=lambda k: tuple(str(x) for x in k))
+    for p, impl, mode, direction, scope, protocol in rows:
+        mine = groups.get((p, impl, mode, direction, scope, protocol)) if impl else None
         ms = mine[0] if mine else None
-        cells = [problem_label(p), "yes" if p[6] else "no", direction, mode or "-", scope or "-",
-                 fmt_ms(ms), fmt_tops(mine[1] if mine else None)]
+        cells = [problem_label(p), "yes" if p[6] else "no", direction, mode or "-", scope or "-"] + \
+            ([protocol or "-"] if protocols else []) + [fmt_ms(ms), fmt_tops(mine[1] if mine else None)]
         for pimpl, pmode, _ in peers:
             if same_mode and mode is not None and pmode != mode:
                 cells += ["-", "-", "-"]
                 continue
             cand = [v for k, v in groups.items()
-                    if k[0] == p and k[1] == pimpl and k[2] == pmode and k[3] == direction]
+                    if k[0] == p and k[1] == pimpl and k[2] == pmode and k[3] == direction and k[5] == protocol]
             if not cand:
                 cells += ["-", "-", "-"]
                 continue

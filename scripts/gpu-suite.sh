@@ -22,7 +22,8 @@
 #     power: int8-fp8 (POWER_TILES, this build and every base), bf16 and SDPA cuDNN, each rested and timed
 #     TIMED_MS (1500) with NVML's power and clock sampled beside (power.txt: which cases sit at the power cap);
 #     protocol: int8-fp8 and SDPA cuDNN timed back to back and with an idle gap (GAP_US, default 110) before every
-#     timed call, REPS (2) rounds, rested like power mode and with its NVML samples (power.txt);
+#     timed call, rested like power mode and with its NVML samples (power.txt), then int8-fp8, bf16 and SDPA
+#     (cuDNN, flash) as triton.testing.do_bench times; REPS (2) rounds;
 #     rested: REPS rounds of int8-fp8, bf16 and SDPA at HEADLINE_SHAPES, every case after COOLDOWN_MS idle
 #     (default 2000 here, none elsewhere; WARMUP_MS warm-up, 500 here, the tools' 300 elsewhere; TIMED_MS timed), with
 #     nvidia-smi's clock log (the power cap's effect set apart);
@@ -373,6 +374,16 @@ elif [[ "$MODE" == protocol ]]; then
             marked "sdpa-cudnn sleep-every $every round $rep" peers --shapes "$H_SHAPES" --causal 0 --dtype bf16 \
                 --backends cudnn --warmup 3 --min-iters 5 --min-time "$(ms_to_s "$TM")" --sleep-every "$every"
         done
+        # triton.testing.do_bench's protocol (shared/DEVICE.md's peer figures, issue 3's calibration): SDPA through
+        # do_bench itself, sagejit with its 256 MiB cache clear before each call, 25 ms warm-up and 100 ms timed,
+        # no rest (too short for NVML's steady second: not in power.txt)
+        step "protocol round $rep: triton.testing.do_bench's at $H_SHAPES"
+        protocol_args=("${BENCH_PROTOCOL[@]}")
+        BENCH_PROTOCOL=(--warmup-ms 25)
+        bench --causal 0 --precision int8-fp8,bf16 --do-bench --min-ms 100 --warmup 1 --shapes "$H_SHAPES" || status=1
+        BENCH_PROTOCOL=("${protocol_args[@]}")
+        timeout 300 python3 benchmarks/peers.py --out "$RESULTS" --run "$RUN" --commit "$COMMIT" --do-bench \
+            --shapes "$H_SHAPES" --causal 0 --dtype bf16 --backends cudnn,flash || status=1
     done
     power_report
 elif [[ "$MODE" == autotune-all ]]; then

@@ -101,6 +101,24 @@ def test_summarize(tmp_path):
     assert "### run r1" in both and "### run r0" in both
 
 
+def test_summarize_keeps_protocols_apart(tmp_path):
+    """Lines of two timing protocols in one run: each sagejit line is compared with the peer of its protocol."""
+    def line(impl, mode, ms, protocol, scope="kernel"):
+        r = peers.base_record("r", "NVIDIA H200", "abc", impl, mode, "fwd", peers.parse_shape("4x32x4096x128"), False)
+        r.update(scope=scope, median_ms=ms, tops=1.0, protocol=protocol)
+        return r
+    recs = [line("sagejit", "int8-fp8", 1.3, "back-to-back"), line("sagejit", "int8-fp8", 1.2, "gap"),
+            line("torch-sdpa-cudnn", "bf16", 1.82, "back-to-back"), line("torch-sdpa-cudnn", "bf16", 1.8, "gap")]
+    path = str(tmp_path / "p.jsonl")
+    with open(path, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in recs)
+    text = summarize.summarize(summarize.load_jsonl([path]))
+    rows = {c[5]: c for c in ([x.strip() for x in l.strip("|").split("|")] for l in text.splitlines()
+                              if l.startswith("| B4 H32 N4096 D128"))}
+    assert sorted(rows) == ["back-to-back", "gap"], text
+    assert rows["back-to-back"][-1] == "1.40x" and rows["gap"][-1] == "1.50x", text
+
+
 def grad_line(impl, tensor, metric, value, causal=False, mode="bf16", run="r1"):
     r = peers.base_record(run, "NVIDIA H200", "abc", impl, mode, "bwd",
                           peers.parse_shape("1x4x1024x128"), causal)

@@ -25,7 +25,6 @@ def sdpa64(q, k, v, causal):
     return torch.nn.functional.scaled_dot_product_attention(q.double(), k, v, is_causal=causal)
 
 
-@pytest.mark.parametrize("family", peers.FAMILIES)
 @pytest.mark.parametrize("sleep_every", [0, 1, 3])
 def test_sleep_ahead_protocol(tmp_path, monkeypatch, sleep_every):
     """--sleep-every: the GPU idles (torch.cuda._sleep) before the first timed call, then before every Nth."""
@@ -50,6 +49,35 @@ def test_sleep_ahead_protocol(tmp_path, monkeypatch, sleep_every):
     assert expected == {0: 2, 1: 11, 3: 4}[sleep_every]
 
 
+def test_do_bench_protocol(tmp_path, monkeypatch):
+    """--do-bench: the figures are triton.testing.do_bench's own median and quantiles, labelled do_bench."""
+    import sys
+    import types
+    monkeypatch.setattr(peers, "DEVICE", "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Fake GPU")
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    calls = []
+
+    def do_bench(fn, quantiles=None):
+        fn()
+        calls.append(quantiles)
+        return [2.0, 1.5, 2.5]
+    testing = types.SimpleNamespace(do_bench=do_bench)
+    monkeypatch.setitem(sys.modules, "triton", types.SimpleNamespace(testing=testing))
+    monkeypatch.setitem(sys.modules, "triton.testing", testing)
+    out = tmp_path / "r.jsonl"
+    assert peers.main(["--shapes", "1x2x64x32", "--causal", "0", "--backends", "math", "--run", "t",
+                       "--commit", "abc", "--out", str(out), "--do-bench"]) == 0
+    (rec,) = [json.loads(l) for l in open(out) if "median_ms" in l]
+    assert calls == [[0.5, 0.2, 0.8]]
+    assert (rec["median_ms"], rec["p20_ms"], rec["p80_ms"], rec["protocol"]) == (2.0, 1.5, 2.5, "do_bench")
+    assert "sleep_every" not in rec and rec["flush_mib"] == 256.0
+    with pytest.raises(SystemExit):
+        peers.parse_args(["--shapes", "1x2x64x32", "--do-bench", "--backward"])
+
+
+@pytest.mark.parametrize("family", peers.FAMILIES)
 @pytest.mark.parametrize("shape", ["2x4x96x32", "1x4x2x40x72x16"])
 def test_inputs_reference_metrics(family, shape):
     s = peers.parse_shape(shape)
@@ -143,30 +171,6 @@ def test_main_flow_on_cpu(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "torch-sdpa-math" in err and "cosine" in err
     assert "ERROR" in err.split("cosine")[1]  # cudnn accuracy failure shown
-
-
-@pytest.mark.parametrize("sleep_every", [0, 1, 3])
-def test_sleep_ahead_protocol(tmp_path, monkeypatch, sleep_every):
-    """--sleep-every: the GPU idles (torch.cuda._sleep) before the first timed call, then before every Nth."""
-    monkeypatch.setattr(peers, "DEVICE", "cpu")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Fake GPU")
-    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
-    monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
-    sleeps = []
-    monkeypatch.setattr(torch.cuda, "_sleep", lambda n: sleeps.append(n), raising=False)
-    out = tmp_path / "r.jsonl"
-    rc = peers.main(["--shapes", "1x2x64x32", "--causal", "0", "--backends", "math", "--run", "t",
-                     "--commit", "abc", "--out", str(out), "--warmup", "1", "--warmup-time", "0",
-                     "--min-iters", "6", "--max-iters", "6", "--min-time", "0", "--sleep-every", str(sleep_every)])
-    assert rc == 0
-    (rec,) = [json.loads(l) for l in open(out) if "median_ms" in l]
-    assert rec["sleep_every"] == sleep_every and rec["iters"] == 6
-    # 5 estimate calls, then 6 timed ones; each loop sleeps before its first call and every Nth after
-    expected = sum(peers.sleeps_before(i, sleep_every) for i in range(5)) + \
-        sum(peers.sleeps_before(i, sleep_every) for i in range(6))
-    assert len(sleeps) == expected
-    assert expected == {0: 2, 1: 11, 3: 4}[sleep_every]
 
 
 @pytest.mark.parametrize("shape", ["2x4x96x32", "1x4x2x40x72x16"])

@@ -10,8 +10,10 @@ import dev.sagejit.kernel.KernelLoader;
 import dev.sagejit.kernel.SageBwd;
 import dev.sagejit.kernel.SageBwdPlan;
 import dev.sagejit.kernel.SageInternals;
+import dev.sagejit.runtime.Device;
 import dev.sagejit.runtime.DeviceBuffer;
 import dev.sagejit.runtime.EventTimer;
+import dev.sagejit.runtime.L2Flush;
 import dev.sagejit.runtime.Stream;
 import dev.sagejit.runtime.StreamGap;
 import dev.sagejit.util.Half;
@@ -34,7 +36,7 @@ public final class FwdBenchmark {
 
     /** One measurement and the kernel it measured. */
     public record Measurement(BenchCase bench, String config, Scope scope, EventTimer.Timing timing, double tops,
-            int registers, int spillBytes, double warmupMs, double cooldownMs, double gapUs) {
+            int registers, int spillBytes, TimingProtocol protocol) {
     }
 
     /** What a timing covers (shared/RESULTS.md {@code scope} and {@code direction}). */
@@ -97,49 +99,52 @@ public final class FwdBenchmark {
 
     private static final String END_TO_END_ID = Scope.END_TO_END.id();
     private final SageAttention sage;
-    private final double warmupMs;
-    private final double cooldownMs;
-    private final double gapUs;
+    private final TimingProtocol protocol;
 
     /** A benchmark with no timed warm-up beyond the launch counts its callers give. */
     public FwdBenchmark(SageAttention sage) {
-        this(sage, 0, 0);
+        this(sage, TimingProtocol.backToBack(0));
     }
 
     /**
-     * A benchmark that also warms each case up for {@code warmupMs} milliseconds before timing it, so
-     * every case is timed at the GPU's steady clock ({@link EventTimer#timeUntil(Stream, Runnable, int,
-     * double, double, int, int)}), after {@code cooldownMs} idle milliseconds, so every case starts from a
-     * rested GPU (under sustained load the H200 reaches its power cap and lowers its clock).
+     * A benchmark that times every case under {@code protocol}: its warm-up so every case is timed at the
+     * GPU's steady clock ({@link EventTimer#timeUntil(Stream, Runnable, int, double, double, int, int)}), its
+     * cool-down so every case starts from a rested GPU, and what runs before each timed launch.
      */
-    public FwdBenchmark(SageAttention sage, double warmupMs, double cooldownMs) {
-        this(sage, warmupMs, cooldownMs, 0);
-    }
-
-    /**
-     * As {@link #FwdBenchmark(SageAttention, double, double)}, with an idle gap of {@code gapUs}
-     * microseconds before each timed launch ({@link StreamGap}; 0: launches back to back).
-     */
-    public FwdBenchmark(SageAttention sage, double warmupMs, double cooldownMs, double gapUs) {
-        if (!(warmupMs >= 0) || !(cooldownMs >= 0) || !(gapUs >= 0)) {
-            throw new IllegalArgumentException("warmupMs, cooldownMs and gapUs must be >= 0, got " + warmupMs + ", "
-                    + cooldownMs + " and " + gapUs);
-        }
+    public FwdBenchmark(SageAttention sage, TimingProtocol protocol) {
         this.sage = sage;
-        this.warmupMs = warmupMs;
-        this.cooldownMs = cooldownMs;
-        this.gapUs = gapUs;
+        this.protocol = java.util.Objects.requireNonNull(protocol, "protocol");
     }
 
-    private EventTimer timer(dev.sagejit.runtime.Device device) {
-        return new EventTimer(device, gapUs > 0 ? new StreamGap(gapUs) : null);
+    /** A timer that enqueues the protocol's gap or cache clear before each timed launch (close it after). */
+    private static final class Timer implements AutoCloseable {
+        final EventTimer timer;
+        private final L2Flush flush;
+
+        Timer(Device device, TimingProtocol protocol) {
+            if (protocol.flushBytes() > 0) {
+                flush = new L2Flush(device, protocol.flushBytes());
+                timer = new EventTimer(device, flush::flush);
+            } else {
+                flush = null;
+                StreamGap gap = protocol.gapUs() > 0 ? new StreamGap(protocol.gapUs()) : null;
+                timer = new EventTimer(device, gap == null ? null : gap::enqueue);
+            }
+        }
+
+        @Override
+        public void close() {
+            if (flush != null) {
+                flush.close();
+            }
+        }
     }
 
     /** Idles for the cool-down (the GPU has finished its queued work: callers synchronize first). */
     private void coolDown() {
-        if (cooldownMs > 0) {
+        if (protocol.cooldownMs() > 0) {
             try {
-                Thread.sleep((long) cooldownMs);
+                Thread.sleep((long) protocol.cooldownMs());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("interrupted while cooling down before a timed case", e);
@@ -187,17 +192,19 @@ public final class FwdBenchmark {
             KernelLoader.Ready ready = launcher.launch(problems.get(0), stream);
             device.synchronize();
             int[] next = {0};
-            var timer = timer(device);
             // Kernel-only int8-fp8 timing re-reads the operands quantized just above (they exceed the L2).
             Runnable call = scope == Scope.KERNEL
                     ? () -> launcher.launchKernelOnly(problems.get(next[0]++ % problems.size()), stream)
                     : () -> launcher.launch(problems.get(next[0]++ % problems.size()), stream);
             coolDown();
-            EventTimer.Timing timing = timer.timeUntil(stream, call, warmup, warmupMs, minTotalMs, MIN_ITERATIONS, 2000);
+            EventTimer.Timing timing;
+            try (var timer = new Timer(device, protocol)) {
+                timing = timer.timer.timeUntil(stream, call, warmup, protocol.warmupMs(), minTotalMs, MIN_ITERATIONS, 2000);
+            }
             double tops = c.flops() / (timing.medianMs() * 1e-3) / 1e12;
             var report = ready.compiled().report();
             return new Measurement(c, ready.plan().tiles().key(), scope, timing, tops, report.registers(),
-                    report.spillStoreBytes() + report.spillLoadBytes(), warmupMs, cooldownMs, gapUs);
+                    report.spillStoreBytes() + report.spillLoadBytes(), protocol);
         } finally {
             buffers.forEach(DeviceBuffer::close);
         }
@@ -264,10 +271,13 @@ public final class FwdBenchmark {
             call.run();
             device.synchronize();
             coolDown();
-            EventTimer.Timing timing = timer(device).timeUntil(stream, call, warmup, warmupMs, minTotalMs,
-                    MIN_ITERATIONS, 2000);
+            EventTimer.Timing timing;
+            try (var timer = new Timer(device, protocol)) {
+                timing = timer.timer.timeUntil(stream, call, warmup, protocol.warmupMs(), minTotalMs, MIN_ITERATIONS,
+                        2000);
+            }
             double tops = scope.flopFactor() * c.flops() / (timing.medianMs() * 1e-3) / 1e12;
-            return new Measurement(c, config, scope, timing, tops, -1, -1, warmupMs, cooldownMs, gapUs);
+            return new Measurement(c, config, scope, timing, tops, -1, -1, protocol);
         } finally {
             buffers.forEach(DeviceBuffer::close);
         }
@@ -310,15 +320,7 @@ public final class FwdBenchmark {
         line.put("p20_ms", m.timing().p20Ms());
         line.put("p80_ms", m.timing().p80Ms());
         line.put("tops", m.tops());
-        if (m.warmupMs() > 0) {
-            line.put("warmup_ms", m.warmupMs());
-        }
-        if (m.cooldownMs() > 0) {
-            line.put("cooldown_ms", m.cooldownMs());
-        }
-        if (m.gapUs() > 0) {
-            line.put("gap_us", m.gapUs());
-        }
+        m.protocol().addTo(line);
         if (m.registers() >= 0) {
             line.put("registers", m.registers());
             line.put("spill_bytes", m.spillBytes());

@@ -4,6 +4,7 @@ import dev.sagejit.api.Precision;
 import dev.sagejit.api.SageAttention;
 import dev.sagejit.bench.BenchCase;
 import dev.sagejit.bench.FwdBenchmark;
+import dev.sagejit.bench.TimingProtocol;
 import dev.sagejit.kernel.SageInternals;
 import dev.sagejit.spec.Direction;
 import dev.sagejit.spec.KernelSpec;
@@ -75,6 +76,11 @@ final class BenchCommand implements Callable<Integer> {
             + " peers.py --sleep-every 1). Under the H200's power cap the clock rises in such gaps' favour.")
     double gapUs;
 
+    @Option(names = "--do-bench", description = "Time as triton.testing.do_bench does: a 256 MiB memset before"
+            + " each timed launch (peers.py --do-bench times the peers with do_bench itself); give --warmup-ms 25"
+            + " --min-ms 100 for its default warm-up and repetition.")
+    boolean doBench;
+
     @Option(names = "--peers", defaultValue = "auto", description = "PyTorch SDPA flash and cuDNN on the same shapes,"
             + " in the same run (BF16): auto (when python3 with CUDA PyTorch is present), on, off (default ${DEFAULT-VALUE}).")
     String peers;
@@ -104,6 +110,7 @@ final class BenchCommand implements Callable<Integer> {
                     : Converters.guard(() -> TileConfig.parse(key).key()));
         }
         tiles = String.join(",", parsed);
+        protocol(); // bad timing flags fail before the GPU is opened
         List<BenchCase> cases = grid.cases(precisions);
         String runId = stamp.run();
         String sha = stamp.commit();
@@ -177,6 +184,9 @@ final class BenchCommand implements Callable<Integer> {
                         "--shapes", String.join(",", grid.shapes), "--causal", grid.causal, "--dtype", "bf16", "--backends",
                         "flash,cudnn", "--warmup-time", Double.toString(warmupMs / 1e3), "--cooldown-time",
                         Double.toString(cooldownMs / 1e3), "--sleep-every", gapUs > 0 ? "1" : "0"));
+                if (doBench) {
+                    args.add("--do-bench");
+                }
                 if (!direction.equals("fwd")) {
                     args.add("--backward"); // PyTorch's bwd and fwd+bwd beside sagejit's backward
                 }
@@ -200,10 +210,15 @@ final class BenchCommand implements Callable<Integer> {
         return ok;
     }
 
+    /** The timing protocol of every case (the peers get the same through peers.py's flags). */
+    private TimingProtocol protocol() {
+        return new TimingProtocol(warmupMs, cooldownMs, gapUs, doBench ? TimingProtocol.DO_BENCH_FLUSH_BYTES : 0);
+    }
+
     private Row measure(SageAttention sage, BenchCase c, String t, FwdBenchmark.Scope scope, String runId,
             String gpu, String sha, PrintWriter err) {
         try {
-            var m = new FwdBenchmark(sage, warmupMs, cooldownMs, gapUs).measure(c, t, scope, warmup, minMs);
+            var m = new FwdBenchmark(sage, protocol()).measure(c, t, scope, warmup, minMs);
             JsonLines.append(outFile, FwdBenchmark.toResultLine(m, runId, gpu, sha));
             err.printf(Locale.ROOT, "%.1f TOPS%n", m.tops());
             return new Row(c, m.config(), scope, m, null);

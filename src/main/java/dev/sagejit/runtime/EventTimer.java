@@ -45,19 +45,20 @@ public final class EventTimer {
     }
 
     private final Device device;
-    private final StreamGap gap;
+    private final java.util.function.Consumer<Stream> beforeEach;
 
     public EventTimer(Device device) {
         this(device, null);
     }
 
     /**
-     * A timer that enqueues {@code gap} (null: none) before each timed iteration's start event, so the GPU
-     * idles between timed launches as a harness with such gaps makes it (warm-up launches run without).
+     * A timer that enqueues {@code beforeEach} (null: nothing) on the stream before each timed iteration's start
+     * event, outside the timed span: an idle gap ({@link StreamGap#enqueue}) or a cache clear ({@link
+     * L2Flush#flush(Stream)}), as the harness being matched has between its calls (warm-up launches run without).
      */
-    public EventTimer(Device device, StreamGap gap) {
+    public EventTimer(Device device, java.util.function.Consumer<Stream> beforeEach) {
         this.device = java.util.Objects.requireNonNull(device, "device");
-        this.gap = gap;
+        this.beforeEach = beforeEach;
     }
 
     /** Runs {@code launch} warmup times untimed, then {@code iters} times, each between two events. */
@@ -150,8 +151,8 @@ public final class EventTimer {
                 ends.add(create());
             }
             for (int i = 0; i < iters; i++) {
-                if (gap != null) {
-                    gap.enqueue(stream);
+                if (beforeEach != null) {
+                    beforeEach.accept(stream);
                 }
                 Cu.check(JCudaDriver.cuEventRecord(starts.get(i), stream.handle()), "cuEventRecord(start " + i + ")");
                 launch.run();

@@ -12,8 +12,15 @@ public final class L2Flush implements AutoCloseable {
     private byte next;
 
     public L2Flush(Device device) {
-        long l2 = device.l2Bytes();
-        this.scratch = device.allocate(l2 > 0 ? 2 * l2 : FALLBACK_BYTES);
+        this(device, device.l2Bytes() > 0 ? 2 * device.l2Bytes() : FALLBACK_BYTES);
+    }
+
+    /** A flush that writes {@code bytes} (> 0) each time, e.g. triton.testing.do_bench's 256 MiB. */
+    public L2Flush(Device device, long bytes) {
+        if (bytes <= 0) {
+            throw new IllegalArgumentException("an L2 flush needs a positive size, got " + bytes);
+        }
+        this.scratch = device.allocate(bytes);
         this.scratch.zero();
     }
 

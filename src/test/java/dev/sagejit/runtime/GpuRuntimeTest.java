@@ -197,7 +197,7 @@ class GpuRuntimeTest {
             System.out.println("add_one over 4 MiB: " + t + " / " + u);
             // a gap before each timed launch idles the stream for its time, outside the events
             start = System.nanoTime();
-            EventTimer.Timing gapped = new EventTimer(device, new StreamGap(3000)).time(stream,
+            EventTimer.Timing gapped = new EventTimer(device, new StreamGap(3000)::enqueue).time(stream,
                     () -> kernel.launch(g, stream, args), 0, 8);
             double wallMs = (System.nanoTime() - start) / 1e6;
             assertTrue(wallMs >= 8 * 3.0, "8 gaps of 3 ms took " + wallMs + " ms");
