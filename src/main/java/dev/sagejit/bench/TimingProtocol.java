@@ -30,7 +30,7 @@ public record TimingProtocol(double warmupMs, double cooldownMs, double gapUs, l
         }
     }
 
-    /** Launches back to back after the default warm-up, no cool-down. */
+    /** Launches back to back after {@code warmupMs} of warm-up, no cool-down. */
     public static TimingProtocol backToBack(double warmupMs) {
         return new TimingProtocol(warmupMs, 0, 0, 0);
     }
