@@ -366,7 +366,7 @@ elif [[ "$MODE" == protocol ]]; then
     TM="${TIMED_MS:-1500}"
     power_sampling
     for rep in $(seq "${REPS:-2}"); do
-        for protocol in "0 0" "${GAP_US:-110} 1"; do
+        for protocol in "0 0" "${GAP_US:-110} 1"; do  # 110 us: TimingProtocol.PEER_SLEEP_GAP_US
             read -r gap every <<<"$protocol"
             step "protocol round $rep: sagejit --gap-us $gap, peers.py --sleep-every $every at $H_SHAPES"
             marked "int8-fp8 gap-us $gap round $rep" bench --causal 0 --precision int8-fp8 --gap-us "$gap" \
@@ -378,12 +378,11 @@ elif [[ "$MODE" == protocol ]]; then
         # do_bench itself, sagejit with its 256 MiB cache clear before each call, 25 ms warm-up and 100 ms timed,
         # no rest (too short for NVML's steady second: not in power.txt)
         step "protocol round $rep: triton.testing.do_bench's at $H_SHAPES"
-        protocol_args=("${BENCH_PROTOCOL[@]}")
-        BENCH_PROTOCOL=(--warmup-ms 25)
+        saved_bench=("${BENCH_PROTOCOL[@]}") saved_peers=("${PEERS_PROTOCOL[@]}")
+        BENCH_PROTOCOL=(--warmup-ms 25) PEERS_PROTOCOL=()
         bench --causal 0 --precision int8-fp8,bf16 --do-bench --min-ms 100 --warmup 1 --shapes "$H_SHAPES" || status=1
-        BENCH_PROTOCOL=("${protocol_args[@]}")
-        timeout 300 python3 benchmarks/peers.py --out "$RESULTS" --run "$RUN" --commit "$COMMIT" --do-bench \
-            --shapes "$H_SHAPES" --causal 0 --dtype bf16 --backends cudnn,flash || status=1
+        peers --do-bench --shapes "$H_SHAPES" --causal 0 --dtype bf16 --backends cudnn,flash || status=1
+        BENCH_PROTOCOL=("${saved_bench[@]}") PEERS_PROTOCOL=("${saved_peers[@]}")
     done
     power_report
 elif [[ "$MODE" == autotune-all ]]; then

@@ -59,9 +59,9 @@ def test_do_bench_protocol(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
     calls = []
 
-    def do_bench(fn, quantiles=None):
+    def do_bench(fn, warmup=25, rep=100, quantiles=None):
         fn()
-        calls.append(quantiles)
+        calls.append((warmup, rep, quantiles))
         return [2.0, 1.5, 2.5]
     testing = types.SimpleNamespace(do_bench=do_bench)
     monkeypatch.setitem(sys.modules, "triton", types.SimpleNamespace(testing=testing))
@@ -70,7 +70,7 @@ def test_do_bench_protocol(tmp_path, monkeypatch):
     assert peers.main(["--shapes", "1x2x64x32", "--causal", "0", "--backends", "math", "--run", "t",
                        "--commit", "abc", "--out", str(out), "--do-bench"]) == 0
     (rec,) = [json.loads(l) for l in open(out) if "median_ms" in l]
-    assert calls == [[0.5, 0.2, 0.8]]
+    assert calls == [(25.0, 100.0, [0.5, 0.2, 0.8])]
     assert (rec["median_ms"], rec["p20_ms"], rec["p80_ms"], rec["protocol"]) == (2.0, 1.5, 2.5, "do_bench")
     assert "sleep_every" not in rec and rec["flush_mib"] == 256.0
     with pytest.raises(SystemExit):

@@ -17,6 +17,12 @@ import java.util.Map;
  *                   cache clear (256 MiB), which peers.py --do-bench times SDPA with
  */
 public record TimingProtocol(double warmupMs, double cooldownMs, double gapUs, long flushBytes) {
+    /**
+     * The idle gap that matches peers.py --sleep-every 1: torch.cuda._sleep(200000) spins 200000 cycles, about
+     * 110 us at the 1.7-1.9 GHz an H200 runs under load.
+     */
+    public static final double PEER_SLEEP_GAP_US = 110;
+
     /** triton.testing.do_bench's cache-clearing buffer. */
     public static final long DO_BENCH_FLUSH_BYTES = 256L << 20;
 

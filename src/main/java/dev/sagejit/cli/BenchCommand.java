@@ -72,8 +72,9 @@ final class BenchCommand implements Callable<Integer> {
     double cooldownMs;
 
     @Option(names = "--gap-us", defaultValue = "0", description = "Idle microseconds before each timed launch"
-            + " (default ${DEFAULT-VALUE}: back to back, as peers.py times the peers by default; about 110 matches"
-            + " peers.py --sleep-every 1). Under the H200's power cap the clock rises in such gaps' favour.")
+            + " (default ${DEFAULT-VALUE}: back to back, as peers.py times the peers by default; "
+            + TimingProtocol.PEER_SLEEP_GAP_US + " matches peers.py --sleep-every 1). Under the H200's power cap the"
+            + " clock rises in such gaps' favour.")
     double gapUs;
 
     @Option(names = "--do-bench", description = "Time as triton.testing.do_bench does: a 256 MiB memset before"

@@ -4,6 +4,7 @@ import dev.sagejit.api.SageException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.Consumer;
 import jcuda.driver.CUevent;
 import jcuda.driver.JCudaDriver;
 
@@ -45,7 +46,7 @@ public final class EventTimer {
     }
 
     private final Device device;
-    private final java.util.function.Consumer<Stream> beforeEach;
+    private final Consumer<Stream> beforeEach;
 
     public EventTimer(Device device) {
         this(device, null);
@@ -56,7 +57,7 @@ public final class EventTimer {
      * event, outside the timed span: an idle gap ({@link StreamGap#enqueue}) or a cache clear ({@link
      * L2Flush#flush(Stream)}), as the harness being matched has between its calls (warm-up launches run without).
      */
-    public EventTimer(Device device, java.util.function.Consumer<Stream> beforeEach) {
+    public EventTimer(Device device, Consumer<Stream> beforeEach) {
         this.device = java.util.Objects.requireNonNull(device, "device");
         this.beforeEach = beforeEach;
     }
