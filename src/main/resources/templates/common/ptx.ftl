@@ -10,6 +10,10 @@ __device__ __forceinline__ u32 sage_smem_addr(const void* p) {
 __device__ __forceinline__ void sage_cp_async16(u32 dst, const void* src, bool valid) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(dst), "l"(src), "r"(valid ? 16 : 0));
 }
+// 4-byte global->shared copy (L1-cached), zero-filled when !valid: rows of per-token floats.
+__device__ __forceinline__ void sage_cp_async4(u32 dst, const void* src, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" :: "r"(dst), "l"(src), "r"(valid ? 4 : 0));
+}
 __device__ __forceinline__ void sage_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
 __device__ __forceinline__ void sage_cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
@@ -26,6 +30,11 @@ __device__ __forceinline__ void sage_ldmatrix_x4_trans(u32 (&r)[4], u32 addr) {
 // *p += v in global memory, without a return value (the FP32 accumulators of the backward's dQ).
 __device__ __forceinline__ void sage_red_add(float* p, float v) {
     asm volatile("red.global.add.f32 [%0], %1;\n" :: "l"(p), "f"(v) : "memory");
+}
+
+// p[0] += a, p[1] += b in global memory (8-byte aligned), one vector reduction (sm_90+).
+__device__ __forceinline__ void sage_red_add2(float* p, float a, float b) {
+    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" :: "l"(p), "f"(a), "f"(b) : "memory");
 }
 
 // Two floats to one register of two 16-bit elements, lo in bits 15:0 (round to nearest even).

@@ -25,6 +25,9 @@ __device__ __forceinline__ SageDesc sage_wgmma_desc_words(u32 addr, u32 lbo, u32
     const u64 d = sage_wgmma_desc<ROW_BYTES>(addr, lbo, sbo);
     return SageDesc{(u32)d, (u32)(d >> 32)};
 }
+// Generic-proxy shared-memory writes (st.shared, cp.async) made visible to later wgmma reads (async
+// proxy); every writing thread issues it before the barrier that publishes the tile.
+__device__ __forceinline__ void sage_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 __device__ __forceinline__ void sage_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void sage_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int N>

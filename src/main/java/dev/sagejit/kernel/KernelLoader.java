@@ -85,8 +85,9 @@ public final class KernelLoader implements AutoCloseable {
 
     /** Renders SageBwd's attention module (training forward and backward); needs no GPU. */
     public static KernelSource source(TemplateRenderer renderer, SageBwdPlan plan) {
+        // The backward names the module: its ptxas report (registers, spills) is the one compile tables show.
         return new KernelSource(plan.key(), renderer.render(SageBwdPlan.TEMPLATE, plan.templateModel()),
-                plan.forwardEntry());
+                plan.backwardEntry());
     }
 
     /** Renders SageBwd's quantizer module; needs no GPU. */

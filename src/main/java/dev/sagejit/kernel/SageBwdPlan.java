@@ -4,15 +4,16 @@ import dev.sagejit.api.DType;
 import dev.sagejit.spec.Arch;
 import dev.sagejit.spec.MmaKind;
 import dev.sagejit.spec.SageBwdLayout;
+import dev.sagejit.spec.TileTable;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 
 /**
- * SageBwd's attention kernels (mma.sync m16n8k32 INT8 and m16n8k16 16-bit): one module with the
- * training forward ({@link #forwardEntry()}) and the backward ({@link #backwardEntry()}) for one
- * element type, head dim and mask. The 16-bit backward module ({@link FlashBwdPlan}) supplies D =
- * rowsum(dO * O) and dQ's conversion.
+ * SageBwd's attention kernels: one module with the training forward ({@link #forwardEntry()},
+ * mma.sync m16n8k32 INT8) and the backward ({@link #backwardEntry()}: warpgroup MMAs where the arch
+ * has them, {@link #wgmmaBackward()}, else mma.sync) for one element type, head dim and mask. The
+ * 16-bit backward module ({@link FlashBwdPlan}) supplies D = rowsum(dO * O) and dQ's conversion.
  *
  * @param arch     sm_80 or newer (INT8 and 16-bit mma.sync)
  * @param type     BF16 or FP16 (Q, K, V, O, dO and the gradients)
@@ -30,6 +31,13 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
      */
     public static final int WIDE_BWD_KEYS = 2 * SageBwdLayout.BLOCK;
 
+    /** Head-dim columns of dK and dV per wgmma of the backward (n64: 32 INT32 registers per product). */
+    static final int WGMMA_DV_COLS = 64;
+    /** Query-tile stages of the wgmma backward: the next tile loads while this one is computed. */
+    static final int WGMMA_BWD_STAGES = 2;
+    /** Threads of one warpgroup. */
+    static final int WARPGROUP_THREADS = 128;
+
     public SageBwdPlan {
         if (!arch.has(MmaKind.MMA_SYNC_F16) || !arch.has(MmaKind.MMA_SYNC_INT8)) {
             throw new IllegalArgumentException(arch.name() + " has no INT8/16-bit mma.sync; SageBwd needs sm_80+");
@@ -38,8 +46,16 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
     }
 
     public String key() {
-        return "sagebwd_" + type.name().toLowerCase(Locale.ROOT) + "_d" + headDim + (causal ? "_causal" : "") + "_"
-                + arch.id();
+        return "sagebwd_" + type.name().toLowerCase(Locale.ROOT) + "_d" + headDim + (causal ? "_causal" : "")
+                + (wgmmaBackward() ? "_wg" : "") + "_" + arch.id();
+    }
+
+    /**
+     * Whether the backward runs on warpgroup MMAs (sm_90a): one consumer warpgroup per key tile, dK and
+     * dV in wgmma accumulators, the query tiles double-buffered.
+     */
+    public boolean wgmmaBackward() {
+        return arch.has(MmaKind.WGMMA);
     }
 
     private String entry() {
@@ -68,14 +84,18 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         return FWD_BLOCK_M * headDim + 4 * int8TileBytes();
     }
 
-    /** Keys per backward block: {@link #WIDE_BWD_KEYS} where its shared memory fits the arch, else one tile. */
+    /**
+     * Keys per backward block: {@link #WIDE_BWD_KEYS} where its shared memory fits the arch (always for
+     * the wgmma backward: one key tile per warpgroup), else one tile.
+     */
     public int backwardKeys() {
-        return backwardSharedBytes(WIDE_BWD_KEYS) <= arch.maxSmemPerBlock() ? WIDE_BWD_KEYS : SageBwdLayout.BLOCK;
+        return wgmmaBackward() || backwardSharedBytes(WIDE_BWD_KEYS) <= arch.maxSmemPerBlock() ? WIDE_BWD_KEYS
+                : SageBwdLayout.BLOCK;
     }
 
-    /** Threads of a backward block: 16 keys per warp. */
+    /** Threads of a backward block: a warpgroup per key tile (wgmma), else 16 keys per warp. */
     public int backwardThreads() {
-        return backwardKeys() / 16 * 32;
+        return wgmmaBackward() ? backwardKeys() / SageBwdLayout.BLOCK * WARPGROUP_THREADS : backwardKeys() / 16 * 32;
     }
 
     /** Dynamic shared memory of the backward at {@link #backwardKeys()}. */
@@ -91,6 +111,14 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
     private int backwardSharedBytes(int keys) {
         int b = SageBwdLayout.BLOCK;
         int rowBytes = headDim * type.bytes();
+        if (wgmmaBackward()) {
+            // K8, K8^T and V of the keys, dS8, the query-tile stages (Q8, Q8^T, dO8^T, dO), their LSE and D,
+            // the warps' maxima and the tiles' dS maxima; the tiles start on a swizzle repeat.
+            int warps = keys / b * WARPGROUP_THREADS / 32;
+            return 2 * keys * headDim + keys * rowBytes + b * keys
+                    + WGMMA_BWD_STAGES * (3 * int8TileBytes() + b * rowBytes)
+                    + (WGMMA_BWD_STAGES * 2 * b + 2 * warps + keys / b) * Float.BYTES + TileTable.SWIZZLE_ALIGN;
+        }
         return 2 * keys * headDim + 3 * int8TileBytes() + b * keys + keys * rowBytes + b * rowBytes
                 + (2 * b + 2 * keys / 16) * Float.BYTES;
     }
@@ -129,6 +157,42 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.put("elemBytes", type.bytes());
         m.put("causal", causal);
         m.putAll(layoutModel());
+        m.put("wgmmaBackward", wgmmaBackward());
+        if (wgmmaBackward()) {
+            m.putAll(wgmmaBackwardModel());
+        }
+        return m;
+    }
+
+    /** The wgmma backward's numbers and its four instruction shapes (common/wgmma.ftl). */
+    private Map<String, Object> wgmmaBackwardModel() {
+        String elem = type.ptxName();
+        int dqCols = headDim / (backwardKeys() / SageBwdLayout.BLOCK);
+        var s = new FwdKernelPlan.WgmmaShape("sagebwd_wgmma_s", "S^T = K8 Q8^T: A and B K-major from shared memory",
+                SageBwdLayout.BLOCK, 32, "s32", "s8", "s8", false, "", "int");
+        var dp = new FwdKernelPlan.WgmmaShape("sagebwd_wgmma_dp",
+                "dP^T = V dO^T in 16 bits: A and B K-major from shared memory", SageBwdLayout.BLOCK, 16, "f32", elem,
+                elem, false, ", 1, 1, 0, 0", "float");
+        var t = new FwdKernelPlan.WgmmaShape("sagebwd_wgmma_t",
+                "dV += P8^T dO8 and dK += dS8^T Q8: A from registers, B (dO8^T, Q8^T) K-major from shared memory",
+                WGMMA_DV_COLS, 32, "s32", "s8", "s8", true, "", "int");
+        var dq = new FwdKernelPlan.WgmmaShape("sagebwd_wgmma_dq",
+                "dQ += dS8 K8: A (dS8) and B (K8^T) K-major from shared memory", dqCols, 32, "s32", "s8", "s8", false,
+                "", "int");
+        var shapes = new java.util.ArrayList<>(java.util.List.of(s.model(), dp.model(), t.model()));
+        if (dqCols != s.n()) {
+            shapes.add(dq.model());
+        }
+        var m = new LinkedHashMap<String, Object>();
+        m.put("wgmmaShapes", shapes);
+        m.put("sWgmma", s.name());
+        m.put("dpWgmma", dp.name());
+        m.put("tWgmma", t.name());
+        m.put("dqWgmma", dqCols != s.n() ? dq.name() : s.name());
+        m.put("dvCols", WGMMA_DV_COLS);
+        m.put("panelRowBytes", FwdKernelPlan.SWIZZLE_ROW_BYTES);
+        m.put("bwdStages", WGMMA_BWD_STAGES);
+        m.put("swizzleAlign", TileTable.SWIZZLE_ALIGN);
         return m;
     }
 }

@@ -47,7 +47,7 @@ __device__ __forceinline__ SagePipeline sage_pipeline_init(u32 base) {
         const u32 s = i / (V_STAGE_BYTES - KV_TILE_BYTES), off = i % (V_STAGE_BYTES - KV_TILE_BYTES);
         asm volatile("st.shared.b32 [%0], %1;\n" :: "r"(pl.v_stage(s) + KV_TILE_BYTES + off), "r"(SAGE_E4M3_ONES) : "memory");
     }
-    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    sage_fence_proxy_async();
 </#if>
     if (threadIdx.x == 0) {
         for (int slot = 0; slot < 2; ++slot) {

@@ -4,7 +4,8 @@
      and the P and dS tiles are BLOCK x BLOCK):
      - ${entry}_fwd: O and the LSE from INT8 Q K^T and INT8 P~ V (P~ per row per key block);
      - ${entry}_bwd: dK and dV of a key block, and its share of dQ, from S recomputed in INT8,
-       dV += P^T dO (INT8), dP = dO V^T (16-bit), dK += dS^T Q and dQ += dS K (INT8).
+       dV += P^T dO (INT8), dP = dO V^T (16-bit), dK += dS^T Q and dQ += dS K (INT8): on wgmma
+       where the arch has it (sagebwd_bwd_wgmma.ftl), else on mma.sync (sagebwd_bwd.ftl).
      The 16-bit backward module's _prep (D = rowsum(dO * O)) and _dq kernels run around _bwd. -->
 <#include "../../common/types.ftl">
 <#include "../../common/ptx.ftl">
@@ -14,6 +15,9 @@
 <#include "../../common/mask.ftl">
 <#include "../fwd/warp_gemm_mma.ftl">
 <#include "../fwd/store_o_direct.ftl">
+<#if wgmmaBackward>
+<#include "../../common/wgmma.ftl">
+</#if>
 
 constexpr int HEAD_DIM = ${headDim};
 constexpr int BLOCK = ${block};                 // quantization block, forward key block, P and dS tile
@@ -37,4 +41,8 @@ static_assert(BWD_KEYS == 16 * BWD_WARPS && BWD_KEYS % BLOCK == 0 && BLOCK % 32 
 
 <#include "sagebwd_frag.ftl">
 <#include "sagebwd_fwd.ftl">
+<#if wgmmaBackward>
+<#include "sagebwd_bwd_wgmma.ftl">
+<#else>
 <#include "sagebwd_bwd.ftl">
+</#if>

@@ -37,7 +37,7 @@ class CompileCommandTest {
         // 32 attention kernels, 4 int8-fp8 and 4 NVFP4 quantizer modules, 16 emulated NVFP4 kernels,
         // 8 modules of the 16-bit backward, 8 SageBwd modules and 4 SageBwd quantizer modules.
         assertEquals("76 compiled, 0 failed", first.lastLine(), first.out());
-        assertTrue(first.out().contains("sagebwd_fp16_d128_causal_sm90a"), first.out());
+        assertTrue(first.out().contains("sagebwd_fp16_d128_causal_wg_sm90a"), first.out());
         assertTrue(first.out().contains("quant_sagebwd_bf16_d64_sm90a"), first.out());
         assertTrue(first.out().contains("fwd_fp16_d64_causal_lse_sm90a_wgm128n128w8s3"), first.out());
         assertTrue(first.out().contains("quant_nvfp4_bf16_d128_sm90a"), first.out());

@@ -43,6 +43,30 @@ class SageBwdPlanTest {
         assertTrue(quant.contains("{0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15}"), "PERM_ROWS in the table");
     }
 
+    /**
+     * sm_90a's backward is the wgmma one: its four instruction shapes (INT8 S^T, 16-bit dP^T, INT8 dV / dK
+     * with A from registers, INT8 dQ), two warpgroups over two key tiles; the other archs keep mma.sync.
+     */
+    @Test
+    void hopperBackwardRunsOnWarpgroupMmas() {
+        for (DType type : new DType[] {DType.BF16, DType.FP16}) {
+            for (int d : new int[] {64, 128}) {
+                var plan = new SageBwdPlan(Arch.SM90A, type, d, false);
+                assertTrue(plan.wgmmaBackward() && plan.key().contains("_wg_"), plan.key());
+                assertEquals(2 * 128, plan.backwardThreads(), plan.key());
+                String code = KernelLoader.source(RENDERER, plan).code();
+                assertTrue(code.contains("wgmma.mma_async.sync.aligned.m64n64k32.s32.s8.s8"), plan.key());
+                assertTrue(code.contains("wgmma.mma_async.sync.aligned.m64n64k16.f32." + type.ptxName() + "."
+                        + type.ptxName()), plan.key());
+                assertTrue(code.contains("wgmma.mma_async.sync.aligned.m64n" + d / 2 + "k32.s32.s8.s8"),
+                        plan.key() + ": dQ takes half the head dim per warpgroup");
+                assertTrue(code.contains("red.global.add.v2.f32"), plan.key());
+            }
+        }
+        var blackwell = new SageBwdPlan(Arch.SM120A, DType.BF16, 128, false);
+        assertTrue(!blackwell.wgmmaBackward() && !KernelLoader.source(RENDERER, blackwell).code().contains("wgmma."));
+    }
+
     @Test
     void sharedMemoryFitsTheArchs() {
         for (Arch arch : new Arch[] {Arch.SM90A, Arch.SM120A}) {

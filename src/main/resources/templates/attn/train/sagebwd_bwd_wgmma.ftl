@@ -1,0 +1,322 @@
+<#-- SageBwd backward on Hopper (sm_90a) with wgmma: the products and numerics of sagebwd_bwd.ftl
+     (same operands, scales and order of the FP32 sums), on warpgroup MMAs instead of warp mma.sync.
+     One block per (BWD_KEYS keys, kv head, batch): two consumer warpgroups, each owning one
+     BLOCK-key tile (its K scale block and its P / dS tile's column of scales) whose dK and dV stay in
+     FP32 wgmma accumulators while the block walks the query blocks (and, with GQA, the query heads)
+     that see them. The next query block's tiles arrive by cp.async while this one is computed.
+     Per query block of BLOCK rows, per warpgroup:
+       S^T = K8 Q8^T (INT32, A and B K-major in shared memory), dP^T = V dO^T (16-bit, the same);
+       P^T = exp2(S^T * ks * qs * scale * log2(e) - LSE2), dS^T = P^T (dP^T - D);
+       P8 and dS8 per BLOCK x BLOCK tile packed straight into wgmma A registers (the accumulator's
+       columns {2t, 2t+1, 8+2t, 9+2t} of each 16 form one register: Q8^T and dO8^T are stored in
+       that PERM_COLUMNS order);
+       dV += P8^T dO8 * sP * sdO, dK += dS8^T Q8 * sdS * qs, 64 head-dim columns at a time;
+       dS8 to shared memory as [query][key] (keys g and g + 8 side by side, K^T's PERM_ROWS order), then
+       after a block barrier each warpgroup takes HEAD_DIM / 2 columns of dQ = sum over the two key
+       tiles of dS8 K8 * sdS * ks (INT32 per tile, one scale each) and adds them into the FP32
+       accumulator with vector red.add (the _dq kernel multiplies by the softmax scale). -->
+
+constexpr int WG_KEYS = BLOCK;                  // keys per consumer warpgroup: one P / dS tile
+constexpr int WGS = BWD_KEYS / WG_KEYS;         // consumer warpgroups
+constexpr int D_HALVES = HEAD_DIM / ${dvCols};  // column blocks of dK and dV per product
+constexpr int DV_COLS = ${dvCols};
+constexpr int DQ_COLS = HEAD_DIM / WGS;         // dQ columns per warpgroup
+constexpr u32 PANEL_ROW = ${panelRowBytes};     // bytes of a 16-bit panel row (the 128-byte swizzle)
+constexpr int PANEL_ELEMS = PANEL_ROW / ${elemBytes};
+constexpr int PANEL_STEPS = PANEL_ELEMS / 16;   // 16-bit k16 steps per panel
+constexpr u32 K8_BYTES = BWD_KEYS * HEAD_DIM;   // K8 and K8^T
+constexpr u32 V_BYTES = BWD_KEYS * HEAD_DIM * ${elemBytes};
+constexpr u32 DS_BYTES = BLOCK * BWD_KEYS;
+constexpr u32 STAGE_BYTES = 3 * INT8_TILE + BLOCK * HEAD_DIM * ${elemBytes};  // Q8, Q8^T, dO8^T, dO
+constexpr int STAGES = ${bwdStages};
+constexpr u32 SMEM_ALIGN = ${swizzleAlign};
+static_assert(WGS * 128 == BWD_THREADS && WG_KEYS == 64 && DQ_COLS % 8 == 0, "warpgroup map");
+static_assert(STAGES == 2, "the loop below double-buffers");
+
+// Copies rows [row0, row0 + ROWS) of a [n, HEAD_DIM] 16-bit global matrix (row stride `stride`
+// elements) into PANEL_ROW-byte panels of the 128-byte swizzle, panel p holding head-dim elements
+// [p PANEL_ELEMS, (p + 1) PANEL_ELEMS) of every row: the K-major layout wgmma reads. Rows at or past n
+// are zero-filled.
+template <int ROWS>
+__device__ __forceinline__ void sagebwd_load_panels(u32 tile, const u16* __restrict__ src, i64 stride, int row0,
+                                                    int n, int tid) {
+    constexpr int CHUNKS = HEAD_DIM * ${elemBytes} / 16;
+    constexpr int PANEL_CHUNKS = PANEL_ROW / 16;
+    static_assert(ROWS * CHUNKS % BWD_THREADS == 0, "whole passes");
+    #pragma unroll
+    for (int it = 0; it < ROWS * CHUNKS / BWD_THREADS; ++it) {
+        const int idx = tid + it * BWD_THREADS;
+        const int r = idx / CHUNKS, c = idx % CHUNKS;
+        const bool valid = row0 + r < n;
+        const u16* p = valid ? src + (i64)(row0 + r) * stride + c * 8 : src;
+        sage_cp_async16(tile + (c / PANEL_CHUNKS) * (ROWS * PANEL_ROW) + sage_swz<PANEL_ROW>(r, c % PANEL_CHUNKS), p,
+                        valid);
+    }
+}
+
+// out += i2f(acc) * scale for one n-block of INT32 wgmma sums.
+template <int T>
+__device__ __forceinline__ void sagebwd_dequant_add(float (&out)[T][4], const int (&acc)[T][4], float scale) {
+    #pragma unroll
+    for (int nt = 0; nt < T; ++nt) {
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) out[nt][e] = fmaf(sagebwd_i2f(acc[nt][e]), scale, out[nt][e]);
+    }
+}
+
+// dS8 (this warp's A fragments) as [query][key position] rows of the dQ product's A tile: keys g and
+// g + 8 of the warp's 16 in one 16-bit word (K^T's PERM_ROWS order), chunk `warp` of each row.
+__device__ __forceinline__ void sagebwd_store_ds(u32 s_ds, const u32 (&a)[T_STEPS][4], int warp, int g, int t) {
+    #pragma unroll
+    for (int nt = 0; nt < N_TILES; ++nt) {
+        #pragma unroll
+        for (int e = 0; e < 2; ++e) {
+            const int qi = nt * 8 + 2 * t + e;
+            const u32 lo = (a[nt / 4][2 * ((nt / 2) & 1)] >> (8 * (2 * (nt & 1) + e))) & 0xffu;
+            const u32 hi = (a[nt / 4][2 * ((nt / 2) & 1) + 1] >> (8 * (2 * (nt & 1) + e))) & 0xffu;
+            asm volatile("st.shared.u16 [%0], %1;\n" :: "r"(s_ds + sage_swz<BWD_KEYS>(qi, warp) + 2 * g),
+                         "h"((unsigned short)(lo | (hi << 8))) : "memory");
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(BWD_THREADS, 1)
+${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restrict__ q8t,
+             const unsigned char* __restrict__ k8, const unsigned char* __restrict__ k8t,
+             const u16* __restrict__ v, const u16* __restrict__ d_o, const unsigned char* __restrict__ g8t,
+             const float* __restrict__ q_scale, const float* __restrict__ k_scale,
+             const float* __restrict__ g_scale, const float* __restrict__ lse2, const float* __restrict__ delta,
+             float* __restrict__ dq_acc, u16* __restrict__ dk, u16* __restrict__ dv,
+             i64 v_sb, i64 v_sh, i64 v_sn, i64 g_sb, i64 g_sh, i64 g_sn,
+             i64 dk_sb, i64 dk_sh, i64 dk_sn, i64 dv_sb, i64 dv_sh, i64 dv_sn,
+             int nq, int nk, int hq, int group, float scale, float scale_log2) {
+    extern __shared__ __align__(128) unsigned char smem[];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wg = warp / 4, wi = warp % 4;
+    const int g = lane >> 2, t = lane & 3;
+    const int key0 = blockIdx.x * BWD_KEYS;
+    const int kv_head = blockIdx.y, batch = blockIdx.z;
+    const i64 bkv = (i64)batch * gridDim.y + kv_head;
+    const int q_blocks = (nq + BLOCK - 1) / BLOCK, k_blocks = (nk + BLOCK - 1) / BLOCK;
+    const int nq_pad = q_blocks * BLOCK, nk_pad = k_blocks * BLOCK;
+
+    const u32 smem0 = sage_smem_addr(smem);
+    const u32 sK8 = (smem0 + SMEM_ALIGN - 1) & ~(SMEM_ALIGN - 1);  // [BWD_KEYS][D]
+    const u32 sK8t = sK8 + K8_BYTES;                              // [D][BWD_KEYS], PERM_ROWS
+    const u32 sV = sK8t + K8_BYTES;                               // panels of [BWD_KEYS][PANEL_ROW]
+    const u32 sDS = sV + V_BYTES;                                 // [BLOCK queries][BWD_KEYS keys] INT8
+    const u32 sStage = sDS + DS_BYTES;                            // STAGES x {Q8, Q8^T, dO8^T, dO panels}
+    float* s_rows = reinterpret_cast<float*>(smem + (sStage + STAGES * STAGE_BYTES - smem0));  // [STAGES][LSE2, D]
+    float* s_max = s_rows + STAGES * 2 * BLOCK;  // [BWD_WARPS][P, dS] warp maxima
+    float* s_ds_max = s_max + 2 * BWD_WARPS;     // [WGS] the dS tiles' maxima
+
+    sage_load_tile8<BWD_KEYS, HEAD_DIM, BWD_THREADS>(sK8, k8 + bkv * nk * HEAD_DIM, HEAD_DIM, key0, nk, tid);
+    sage_load_cols8<HEAD_DIM, BWD_KEYS, BWD_THREADS>(sK8t, k8t + bkv * HEAD_DIM * nk_pad, nk_pad, key0, nk_pad, tid);
+    sagebwd_load_panels<BWD_KEYS>(sV, v + batch * v_sb + kv_head * v_sh, v_sn, key0, nk, tid);
+    float ks[WGS];
+    #pragma unroll
+    for (int i = 0; i < WGS; ++i) {
+        const int kb = key0 / BLOCK + i;
+        ks[i] = kb < k_blocks ? k_scale[bkv * k_blocks + kb] : 0.f;
+    }
+
+    // Query blocks that see any key of this block (causal masks are bottom-right aligned), head by head.
+    const int q_first = CAUSAL ? max(0, key0 - (nk - nq)) / BLOCK * BLOCK : 0;
+    const int q_steps = q_first < nq ? (nq - q_first + BLOCK - 1) / BLOCK : 0;
+    const int steps = q_steps * group;
+    auto load_step = [&](int s) {
+        const u32 st = sStage + (s & 1) * STAGE_BYTES;
+        const int head = kv_head * group + s / q_steps, q0 = q_first + (s % q_steps) * BLOCK;
+        const i64 bh = (i64)batch * hq + head;
+        sage_load_tile8<BLOCK, HEAD_DIM, BWD_THREADS>(st, q8 + bh * nq * HEAD_DIM, HEAD_DIM, q0, nq, tid);
+        sage_load_cols8<HEAD_DIM, BLOCK, BWD_THREADS>(st + INT8_TILE, q8t + bh * HEAD_DIM * nq_pad, nq_pad, q0, nq_pad,
+                                                      tid);
+        sage_load_cols8<HEAD_DIM, BLOCK, BWD_THREADS>(st + 2 * INT8_TILE, g8t + bh * HEAD_DIM * nq_pad, nq_pad, q0,
+                                                      nq_pad, tid);
+        sagebwd_load_panels<BLOCK>(st + 3 * INT8_TILE, d_o + batch * g_sb + head * g_sh, g_sn, q0, nq, tid);
+        if (tid < 2 * BLOCK) {
+            const int i = tid % BLOCK;
+            const float* src = (tid < BLOCK ? lse2 : delta) + bh * nq;
+            const bool valid = q0 + i < nq;
+            sage_cp_async4(sage_smem_addr(s_rows + (s & 1) * 2 * BLOCK + tid), valid ? src + q0 + i : src, valid);
+        }
+    };
+    if (steps > 0) load_step(0);
+    sage_cp_async_commit();
+
+    // This warpgroup's operands: K8 and V rows of its keys (A), the stage's Q8 and dO rows (B), Q8^T and
+    // dO8^T (B of dK and dV), dS8 (A of dQ) and K8^T rows of its dQ columns (B of dQ).
+    const SageDesc d_k = sage_wgmma_desc_words<HEAD_DIM>(sK8 + wg * WG_KEYS * HEAD_DIM, 16, 8 * HEAD_DIM);
+    const SageDesc d_q = sage_wgmma_desc_words<HEAD_DIM>(sStage, 16, 8 * HEAD_DIM);
+    const SageDesc d_v = sage_wgmma_desc_words<PANEL_ROW>(sV + wg * WG_KEYS * PANEL_ROW, 16, 8 * PANEL_ROW);
+    const SageDesc d_g = sage_wgmma_desc_words<PANEL_ROW>(sStage + 3 * INT8_TILE, 16, 8 * PANEL_ROW);
+    const SageDesc d_qt = sage_wgmma_desc_words<BLOCK>(sStage + INT8_TILE, 16, 8 * BLOCK);
+    const SageDesc d_gt = sage_wgmma_desc_words<BLOCK>(sStage + 2 * INT8_TILE, 16, 8 * BLOCK);
+    const SageDesc d_ds = sage_wgmma_desc_words<BWD_KEYS>(sDS, 16, 8 * BWD_KEYS);
+    const SageDesc d_kt = sage_wgmma_desc_words<BWD_KEYS>(sK8t + wg * DQ_COLS * BWD_KEYS, 16, 8 * BWD_KEYS);
+
+    float acc_dk[D_HALVES][DV_COLS / 8][4], acc_dv[D_HALVES][DV_COLS / 8][4];
+    #pragma unroll
+    for (int h = 0; h < D_HALVES; ++h) {
+        #pragma unroll
+        for (int nt = 0; nt < DV_COLS / 8; ++nt) {
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) acc_dk[h][nt][e] = acc_dv[h][nt][e] = 0.f;
+        }
+    }
+    const int my_key = key0 + wg * WG_KEYS + wi * 16 + g;  // this thread's rows: my_key and my_key + 8
+
+    for (int s = 0; s < steps; ++s) {
+        const u32 st_off = (s & 1) * STAGE_BYTES;
+        const int head = kv_head * group + s / q_steps, q0 = q_first + (s % q_steps) * BLOCK;
+        const i64 bh = (i64)batch * hq + head;
+        const float qs = q_scale[bh * q_blocks + q0 / BLOCK];
+        const float gs = g_scale[bh * q_blocks + q0 / BLOCK];
+        // This step's tiles are in (nothing else is in flight here, so the proxy fence stays cheap).
+        sage_cp_async_wait<0>();
+        sage_fence_proxy_async();  // the cp.async tiles are wgmma operands
+        __syncthreads();           // ... for every thread; every warpgroup is done with the last step's stage and dS8
+        if (s + 1 < steps) load_step(s + 1);  // into the stage the last step released
+        sage_cp_async_commit();
+        const float* s_lse = s_rows + (s & 1) * 2 * BLOCK;
+        const float* s_delta = s_lse + BLOCK;
+
+        // S^T = K8 Q8^T and dP^T = V dO^T, both issued before either is waited for.
+        int acc_s[1][N_TILES][4];
+        float acc_dp[1][N_TILES][4];
+        sage_wgmma_fence();
+        #pragma unroll
+        for (int kk = 0; kk < QK_STEPS; ++kk) ${sWgmma}(acc_s[0], d_k.at(kk * 32), d_q.at(st_off + kk * 32), kk > 0);
+        sage_wgmma_commit();
+        #pragma unroll
+        for (int kk = 0; kk < F16_STEPS; ++kk) {
+            const u32 panel = kk / PANEL_STEPS, in = (kk % PANEL_STEPS) * 32;
+            ${dpWgmma}(acc_dp[0], d_v.at(panel * BWD_KEYS * PANEL_ROW + in),
+                       d_g.at(st_off + panel * BLOCK * PANEL_ROW + in), kk > 0);
+        }
+        sage_wgmma_commit();
+        sage_wgmma_wait<1>();
+        sage_wgmma_touch(acc_s[0]);
+
+        // P^T = exp2(S^T * scale * log2(e) - LSE2), then dS^T = P^T (dP^T - D).
+        const float c = ks[wg] * qs * scale_log2;
+        float p[1][N_TILES][4];
+        #pragma unroll
+        for (int nt = 0; nt < N_TILES; ++nt) {
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int key = my_key + 8 * (e >> 1);
+                const int qi = nt * 8 + 2 * t + (e & 1);
+                const bool visible = key < nk && q0 + qi < nq && (!CAUSAL || key <= q0 + qi + nk - nq);
+                p[0][nt][e] = visible ? sage_exp2(fmaf(sagebwd_i2f(acc_s[0][nt][e]), c, -s_lse[qi])) : 0.f;
+            }
+        }
+        sage_wgmma_wait<0>();
+        sage_wgmma_touch(acc_dp[0]);
+        #pragma unroll
+        for (int nt = 0; nt < N_TILES; ++nt) {
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                acc_dp[0][nt][e] = p[0][nt][e] * (acc_dp[0][nt][e] - s_delta[nt * 8 + 2 * t + (e & 1)]);
+            }
+        }
+        // One scale per BLOCK x BLOCK tile of P and of dS: this warpgroup's, over its four warps.
+        const float pm = sagebwd_warp_absmax(p), dm = sagebwd_warp_absmax(acc_dp);
+        if (lane == 0) { s_max[2 * warp] = pm; s_max[2 * warp + 1] = dm; }
+        asm volatile("bar.sync %0, 128;\n" :: "r"(1 + wg) : "memory");
+        float p_max = 0.f, ds_max = 0.f;
+        #pragma unroll
+        for (int w = 0; w < 4; ++w) {
+            p_max = fmaxf(p_max, s_max[2 * (4 * wg + w)]);
+            ds_max = fmaxf(ds_max, s_max[2 * (4 * wg + w) + 1]);
+        }
+        u32 a_p[T_STEPS][4], a_ds[T_STEPS][4];
+        sagebwd_pack<T_STEPS>(a_p, p, sagebwd_inv(p_max));
+        sagebwd_pack<T_STEPS>(a_ds, acc_dp, sagebwd_inv(ds_max));
+
+        // dV += P8^T dO8 * sP * sdO and dK += dS8^T Q8 * sdS * qs, DV_COLS head-dim columns per product and
+        // one product in flight: its INT32 sums take DV_COLS / 2 registers beside dK's and dV's FP32 (two in
+        // flight spill and ran 6% slower, 2026-12-01-h200-sagebwd-s15-variants1.jsonl).
+        const float dv_scale = __fdiv_rn(p_max, INT8_MAX) * gs, dk_scale = __fdiv_rn(ds_max, INT8_MAX) * qs;
+        #pragma unroll
+        for (int h = 0; h < 2 * D_HALVES; ++h) {
+            const bool is_dv = h % 2 == 0;
+            int acc_t[1][DV_COLS / 8][4];
+            sage_wgmma_fence();
+            #pragma unroll
+            for (int kk = 0; kk < T_STEPS; ++kk) {
+                ${tWgmma}(acc_t[0], is_dv ? a_p[kk] : a_ds[kk],
+                          (is_dv ? d_gt : d_qt).at(st_off + h / 2 * DV_COLS * BLOCK + kk * 32), kk > 0);
+            }
+            sage_wgmma_commit();
+            sage_wgmma_wait<0>();
+            sage_wgmma_touch(acc_t[0]);
+            sagebwd_dequant_add(is_dv ? acc_dv[h / 2] : acc_dk[h / 2], acc_t[0], is_dv ? dv_scale : dk_scale);
+        }
+        sagebwd_store_ds(sDS, a_ds, warp, g, t);
+        sage_wgmma_touch(a_p);
+        sage_wgmma_touch(a_ds);
+        if (tid % 128 == 0) s_ds_max[wg] = ds_max;
+        sage_fence_proxy_async();  // dS8 is the dQ product's A operand
+        __syncthreads();
+
+        // dQ rows q0 .. q0 + BLOCK - 1, columns wg DQ_COLS ..: the two key tiles' INT32 sums (both in flight),
+        // each with its own scale, then one vector red.add per pair of columns.
+        float acc_dq[DQ_COLS / 8][4];
+        const float sq0 = __fdiv_rn(s_ds_max[0], INT8_MAX) * ks[0], sq1 = __fdiv_rn(s_ds_max[1], INT8_MAX) * ks[1];
+        int iq[WGS][1][DQ_COLS / 8][4];
+        sage_wgmma_fence();
+        #pragma unroll
+        for (int i = 0; i < WGS; ++i) {
+            #pragma unroll
+            for (int kk = 0; kk < T_STEPS; ++kk) {
+                ${dqWgmma}(iq[i][0], d_ds.at(i * WG_KEYS + kk * 32), d_kt.at(i * WG_KEYS + kk * 32), kk > 0);
+            }
+            sage_wgmma_commit();
+        }
+        sage_wgmma_wait<1>();
+        sage_wgmma_touch(iq[0][0]);
+        #pragma unroll
+        for (int nt = 0; nt < DQ_COLS / 8; ++nt) {
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) acc_dq[nt][e] = sagebwd_i2f(iq[0][0][nt][e]) * sq0;
+        }
+        sage_wgmma_wait<0>();
+        sage_wgmma_touch(iq[1][0]);
+        #pragma unroll
+        for (int nt = 0; nt < DQ_COLS / 8; ++nt) {
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) acc_dq[nt][e] = fmaf(sagebwd_i2f(iq[1][0][nt][e]), sq1, acc_dq[nt][e]);
+        }
+        #pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int row = q0 + wi * 16 + g + 8 * h;
+            if (row < nq) {
+                float* dst = dq_acc + (bh * nq + row) * HEAD_DIM + wg * DQ_COLS + 2 * t;
+                #pragma unroll
+                for (int nt = 0; nt < DQ_COLS / 8; ++nt) sage_red_add2(dst + 8 * nt, acc_dq[nt][2 * h], acc_dq[nt][2 * h + 1]);
+            }
+        }
+    }
+    sage_cp_async_wait<0>();
+
+    // dK (times the softmax scale) and dV of this thread's two keys.
+    #pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        const int key = my_key + 8 * r;
+        if (key < nk) {
+            u16* dk_row = dk + batch * dk_sb + kv_head * dk_sh + key * dk_sn + 2 * t;
+            u16* dv_row = dv + batch * dv_sb + kv_head * dv_sh + key * dv_sn + 2 * t;
+            #pragma unroll
+            for (int h = 0; h < D_HALVES; ++h) {
+                #pragma unroll
+                for (int nt = 0; nt < DV_COLS / 8; ++nt) {
+                    const int col = h * DV_COLS + nt * 8;
+                    *reinterpret_cast<u32*>(dk_row + col) =
+                            sage_pack2(acc_dk[h][nt][2 * r] * scale, acc_dk[h][nt][2 * r + 1] * scale);
+                    *reinterpret_cast<u32*>(dv_row + col) = sage_pack2(acc_dv[h][nt][2 * r], acc_dv[h][nt][2 * r + 1]);
+                }
+            }
+        }
+    }
+}
