@@ -241,12 +241,12 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles, int timelineBlock
 
     private Map<String, Object> wgmmaModel() {
         int ob = spec.operandBytes();
-        int k = 32 / ob; // wgmma K per instruction: 32 bytes of each operand row
+        int k = WgmmaShape.K_BYTES / ob; // wgmma K per instruction: 32 bytes of each operand row
         boolean q8 = spec.precision().quantized();
         String elem = spec.elementType().ptxName();
         var qk = q8
-                ? new WgmmaShape("sage_wgmma_qk", "S = Q K^T in INT8: A (Q) and B (K) K-major from shared memory",
-                        tiles.blockN(), k, "s32", "s8", "s8", false, "", "int")
+                ? WgmmaShape.int8("sage_wgmma_qk", "S = Q K^T in INT8: A (Q) and B (K) K-major from shared memory",
+                        tiles.blockN(), false)
                 : new WgmmaShape("sage_wgmma_qk", "S = Q K^T: A (Q) and B (K) K-major from shared memory",
                         tiles.blockN(), k, "f32", elem, elem, false, ", 1, 1, 0, 0", "float");
         var pv = q8
@@ -283,30 +283,5 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles, int timelineBlock
         m.put("qkWgmma", qk.name());
         m.put("pvWgmma", pv.name());
         return m;
-    }
-
-    /**
-     * One wgmma instruction shape the template wraps in a device function.
-     *
-     * @param immSuffix the immediate operands after the scale-d predicate (negate/transpose flags)
-     * @param accType   C type of the accumulator registers ({@code float} or {@code int})
-     */
-    record WgmmaShape(String name, String doc, int n, int k, String dtype, String atype, String btype,
-            boolean aFromRegs, String immSuffix, String accType) {
-        Map<String, Object> model() {
-            var m = new LinkedHashMap<String, Object>();
-            m.put("name", name);
-            m.put("doc", doc + " (m64n" + n + "k" + k + ")");
-            m.put("n", n);
-            m.put("k", k);
-            m.put("dtype", dtype);
-            m.put("atype", atype);
-            m.put("btype", btype);
-            m.put("aFromRegs", aFromRegs);
-            m.put("immSuffix", immSuffix);
-            m.put("accType", accType);
-            m.put("accConstraint", accType.equals("int") ? "r" : "f");
-            return m;
-        }
     }
 }

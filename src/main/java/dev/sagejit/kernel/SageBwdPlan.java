@@ -167,28 +167,24 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
     /** The wgmma backward's numbers and its four instruction shapes (common/wgmma.ftl). */
     private Map<String, Object> wgmmaBackwardModel() {
         String elem = type.ptxName();
-        int dqCols = headDim / (backwardKeys() / SageBwdLayout.BLOCK);
-        var s = new FwdKernelPlan.WgmmaShape("sagebwd_wgmma_s", "S^T = K8 Q8^T: A and B K-major from shared memory",
-                SageBwdLayout.BLOCK, 32, "s32", "s8", "s8", false, "", "int");
-        var dp = new FwdKernelPlan.WgmmaShape("sagebwd_wgmma_dp",
-                "dP^T = V dO^T in 16 bits: A and B K-major from shared memory", SageBwdLayout.BLOCK, 16, "f32", elem,
-                elem, false, ", 1, 1, 0, 0", "float");
-        var t = new FwdKernelPlan.WgmmaShape("sagebwd_wgmma_t",
+        int dqCols = headDim / (backwardKeys() / SageBwdLayout.BLOCK); // each warpgroup's share of dQ's columns
+        var s = WgmmaShape.int8("sagebwd_wgmma_s", "S^T = K8 Q8^T: A and B K-major from shared memory",
+                SageBwdLayout.BLOCK, false);
+        var dp = new WgmmaShape("sagebwd_wgmma_dp", "dP^T = V dO^T in 16 bits: A and B K-major from shared memory",
+                SageBwdLayout.BLOCK, WgmmaShape.K_BYTES / type.bytes(), "f32", elem, elem, false, ", 1, 1, 0, 0",
+                "float");
+        var t = WgmmaShape.int8("sagebwd_wgmma_t",
                 "dV += P8^T dO8 and dK += dS8^T Q8: A from registers, B (dO8^T, Q8^T) K-major from shared memory",
-                WGMMA_DV_COLS, 32, "s32", "s8", "s8", true, "", "int");
-        var dq = new FwdKernelPlan.WgmmaShape("sagebwd_wgmma_dq",
-                "dQ += dS8 K8: A (dS8) and B (K8^T) K-major from shared memory", dqCols, 32, "s32", "s8", "s8", false,
-                "", "int");
-        var shapes = new java.util.ArrayList<>(java.util.List.of(s.model(), dp.model(), t.model()));
-        if (dqCols != s.n()) {
-            shapes.add(dq.model());
-        }
+                WGMMA_DV_COLS, true);
+        var dq = WgmmaShape.int8("sagebwd_wgmma_dq", "dQ += dS8 K8: A (dS8) and B (K8^T) K-major from shared memory",
+                dqCols, false);
         var m = new LinkedHashMap<String, Object>();
-        m.put("wgmmaShapes", shapes);
+        m.put("wgmmaShapes", java.util.List.of(s.model(), dp.model(), t.model(), dq.model()));
         m.put("sWgmma", s.name());
         m.put("dpWgmma", dp.name());
         m.put("tWgmma", t.name());
-        m.put("dqWgmma", dqCols != s.n() ? dq.name() : s.name());
+        m.put("dqWgmma", dq.name());
+        m.put("dqCols", dqCols);
         m.put("dvCols", WGMMA_DV_COLS);
         m.put("panelRowBytes", FwdKernelPlan.SWIZZLE_ROW_BYTES);
         m.put("bwdStages", WGMMA_BWD_STAGES);

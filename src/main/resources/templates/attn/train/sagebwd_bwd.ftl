@@ -69,7 +69,7 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
         for (int e = 0; e < 4; ++e) acc_dk[dt][e] = acc_dv[dt][e] = 0.f;
     }
     // Queries that see any key of this block (causal masks are bottom-right aligned).
-    const int q_first = CAUSAL ? max(0, key0 - (nk - nq)) / BLOCK * BLOCK : 0;
+    const int q_first = sagebwd_first_query(key0, nq, nk);
     u32 unused[1][F16_STEPS][4];
 
     for (int head = kv_head * group; head < (kv_head + 1) * group; ++head) {
@@ -102,24 +102,11 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
             }
             const float c = my_ks * qs * scale_log2;
             float p[1][N_TILES][4];
-            #pragma unroll
-            for (int nt = 0; nt < N_TILES; ++nt) {
-                #pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const int key = key0 + warp_key + g + 8 * (e >> 1);
-                    const int qi = nt * 8 + 2 * t + (e & 1);
-                    const bool visible = key < nk && q0 + qi < nq && (!CAUSAL || key <= q0 + qi + nk - nq);
-                    p[0][nt][e] = visible ? sage_exp2(fmaf((float)acc_s[nt][e], c, -s_lse[qi])) : 0.f;
-                }
-            }
+            sagebwd_probs(p, acc_s, c, key0 + warp_key + g, q0, nq, nk, s_lse, t);
             // dP^T = V_w dO^T in 16 bits, then dS^T = P^T (dP^T - D).
             float ds[1][N_TILES][4];
             sage_gemm_qk<1, N_TILES, F16_STEPS, false>(ds, unused, sV, warp_key, sG, lane);
-            #pragma unroll
-            for (int nt = 0; nt < N_TILES; ++nt) {
-                #pragma unroll
-                for (int e = 0; e < 4; ++e) ds[0][nt][e] = p[0][nt][e] * (ds[0][nt][e] - s_delta[nt * 8 + 2 * t + (e & 1)]);
-            }
+            sagebwd_ds(ds, p, s_delta, t);
             // One scale per BLOCK x BLOCK tile of P and of dS: the tile's warps share their maxima.
             const float pm = sagebwd_warp_absmax(p), dm = sagebwd_warp_absmax(ds);
             if (lane == 0) { s_max[warp] = pm; s_max[BWD_WARPS + warp] = dm; }
@@ -142,18 +129,7 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
             sagebwd_pack<T_STEPS>(a, ds, sagebwd_inv(ds_max[tile]));
             const float dk_scale[2] = {ds_scale * qs, ds_scale * qs};
             sagebwd_mma_t_scaled<D_TILES / 2, BLOCK>(acc_dk, a, sQ8t, 0, 0, dk_scale, lane);  // dK += dS^T Q
-            // dS8 as [query][key position]: keys g and g + 8 of this warp's 16 in one 16-bit word.
-            #pragma unroll
-            for (int nt = 0; nt < N_TILES; ++nt) {
-                #pragma unroll
-                for (int e = 0; e < 2; ++e) {
-                    const int qi = nt * 8 + 2 * t + e;
-                    const u32 lo = (a[nt / 4][2 * ((nt / 2) & 1)] >> (8 * (2 * (nt & 1) + e))) & 0xffu;
-                    const u32 hi = (a[nt / 4][2 * ((nt / 2) & 1) + 1] >> (8 * (2 * (nt & 1) + e))) & 0xffu;
-                    const u32 addr = sDS + sage_swz<BWD_KEYS>(qi, warp) + 2 * g;
-                    asm volatile("st.shared.u16 [%0], %1;\n" :: "r"(addr), "h"((unsigned short)(lo | (hi << 8))) : "memory");
-                }
-            }
+            sagebwd_store_ds(sDS, a, warp, g, t);
             __syncthreads();
             // dQ rows q0 + 16 (warp % TILE_WARPS) .. + 15, head-dim pairs of part warp / TILE_WARPS:
             // the BWD_TILES key tiles' dS8 K8 (each with its own dS and K scale), then one red.add each.

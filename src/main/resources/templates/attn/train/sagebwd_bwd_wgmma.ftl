@@ -20,7 +20,7 @@ constexpr int WG_KEYS = BLOCK;                  // keys per consumer warpgroup: 
 constexpr int WGS = BWD_KEYS / WG_KEYS;         // consumer warpgroups
 constexpr int D_HALVES = HEAD_DIM / ${dvCols};  // column blocks of dK and dV per product
 constexpr int DV_COLS = ${dvCols};
-constexpr int DQ_COLS = HEAD_DIM / WGS;         // dQ columns per warpgroup
+constexpr int DQ_COLS = ${dqCols};              // dQ columns per warpgroup
 constexpr u32 PANEL_ROW = ${panelRowBytes};     // bytes of a 16-bit panel row (the 128-byte swizzle)
 constexpr int PANEL_ELEMS = PANEL_ROW / ${elemBytes};
 constexpr int PANEL_STEPS = PANEL_ELEMS / 16;   // 16-bit k16 steps per panel
@@ -30,7 +30,7 @@ constexpr u32 DS_BYTES = BLOCK * BWD_KEYS;
 constexpr u32 STAGE_BYTES = 3 * INT8_TILE + BLOCK * HEAD_DIM * ${elemBytes};  // Q8, Q8^T, dO8^T, dO
 constexpr int STAGES = ${bwdStages};
 constexpr u32 SMEM_ALIGN = ${swizzleAlign};
-static_assert(WGS * 128 == BWD_THREADS && WG_KEYS == 64 && DQ_COLS % 8 == 0, "warpgroup map");
+static_assert(WGS == 2 && WGS * 128 == BWD_THREADS && WG_KEYS == 64 && DQ_COLS * WGS == HEAD_DIM, "warpgroup map");
 static_assert(STAGES == 2, "the loop below double-buffers");
 
 // Copies rows [row0, row0 + ROWS) of a [n, HEAD_DIM] 16-bit global matrix (row stride `stride`
@@ -61,22 +61,6 @@ __device__ __forceinline__ void sagebwd_dequant_add(float (&out)[T][4], const in
     for (int nt = 0; nt < T; ++nt) {
         #pragma unroll
         for (int e = 0; e < 4; ++e) out[nt][e] = fmaf(sagebwd_i2f(acc[nt][e]), scale, out[nt][e]);
-    }
-}
-
-// dS8 (this warp's A fragments) as [query][key position] rows of the dQ product's A tile: keys g and
-// g + 8 of the warp's 16 in one 16-bit word (K^T's PERM_ROWS order), chunk `warp` of each row.
-__device__ __forceinline__ void sagebwd_store_ds(u32 s_ds, const u32 (&a)[T_STEPS][4], int warp, int g, int t) {
-    #pragma unroll
-    for (int nt = 0; nt < N_TILES; ++nt) {
-        #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-            const int qi = nt * 8 + 2 * t + e;
-            const u32 lo = (a[nt / 4][2 * ((nt / 2) & 1)] >> (8 * (2 * (nt & 1) + e))) & 0xffu;
-            const u32 hi = (a[nt / 4][2 * ((nt / 2) & 1) + 1] >> (8 * (2 * (nt & 1) + e))) & 0xffu;
-            asm volatile("st.shared.u16 [%0], %1;\n" :: "r"(s_ds + sage_swz<BWD_KEYS>(qi, warp) + 2 * g),
-                         "h"((unsigned short)(lo | (hi << 8))) : "memory");
-        }
     }
 }
 
@@ -121,7 +105,7 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
     }
 
     // Query blocks that see any key of this block (causal masks are bottom-right aligned), head by head.
-    const int q_first = CAUSAL ? max(0, key0 - (nk - nq)) / BLOCK * BLOCK : 0;
+    const int q_first = sagebwd_first_query(key0, nq, nk);
     const int q_steps = q_first < nq ? (nq - q_first + BLOCK - 1) / BLOCK : 0;
     const int steps = q_steps * group;
     auto load_step = [&](int s) {
@@ -201,25 +185,10 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
         // P^T = exp2(S^T * scale * log2(e) - LSE2), then dS^T = P^T (dP^T - D).
         const float c = ks[wg] * qs * scale_log2;
         float p[1][N_TILES][4];
-        #pragma unroll
-        for (int nt = 0; nt < N_TILES; ++nt) {
-            #pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int key = my_key + 8 * (e >> 1);
-                const int qi = nt * 8 + 2 * t + (e & 1);
-                const bool visible = key < nk && q0 + qi < nq && (!CAUSAL || key <= q0 + qi + nk - nq);
-                p[0][nt][e] = visible ? sage_exp2(fmaf(sagebwd_i2f(acc_s[0][nt][e]), c, -s_lse[qi])) : 0.f;
-            }
-        }
+        sagebwd_probs(p, acc_s[0], c, my_key, q0, nq, nk, s_lse, t);
         sage_wgmma_wait<0>();
         sage_wgmma_touch(acc_dp[0]);
-        #pragma unroll
-        for (int nt = 0; nt < N_TILES; ++nt) {
-            #pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                acc_dp[0][nt][e] = p[0][nt][e] * (acc_dp[0][nt][e] - s_delta[nt * 8 + 2 * t + (e & 1)]);
-            }
-        }
+        sagebwd_ds(acc_dp, p, s_delta, t);
         // One scale per BLOCK x BLOCK tile of P and of dS: this warpgroup's, over its four warps.
         const float pm = sagebwd_warp_absmax(p), dm = sagebwd_warp_absmax(acc_dp);
         if (lane == 0) { s_max[2 * warp] = pm; s_max[2 * warp + 1] = dm; }

@@ -105,3 +105,51 @@ __device__ __forceinline__ float sagebwd_warp_absmax(const float (&s)[1][N_TILES
 __device__ __forceinline__ float sagebwd_inv(float amax) {
     return amax > 0.f ? fminf(__fdiv_rn(INT8_MAX, amax), SAGE_FLT_MAX) : 0.f;
 }
+
+// The first query block that sees key `key0` (causal masks are bottom-right aligned: key k is seen by
+// queries q with k <= q + nk - nq), on a BLOCK boundary; 0 without a mask.
+__device__ __forceinline__ int sagebwd_first_query(int key0, int nq, int nk) {
+    return CAUSAL ? max(0, key0 - (nk - nq)) / BLOCK * BLOCK : 0;
+}
+
+// P^T = exp2(S^T c - LSE2) of an accumulator tile of this thread's keys key_row and key_row + 8 and the
+// step's BLOCK queries from q0 (S^T exact INT32 sums; c = ks qs scale log2(e)); 0 where masked.
+__device__ __forceinline__ void sagebwd_probs(float (&p)[1][N_TILES][4], const int (&s)[N_TILES][4], float c,
+                                              int key_row, int q0, int nq, int nk, const float* s_lse, int t) {
+    #pragma unroll
+    for (int nt = 0; nt < N_TILES; ++nt) {
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int key = key_row + 8 * (e >> 1);
+            const int qi = nt * 8 + 2 * t + (e & 1);
+            const bool visible = key < nk && q0 + qi < nq && (!CAUSAL || key <= q0 + qi + nk - nq);
+            p[0][nt][e] = visible ? sage_exp2(fmaf(sagebwd_i2f(s[nt][e]), c, -s_lse[qi])) : 0.f;
+        }
+    }
+}
+
+// dS^T = P^T (dP^T - D), in place of dP^T.
+__device__ __forceinline__ void sagebwd_ds(float (&dp)[1][N_TILES][4], const float (&p)[1][N_TILES][4],
+                                           const float* s_delta, int t) {
+    #pragma unroll
+    for (int nt = 0; nt < N_TILES; ++nt) {
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) dp[0][nt][e] = p[0][nt][e] * (dp[0][nt][e] - s_delta[nt * 8 + 2 * t + (e & 1)]);
+    }
+}
+
+// dS8 (this warp's A fragments) as [query][key position] rows of the dQ product's A tile: keys g and
+// g + 8 of the warp's 16 in one 16-bit word (K^T's PERM_ROWS order), chunk `warp` of each row.
+__device__ __forceinline__ void sagebwd_store_ds(u32 s_ds, const u32 (&a)[T_STEPS][4], int warp, int g, int t) {
+    #pragma unroll
+    for (int nt = 0; nt < N_TILES; ++nt) {
+        #pragma unroll
+        for (int e = 0; e < 2; ++e) {
+            const int qi = nt * 8 + 2 * t + e;
+            const u32 lo = (a[nt / 4][2 * ((nt / 2) & 1)] >> (8 * (2 * (nt & 1) + e))) & 0xffu;
+            const u32 hi = (a[nt / 4][2 * ((nt / 2) & 1) + 1] >> (8 * (2 * (nt & 1) + e))) & 0xffu;
+            asm volatile("st.shared.u16 [%0], %1;\n" :: "r"(s_ds + sage_swz<BWD_KEYS>(qi, warp) + 2 * g),
+                         "h"((unsigned short)(lo | (hi << 8))) : "memory");
+        }
+    }
+}
