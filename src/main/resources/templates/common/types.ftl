@@ -12,3 +12,6 @@ struct __align__(16) u32x4 { u32 x, y, z, w; };
 // in the low mantissa bits (the sum's bits are SAGE_ROUND_MAGIC_BITS + that integer).
 #define SAGE_ROUND_MAGIC 12582912.f
 #define SAGE_ROUND_MAGIC_BITS 0x4B400000
+// The smallest normal float: stands in for a score scale of 0 (rows past the end), so masked keys
+// (-inf) stay -inf and not NaN.
+#define SAGE_TINY 1.17549435e-38f

@@ -56,8 +56,9 @@ final class CompileCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Option(names = "--precision", defaultValue = "bf16", converter = Converters.PrecisionConverter.class,
-            description = "A forward precision: bf16, fp16, int8-fp8 or int8-fp8-fp16 (default ${DEFAULT-VALUE}); --all"
-                    + " adds the NVFP4, backward and SageBwd modules.")
+            description = "A forward precision: bf16, fp16, int8-fp8 or int8-fp8-fp16, or sagebwd / sagebwd-fp16 (the"
+                    + " training module and its quantizers) (default ${DEFAULT-VALUE}); --all adds the NVFP4, backward"
+                    + " and SageBwd modules.")
     Precision precision;
 
     @Option(names = "--head-dim", defaultValue = "128", description = "64 or 128 (default ${DEFAULT-VALUE}).")
@@ -155,6 +156,14 @@ final class CompileCommand implements Callable<Integer> {
             if (compilers.isEmpty()) {
                 unserved.add(arch.name() + ": no " + backend.name().toLowerCase(Locale.ROOT)
                         + " NVRTC found targets it (found " + bound + "); " + NvrtcChoice.INSTALL_HINT);
+                continue;
+            }
+            if (!all && precision.sageBwd()) {
+                // One SageBwd module (training forward and backward) and its quantizer module.
+                var sb = new SageBwdPlan(arch, precision.inputType(), headDim, causal);
+                compilers.forEach(n -> variants.add(Variant.of(sb, n)));
+                var qp = new SageBwdQuantPlan(arch, sb.type(), headDim);
+                compilers.forEach(n -> variants.add(Variant.of(qp, n)));
                 continue;
             }
             for (FwdKernelPlan plan : plans(arch)) {

@@ -165,6 +165,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles, int timelineBlock
         m.put("qTileBytes", TileTable.qTileBytes(spec, tiles));
         m.put("kvTileBytes", TileTable.kvTileBytes(spec, tiles));
         m.put("vStageBytes", TileTable.vStageBytes(spec, tiles));
+        m.put("vTileBytes", TileTable.kvTileBytes(spec, tiles));
         m.put("qInRegisters", qInRegisters());
         m.put("minBlocksPerSm", minBlocksPerSm());
         m.put("causal", spec.causal());
@@ -268,6 +269,7 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles, int timelineBlock
         m.put("stepsPerRow", qkRowBytes() / 32);
         m.put("stepBytes", 32);
         m.put("vTransposed", q8);
+        m.put("onesRows", q8);
         m.put("qSlots", persistent() ? TileTable.persistentQSlots(spec, tiles) : 1);
         m.put("vRowBytes", vRowBytes());
         m.put("swizzleAlign", TileTable.SWIZZLE_ALIGN);

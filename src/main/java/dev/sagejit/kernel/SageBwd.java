@@ -9,6 +9,7 @@ import dev.sagejit.runtime.KernelArgs;
 import dev.sagejit.runtime.LaunchGeometry;
 import dev.sagejit.runtime.LoadedKernel;
 import dev.sagejit.runtime.Stream;
+import dev.sagejit.runtime.TensorMap;
 import dev.sagejit.spec.Arch;
 import dev.sagejit.spec.SageBwdLayout;
 import dev.sagejit.spec.SageBwdLayout.Order;
@@ -49,7 +50,7 @@ public final class SageBwd {
             long qPad = SageBwdLayout.padded(nq), kPad = SageBwdLayout.padded(nk);
             long qBlocks = SageBwdLayout.blocks(nq), kBlocks = SageBwdLayout.blocks(nk);
             DeviceBuffer[] v = regions.views(bh * nq * d, bh * d * qPad, bh * qBlocks * 4, bh * nq * 4, bh * nq * 4,
-                    bhk * nk * d, bhk * d * kPad, bhk * kBlocks * 4, bhk * d * 4, bhk * d * 4, bhk * d * kPad,
+                    bhk * nk * d, bhk * d * kPad, bhk * kBlocks * 4, bhk * d * 4, bhk * d * 4, bhk * d * kPad * 2,
                     bhk * kBlocks * 4, bh * d * qPad, bh * qBlocks * 4, bh * nq * 4, bh * nq * d * 4);
             q8 = v[0]; q8t = v[1]; qScale = v[2]; qShift = v[3]; lse2 = v[4];
             k8 = v[5]; k8t = v[6]; kScale = v[7]; kSum = v[8]; vMax = v[9]; v8t = v[10]; vScale = v[11];
@@ -71,7 +72,10 @@ public final class SageBwd {
             return k8;
         }
 
-        /** V's INT8 codes transposed [B, Hkv, D, padded(Nk)] in {@link Order#COLUMNS}. */
+        /**
+         * V's codes transposed [B, Hkv, D, padded(Nk)]: INT8 in {@link Order#COLUMNS}, or where the forward
+         * runs on wgmma ({@link SageBwdPlan#vOrder()}) FP16 in {@link Order#F16}.
+         */
         public DeviceBuffer v8t() {
             return v8t;
         }
@@ -100,7 +104,7 @@ public final class SageBwd {
                     stream);
             quantize(qp, k, 1, nk, SageBwdQuantPlan.Mean.SUBTRACT, ws.k8, ws.k8t, Order.ROWS, ws.kScale, null,
                     ws, stream);
-            quantize(qp, v, 1, nk, SageBwdQuantPlan.Mean.NONE, null, ws.v8t, Order.COLUMNS, ws.vScale, null, ws,
+            quantize(qp, v, 1, nk, SageBwdQuantPlan.Mean.NONE, null, ws.v8t, plan.vOrder(), ws.vScale, null, ws,
                     stream);
         }
         if (nq == 0) {
@@ -109,12 +113,45 @@ public final class SageBwd {
         quantize(qp, q, p.group(), nk, SageBwdQuantPlan.Mean.SHIFT, ws.q8, ws.q8t, Order.COLUMNS, ws.qScale, ws.qShift,
                 ws, stream);
         float scaleLog2 = options.scaleLog2(q.headDim());
-        kernel(plan, plan.forwardEntry()).launch(new LaunchGeometry((nq + SageBwdPlan.FWD_BLOCK_M - 1)
-                / SageBwdPlan.FWD_BLOCK_M, hq, b, plan.forwardThreads(), 1, 1, plan.forwardSharedBytes()), stream,
-                KernelArgs.builder().ptr(ws.q8).ptr(ws.k8).ptr(ws.v8t).ptr(ws.qScale).ptr(ws.kScale).ptr(ws.vScale)
-                        .ptr(ws.qShift).ptr(o.address()).ptr(lseAddress).ptr(ws.lse2).i64(o.batchStride())
-                        .i64(o.headStride()).i64(o.seqStride()).i32(nq).i32(nk).i32(p.group()).f32(scaleLog2)
-                        .build());
+        int[] grid = plan.forwardGrid(b, hq, nq, loader.device().smCount());
+        var geometry = new LaunchGeometry(grid[0], grid[1], grid[2], plan.forwardThreads(), 1, 1,
+                plan.forwardSharedBytes());
+        var args = KernelArgs.builder();
+        if (plan.wgmmaForward()) {
+            forwardTensorMaps(args, plan, ws, b, hq, hkv, nq, nk);
+        } else {
+            args.ptr(ws.q8).ptr(ws.k8).ptr(ws.v8t);
+        }
+        args.ptr(ws.qScale).ptr(ws.kScale).ptr(ws.vScale).ptr(ws.qShift).ptr(o.address()).ptr(lseAddress)
+                .ptr(ws.lse2).i64(o.batchStride()).i64(o.headStride()).i64(o.seqStride()).i32(nq).i32(nk)
+                .i32(p.group()).f32(scaleLog2);
+        if (plan.wgmmaForward()) {
+            args.i32(hq).i32(b);
+        }
+        kernel(plan, plan.forwardEntry()).launch(geometry, stream, args.build());
+    }
+
+    /**
+     * The wgmma forward's TMA maps: Q8 and K8 rows ({@code headDim} bytes, whole rows per box), and V's
+     * FP16 codes transposed (a key block of every channel per box), each swizzled as its rows' width.
+     */
+    private static void forwardTensorMaps(KernelArgs.Builder args, SageBwdPlan plan, Workspace ws, int b, int hq,
+            int hkv, int nq, int nk) {
+        int d = plan.headDim(), block = SageBwdLayout.BLOCK;
+        long kRows = Math.max(1, nk), kPad = Math.max(block, SageBwdLayout.padded(nk)); // valid maps for nk = 0
+
+        var u8 = TensorMap.DataType.UINT8;
+        var rows = TensorMap.Swizzle.forRowBytes(d);
+        var tmQ = TensorMap.encodeTiled(u8, ws.q8.address(), new long[] {d, Math.max(1, nq), hq, b},
+                new long[] {d, (long) d * Math.max(1, nq), (long) d * Math.max(1, nq) * hq},
+                new int[] {d, SageBwdPlan.FWD_BLOCK_M, 1, 1}, rows);
+        var tmK = TensorMap.encodeTiled(u8, ws.k8.address(), new long[] {d, kRows, hkv, b},
+                new long[] {d, d * kRows, d * kRows * hkv}, new int[] {d, block, 1, 1}, rows);
+        int codeBytes = plan.vOrder().codeBytes();
+        var tmV = TensorMap.encodeTiled(TensorMap.DataType.UINT16, ws.v8t.address(), new long[] {kPad, d, hkv, b},
+                new long[] {kPad * codeBytes, kPad * codeBytes * d, kPad * codeBytes * d * hkv},
+                new int[] {block, d, 1, 1}, TensorMap.Swizzle.forRowBytes(block * codeBytes));
+        args.blob(tmQ.bytes()).blob(tmK.bytes()).blob(tmV.bytes());
     }
 
     /**

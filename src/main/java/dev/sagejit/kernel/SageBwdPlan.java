@@ -10,9 +10,9 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * SageBwd's attention kernels: one module with the training forward ({@link #forwardEntry()},
- * mma.sync m16n8k32 INT8) and the backward ({@link #backwardEntry()}: warpgroup MMAs where the arch
- * has them, {@link #wgmmaBackward()}, else mma.sync) for one element type, head dim and mask. The
+ * SageBwd's attention kernels: one module with the training forward ({@link #forwardEntry()}) and the
+ * backward ({@link #backwardEntry()}) for one element type, head dim and mask, both on warpgroup MMAs
+ * where the arch has them ({@link #wgmmaForward()}, {@link #wgmmaBackward()}), else on mma.sync. The
  * 16-bit backward module ({@link FlashBwdPlan}) supplies D = rowsum(dO * O) and dQ's conversion.
  *
  * @param arch     sm_80 or newer (INT8 and 16-bit mma.sync)
@@ -33,6 +33,12 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
 
     /** Head-dim columns of dK and dV per wgmma of the backward (n64: 32 INT32 registers per product). */
     static final int WGMMA_DV_COLS = 64;
+    /** K8 / V^T ring stages of the wgmma forward (wgmma_pipeline.ftl): the producer runs up to 4 blocks ahead. */
+    static final int WGMMA_FWD_STAGES = 4;
+    /** Consumer warpgroups of the wgmma forward: 64 query rows (one Q scale block) each. */
+    static final int WGMMA_FWD_CONSUMERS = FWD_BLOCK_M / 64;
+    /** Q slots of the persistent wgmma forward: the next tile's Q loads while this one is computed. */
+    static final int WGMMA_FWD_Q_SLOTS = 2;
     /** Query-tile stages of the wgmma backward: the next tile loads while this one is computed. */
     static final int WGMMA_BWD_STAGES = 2;
     /** Threads of one warpgroup. */
@@ -58,6 +64,15 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         return arch.has(MmaKind.WGMMA);
     }
 
+    /**
+     * Whether the forward runs on warpgroup MMAs (sm_90a): the int8-fp8 kernel's persistent TMA pipeline
+     * (a producer warpgroup, {@link #WGMMA_FWD_STAGES} K / V^T stages) and two consumer warpgroups of 64
+     * query rows, S = Q8 K8^T of the next key block issued with this block's P~ V.
+     */
+    public boolean wgmmaForward() {
+        return arch.has(MmaKind.WGMMA);
+    }
+
     private String entry() {
         return "sagejit_" + key();
     }
@@ -70,8 +85,27 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         return entry() + "_bwd";
     }
 
+    /** Threads of a forward block: 16 rows per warp, plus the producer warpgroup on wgmma. */
     public int forwardThreads() {
-        return FWD_BLOCK_M / 16 * 32;
+        return FWD_BLOCK_M / 16 * 32 + (wgmmaForward() ? WARPGROUP_THREADS : 0);
+    }
+
+    /**
+     * Launch grid (x, y, z) of the forward: on wgmma persistent, one block per SM (or per tile) walking
+     * the (query block, head, batch) tiles; on mma.sync one block per tile.
+     */
+    public int[] forwardGrid(int batch, int heads, int nq, int smCount) {
+        int mBlocks = (nq + FWD_BLOCK_M - 1) / FWD_BLOCK_M;
+        if (wgmmaForward()) {
+            long tiles = (long) mBlocks * heads * batch;
+            return new int[] {(int) Math.max(1, Math.min(tiles, smCount)), 1, 1};
+        }
+        return new int[] {mBlocks, heads, batch};
+    }
+
+    /** Bytes of one V^T tile of the forward: {@code headDim} rows of a key block's codes. */
+    int vTileBytes() {
+        return int8TileBytes() * vOrder().codeBytes();
     }
 
     /** Bytes of a [BLOCK][headDim] INT8 tile (or its transpose). */
@@ -79,8 +113,24 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         return SageBwdLayout.BLOCK * headDim;
     }
 
-    /** Dynamic shared memory of the forward: the Q tile and two stages of K and V^T. */
+    /**
+     * The order (and code width) of V's transposed copy the forward reads: FP16 codes in token order for
+     * the wgmma forward's 16-bit P~ V, INT8 in PERM_COLUMNS order for mma.sync's INT8 P~ V.
+     */
+    public SageBwdLayout.Order vOrder() {
+        return wgmmaForward() ? SageBwdLayout.Order.F16 : SageBwdLayout.Order.COLUMNS;
+    }
+
+    /**
+     * Dynamic shared memory of the forward: the Q tile and two stages of K and V^T on mma.sync; on wgmma
+     * two Q slots, {@link #WGMMA_FWD_STAGES} stages of K and V^T (FP16) and the mbarriers, from a swizzle
+     * repeat.
+     */
     public int forwardSharedBytes() {
+        if (wgmmaForward()) {
+            return TileTable.SWIZZLE_ALIGN + WGMMA_FWD_Q_SLOTS * FWD_BLOCK_M * headDim
+                    + WGMMA_FWD_STAGES * (int8TileBytes() + vTileBytes()) + TileTable.BARRIER_BYTES;
+        }
         return FWD_BLOCK_M * headDim + 4 * int8TileBytes();
     }
 
@@ -157,19 +207,26 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.put("elemBytes", type.bytes());
         m.put("causal", causal);
         m.putAll(layoutModel());
+        m.put("wgmmaForward", wgmmaForward());
         m.put("wgmmaBackward", wgmmaBackward());
-        if (wgmmaBackward()) {
-            m.putAll(wgmmaBackwardModel());
+        if (wgmmaForward() || wgmmaBackward()) {
+            m.putAll(wgmmaModel());
         }
         return m;
     }
 
-    /** The wgmma backward's numbers and its four instruction shapes (common/wgmma.ftl). */
-    private Map<String, Object> wgmmaBackwardModel() {
+    /** The wgmma kernels' numbers and their five instruction shapes (common/wgmma.ftl). */
+    private Map<String, Object> wgmmaModel() {
         String elem = type.ptxName();
         int dqCols = headDim / (backwardKeys() / SageBwdLayout.BLOCK); // each warpgroup's share of dQ's columns
-        var s = WgmmaShape.int8("sagebwd_wgmma_s", "S^T = K8 Q8^T: A and B K-major from shared memory",
+        var s = WgmmaShape.int8("sagebwd_wgmma_s",
+                "S = Q8 K8^T (forward) and S^T = K8 Q8^T (backward): A and B K-major from shared memory",
                 SageBwdLayout.BLOCK, false);
+        // P~ V on 16-bit MMAs: INT8 codes are exact FP16 values and a block's sums (64 products below 2^14 each)
+        // stay exact integers in FP32, so the FP32 result is the INT32 one without a conversion.
+        var pv = new WgmmaShape("sagebwd_wgmma_pv", "O += P8 V8 (forward) on FP16 codes: A from registers, B (V8^T)"
+                + " K-major from shared memory", headDim, WgmmaShape.K_BYTES / 2, "f32", "f16", "f16", true, ", 1, 1, 0",
+                "float");
         var dp = new WgmmaShape("sagebwd_wgmma_dp", "dP^T = V dO^T in 16 bits: A and B K-major from shared memory",
                 SageBwdLayout.BLOCK, WgmmaShape.K_BYTES / type.bytes(), "f32", elem, elem, false, ", 1, 1, 0, 0",
                 "float");
@@ -179,8 +236,28 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         var dq = WgmmaShape.int8("sagebwd_wgmma_dq", "dQ += dS8 K8: A (dS8) and B (K8^T) K-major from shared memory",
                 dqCols, false);
         var m = new LinkedHashMap<String, Object>();
-        m.put("wgmmaShapes", java.util.List.of(s.model(), dp.model(), t.model(), dq.model()));
+        m.put("wgmmaShapes", java.util.List.of(s.model(), pv.model(), dp.model(), t.model(), dq.model()));
         m.put("sWgmma", s.name());
+        m.put("pvWgmma", pv.name());
+        m.put("vCodeBytes", vOrder().codeBytes());
+        // wgmma_pipeline.ftl and wgmma_schedule.ftl, for the forward
+        m.put("fwdThreads", forwardThreads());
+        m.put("stages", WGMMA_FWD_STAGES);
+        m.put("consumerWarpgroups", WGMMA_FWD_CONSUMERS);
+        m.put("qSlots", WGMMA_FWD_Q_SLOTS);
+        m.put("qTileBytes", FWD_BLOCK_M * headDim);
+        m.put("kvTileBytes", int8TileBytes());
+        m.put("vTileBytes", vTileBytes());
+        m.put("vStageBytes", vTileBytes());
+        m.put("qkRowBytes", headDim);
+        m.put("qkColBlocks", 1);
+        m.put("qkColBlockElems", headDim);
+        m.put("vTransposed", true);
+        m.put("onesRows", false);
+        m.put("mbarSuspendNs", TileTable.MBAR_SUSPEND_NS);
+        m.put("pingpong", !causal); // as FwdKernelPlan.pingpong(): non-causal only
+        m.put("producerRegisters", TileTable.WGMMA_PRODUCER_REGS);
+        m.put("consumerRegisters", TileTable.WGMMA_CONSUMER_REGS);
         m.put("dpWgmma", dp.name());
         m.put("tWgmma", t.name());
         m.put("dqWgmma", dq.name());

@@ -32,8 +32,8 @@ public record KernelSpec(Direction direction, Arch arch, Precision precision, in
         }
         if (precision.sageBwd()) {
             throw new IllegalArgumentException(precision.id() + " is a training mode with its own kernels (SageBwdPlan):"
-                    + " 'sagejit compile --all' builds them, 'sagejit bench --direction both --precision " + precision.id()
-                    + "' times them, 'sagejit run --backward' checks them");
+                    + " 'sagejit compile --precision " + precision.id() + "' builds them, 'sagejit bench --direction"
+                    + " both --precision " + precision.id() + "' times them, 'sagejit run --backward' checks them");
         }
         if (!arch.has(MmaKind.MMA_SYNC_F16)) {
             throw new IllegalArgumentException(arch.name() + " has no BF16/FP16 mma.sync");

@@ -6,7 +6,6 @@
      S * scale * log2(e) = (x - MAGIC) * c with c = qscale * kscale * scale * log2(e). The row max is
      taken over x (order-preserving) and only it is converted; each P~ costs one integer add, one
      FMA and one exp2 (P~ = exp2(x * c + (log2 448 - m - MAGIC * c))). -->
-constexpr float SAGE2_TINY = 1.17549435e-38f; // stands in for c = 0 so masked keys stay at -inf, not NaN
 constexpr int O_TILES = D_TILES + ROW_SUM_COLUMNS / 8;  // O's n8 tiles, then the row-sum tile
 // Log2 units the softmax base may lag a row's maximum (FwdKernelPlan.speculativeSoftmax; 0 without), and
 // P~'s log2 scale: a row's maximum at the base maps to 2^SAGE2_P_LOG2 (448 without headroom).
@@ -39,7 +38,7 @@ __device__ __forceinline__ void sage2_scores(float (&x)[1][N_TILES][4], float (&
         #pragma unroll
         for (int h = 0; h < 2; ++h) {
             const float f = qsl[h] * ks;
-            c[h][b] = f == 0.f ? SAGE2_TINY : f;  // NaN (a non-finite input) stays NaN
+            c[h][b] = f == 0.f ? SAGE_TINY : f;  // NaN (a non-finite input) stays NaN
         }
     }
     #pragma unroll

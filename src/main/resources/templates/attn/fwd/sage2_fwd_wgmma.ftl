@@ -63,15 +63,6 @@ __device__ __forceinline__ int sage_tl_index(int consumer, int j, int step) {
 </#if>
 <#include "epilogue_sage2.ftl">
 
-// A consumer's place in the K/V ring: the stage a block uses and the parity of its barriers' phase
-// (the producer walks the same sequence). Advanced by compare-and-reset, not it % STAGES.
-struct Sage2Ring {
-    u32 stage, phase;
-    __device__ __forceinline__ void advance() {
-        if (++stage == STAGES) { stage = 0; phase ^= 1u; }
-    }
-};
-
 // S = Q K^T of one block into `acc` (issued and committed, not waited): Q from its descriptor,
 // K from the stage's (one add per step).
 __device__ __forceinline__ void sage2_issue_qk(int (&acc)[1][N_TILES][4], const SageDesc& dq, const SageDesc& dk,
@@ -98,38 +89,7 @@ __device__ __forceinline__ void sage2_issue_pv(float (&acc)[1][O_TILES][4], cons
 }
 
 
-constexpr bool PINGPONG = ${pingpong?c};  // FwdKernelPlan.pingpong(): non-causal only
-// Pingpong between the two consumer warpgroups (FlashAttention-3's schedule): a warpgroup issues
-// its MMAs only in its turn (named barrier 2 + consumer) and then hands the turn over, so the
-// tensor cores take one warpgroup's Q K^T and P~ V while the other runs its softmax, instead of
-// both competing for them and then for the special-function units at the same time. Both
-// warpgroups issue at the same points of the same tiles, so turns always pair up; consumer 1
-// starts by handing consumer 0 the first turn (its last hand-over is left unclaimed at exit).
-__device__ __forceinline__ void sage2_turn_wait(int consumer) {
-    if (PINGPONG) asm volatile("bar.sync %0, %1;\n" :: "r"(2 + consumer), "n"(CONSUMERS * 128) : "memory");
-}
-__device__ __forceinline__ void sage2_turn_pass(int consumer) {
-    if (PINGPONG) asm volatile("bar.arrive %0, %1;\n" :: "r"(3 - consumer), "n"(CONSUMERS * 128) : "memory");
-}
-
-// One query tile of the persistent schedule. Block b takes tiles b, b + gridDim.x, ...; tiles run
-// head by head with the query block fastest, so the resident blocks share a few heads' K/V in L2
-// (heaviest-first across all heads kept every head's K/V live at once and ran slower). Causal tiles
-// of a head run heaviest (last query block) first.
-struct Sage2Tile {
-    int m_block, head, batch, n_blocks;
-};
-__device__ __forceinline__ Sage2Tile sage2_tile(int t, int m_blocks, int heads, int batches, int nq, int nk) {
-    Sage2Tile tile;
-    const int hb = t / m_blocks;
-    tile.m_block = CAUSAL ? m_blocks - 1 - t % m_blocks : t % m_blocks;
-    tile.head = hb % heads;
-    tile.batch = hb / heads;
-    const int row0 = tile.m_block * BLOCK_M;
-    const int n_end = CAUSAL ? min(nk, row0 + BLOCK_M + nk - nq) : nk;
-    tile.n_blocks = n_end > 0 ? (n_end + BLOCK_N - 1) / BLOCK_N : 0;
-    return tile;
-}
+<#include "wgmma_schedule.ftl">
 
 extern "C" __global__ void __launch_bounds__(${threads}, ${minBlocksPerSm})
 ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ SageTensorMap tm_k,
@@ -156,7 +116,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             sage_prefetch_maps(&tm_q, &tm_k, &tm_v);
             int it = 0;
             for (int t = blockIdx.x, n = 0; t < tiles; t += gridDim.x, ++n) {
-                const Sage2Tile tl = sage2_tile(t, m_blocks, heads, batches, nq, nk);
+                const SageTile tl = sage_tile(t, m_blocks, heads, batches, nq, nk);
                 sage_produce_tile(pl, &tm_q, &tm_k, &tm_v, n % Q_SLOTS, n / Q_SLOTS, tl.m_block * BLOCK_M, tl.head,
                                   tl.head / group, tl.batch, tl.n_blocks, it);
             }
@@ -167,7 +127,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
     asm volatile("setmaxnreg.inc.sync.aligned.u32 ${consumerRegisters};\n");
 </#if>
     const int consumer = CONSUMERS == 1 ? 0 : warpgroup - 1;  // a compile-time 0 keeps Q's descriptor uniform
-    if (consumer == 1) sage2_turn_pass(consumer);
+    if (consumer == 1) sage_turn_pass(consumer);
     const int warp_row = consumer * 64 + warp * 16;
     const int g = lane >> 2, t4 = lane & 3;
     // Descriptors of stage 0 of the K and V rings and of Q slot 0; blocks add their byte offsets.
@@ -175,7 +135,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
     const SageDesc dv0 = sage_wgmma_desc_words<V_ROW_BYTES>(pl.v_stage(0), 16, 8 * V_ROW_BYTES);
     const SageDesc dq0 = sage_wgmma_desc_words<QK_ROW_BYTES>(pl.q_slot(0) + consumer * 64 * QK_ROW_BYTES, 16,
                                                              QK_GROUP_BYTES);
-    Sage2Ring ring{0u, 0u};  // the next block's K/V stage, across this block's tiles (the producer's order)
+    SageRing ring{0u, 0u};  // the next block's K/V stage, across this block's tiles (the producer's order)
 <#if timelineBlocks gt 0>
     const bool tl_lane = (tid & 127) == 0 && blockIdx.x < TL_MAX_CTAS;
     if (tl_lane) {
@@ -189,7 +149,7 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
 </#if>
 
     for (int tile = blockIdx.x, n = 0; tile < tiles; tile += gridDim.x, ++n) {
-        const Sage2Tile tl = sage2_tile(tile, m_blocks, heads, batches, nq, nk);
+        const SageTile tl = sage_tile(tile, m_blocks, heads, batches, nq, nk);
         const int head = tl.head, batch = tl.batch, kv_head = head / group;
         const int row0 = tl.m_block * BLOCK_M;
         const int n_blocks = tl.n_blocks;
@@ -219,11 +179,11 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             float alpha_pv[1][2];  // O's factor for the block whose P~ V is in flight
             u32 p_cur[PV_STEPS][4];
 
-            Sage2Ring cur = ring;  // block j's stage (its V), then block j+1's (its K) in `next`
+            SageRing cur = ring;  // block j's stage (its V), then block j+1's (its K) in `next`
             sage_mbar_wait(pl.full_k(cur.stage), cur.phase);
-            sage2_turn_wait(consumer);
+            sage_turn_wait(consumer);
             sage2_issue_qk(acc_i, dq, dk0, cur.stage * KV_TILE_BYTES);
-            sage2_turn_pass(consumer);
+            sage_turn_pass(consumer);
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_i[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_k(cur.stage));
@@ -239,15 +199,15 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
                 const bool tl_rec = tl_lane && n == 0 && j < TL_BLOCKS;
 </#if>
                 SAGE_STAMP(0);
-                Sage2Ring next = cur;
+                SageRing next = cur;
                 next.advance();
                 sage_mbar_wait(pl.full_k(next.stage), next.phase);
                 sage_mbar_wait(pl.full_v(cur.stage), cur.phase);
                 SAGE_STAMP(1);
-                sage2_turn_wait(consumer);
+                sage_turn_wait(consumer);
                 sage2_issue_qk(acc_i, dq, dk0, next.stage * KV_TILE_BYTES);
                 sage2_issue_pv(acc_pv, p_cur, dv0, cur.stage * V_STAGE_BYTES);
-                sage2_turn_pass(consumer);
+                sage_turn_pass(consumer);
                 SAGE_STAMP(2);
                 sage_wgmma_wait<1>();  // Q K^T of block j+1 is done; P~ V of block j may still run
                 sage_wgmma_touch(acc_i[0]);
@@ -293,9 +253,9 @@ ${entry}(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ Sag
             // Every Q K^T of this tile is done: its Q slot may take the tile after next.
             if (lane == 0) sage_mbar_arrive(pl.empty_q(slot));
             sage_mbar_wait(pl.full_v(cur.stage), cur.phase);
-            sage2_turn_wait(consumer);
+            sage_turn_wait(consumer);
             sage2_issue_pv(acc_pv, p_cur, dv0, cur.stage * V_STAGE_BYTES);
-            sage2_turn_pass(consumer);
+            sage_turn_pass(consumer);
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_pv[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_v(cur.stage));

@@ -1,9 +1,9 @@
 <#-- The TMA/mbarrier pipeline shared by the wgmma forward kernels. Shared memory, from a
      1024-byte-aligned base: the Q tile, STAGES K tiles, STAGES V tiles, then the barriers.
      Q and K tiles are column blocks of [rows][QK_ROW_BYTES] (one TMA box each, swizzled);
-     V tiles are [BLOCK_N][V_ROW_BYTES] column blocks, or with V_TRANSPOSED one
-     [HEAD_DIM][BLOCK_N]-byte block of V^T (8-bit V is stored transposed in global memory) followed
-     by ROW_SUM_COLUMNS rows of ones (V_STAGE_BYTES per stage).
+     V tiles are [BLOCK_N][V_ROW_BYTES] column blocks, or with V_TRANSPOSED one [HEAD_DIM] x
+     V_TILE_BYTES / HEAD_DIM-byte block of V^T (8-bit V is stored transposed in global memory), with
+     ONES_ROWS followed by ROW_SUM_COLUMNS rows of ones (V_STAGE_BYTES per stage).
      Warpgroup 0 produces: one thread loads each tile's Q and streams K/V blocks through the ring;
      every Q slot and ring slot has full (TMA landed) and empty (every consumer warp done) barriers.
      Persistent kernels keep two Q slots, so the next tile's Q and K/V load while the consumers
@@ -14,6 +14,7 @@ constexpr int Q_SLOTS = ${qSlots};             // 2: a persistent block loads th
                                                // that would keep a second block off the SM)
 constexpr u32 Q_TILE_BYTES = ${qTileBytes};
 constexpr u32 KV_TILE_BYTES = ${kvTileBytes};
+constexpr u32 V_TILE_BYTES = ${vTileBytes};       // what TMA writes of a V stage
 constexpr u32 V_STAGE_BYTES = ${vStageBytes};     // the V tile, then (int8-fp8) its ones rows and padding
 constexpr u32 QK_ROW_BYTES = ${qkRowBytes};
 constexpr int QK_COL_BLOCKS = ${qkColBlocks};
@@ -40,12 +41,12 @@ __device__ __forceinline__ SagePipeline sage_pipeline_init(u32 base) {
     pl.k = pl.q + Q_SLOTS * Q_TILE_BYTES;
     pl.v = pl.k + STAGES * KV_TILE_BYTES;
     pl.bars = pl.v + STAGES * V_STAGE_BYTES;
-<#if vTransposed>
+<#if onesRows>
     // The ones rows after every V^T stage (TMA never writes them): P~ V's last n8 tile is then P~'s
     // row sums. Generic-proxy stores, made visible to wgmma's async-proxy reads before the sync.
-    for (u32 i = 4 * threadIdx.x; i < STAGES * (V_STAGE_BYTES - KV_TILE_BYTES); i += 4 * blockDim.x) {
-        const u32 s = i / (V_STAGE_BYTES - KV_TILE_BYTES), off = i % (V_STAGE_BYTES - KV_TILE_BYTES);
-        asm volatile("st.shared.b32 [%0], %1;\n" :: "r"(pl.v_stage(s) + KV_TILE_BYTES + off), "r"(SAGE_E4M3_ONES) : "memory");
+    for (u32 i = 4 * threadIdx.x; i < STAGES * (V_STAGE_BYTES - V_TILE_BYTES); i += 4 * blockDim.x) {
+        const u32 s = i / (V_STAGE_BYTES - V_TILE_BYTES), off = i % (V_STAGE_BYTES - V_TILE_BYTES);
+        asm volatile("st.shared.b32 [%0], %1;\n" :: "r"(pl.v_stage(s) + V_TILE_BYTES + off), "r"(SAGE_E4M3_ONES) : "memory");
     }
     sage_fence_proxy_async();
 </#if>
@@ -99,7 +100,7 @@ __device__ __forceinline__ void sage_produce_tile(const SagePipeline& pl, const 
                              j * BLOCK_N, kv_head, batch, pl.full_k(s));
         }
         if (it >= STAGES) sage_mbar_wait(pl.empty_v(s), reuse_parity);
-        sage_mbar_expect_tx(pl.full_v(s), KV_TILE_BYTES);
+        sage_mbar_expect_tx(pl.full_v(s), V_TILE_BYTES);
         if (V_TRANSPOSED) {
             sage_tma_load_4d(pl.v_stage(s), tm_v, j * BLOCK_N, 0, kv_head, batch, pl.full_v(s));
         } else {

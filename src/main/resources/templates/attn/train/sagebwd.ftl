@@ -2,7 +2,8 @@
 <#-- SageBwd (docs/sagebwd.md): 8-bit attention for training, one module per element type
      (${elemPtx}), head dim and mask, over the operands of quant/sagebwd_quant.ftl (every INT8 block
      and the P and dS tiles are BLOCK x BLOCK):
-     - ${entry}_fwd: O and the LSE from INT8 Q K^T and INT8 P~ V (P~ per row per key block);
+     - ${entry}_fwd: O and the LSE from INT8 Q K^T and INT8 P~ V (P~ per row per key block): on
+       wgmma where the arch has it (sagebwd_fwd_wgmma.ftl), else on mma.sync (sagebwd_fwd.ftl);
      - ${entry}_bwd: dK and dV of a key block, and its share of dQ, from S recomputed in INT8,
        dV += P^T dO (INT8), dP = dO V^T (16-bit), dK += dS^T Q and dQ += dS K (INT8): on wgmma
        where the arch has it (sagebwd_bwd_wgmma.ftl), else on mma.sync (sagebwd_bwd.ftl).
@@ -15,8 +16,11 @@
 <#include "../../common/mask.ftl">
 <#include "../fwd/warp_gemm_mma.ftl">
 <#include "../fwd/store_o_direct.ftl">
-<#if wgmmaBackward>
+<#if wgmmaForward || wgmmaBackward>
 <#include "../../common/wgmma.ftl">
+</#if>
+<#if wgmmaForward>
+<#include "../../common/tma.ftl">
 </#if>
 
 constexpr int HEAD_DIM = ${headDim};
@@ -40,7 +44,12 @@ static_assert(BWD_KEYS == 16 * BWD_WARPS && BWD_KEYS % BLOCK == 0 && BLOCK % 32 
               "tile map");
 
 <#include "sagebwd_frag.ftl">
+<#include "sagebwd_softmax.ftl">
+<#if wgmmaForward>
+<#include "sagebwd_fwd_wgmma.ftl">
+<#else>
 <#include "sagebwd_fwd.ftl">
+</#if>
 <#if wgmmaBackward>
 <#include "sagebwd_bwd_wgmma.ftl">
 <#else>

@@ -28,10 +28,10 @@ constexpr u32 K8_BYTES = BWD_KEYS * HEAD_DIM;   // K8 and K8^T
 constexpr u32 V_BYTES = BWD_KEYS * HEAD_DIM * ${elemBytes};
 constexpr u32 DS_BYTES = BLOCK * BWD_KEYS;
 constexpr u32 STAGE_BYTES = 3 * INT8_TILE + BLOCK * HEAD_DIM * ${elemBytes};  // Q8, Q8^T, dO8^T, dO
-constexpr int STAGES = ${bwdStages};
+constexpr int BWD_STAGES = ${bwdStages};
 constexpr u32 SMEM_ALIGN = ${swizzleAlign};
 static_assert(WGS == 2 && WGS * 128 == BWD_THREADS && WG_KEYS == 64 && DQ_COLS * WGS == HEAD_DIM, "warpgroup map");
-static_assert(STAGES == 2, "the loop below double-buffers");
+static_assert(BWD_STAGES == 2, "the loop below double-buffers");
 
 // Copies rows [row0, row0 + ROWS) of a [n, HEAD_DIM] 16-bit global matrix (row stride `stride`
 // elements) into PANEL_ROW-byte panels of the 128-byte swizzle, panel p holding head-dim elements
@@ -89,9 +89,9 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
     const u32 sK8t = sK8 + K8_BYTES;                              // [D][BWD_KEYS], PERM_ROWS
     const u32 sV = sK8t + K8_BYTES;                               // panels of [BWD_KEYS][PANEL_ROW]
     const u32 sDS = sV + V_BYTES;                                 // [BLOCK queries][BWD_KEYS keys] INT8
-    const u32 sStage = sDS + DS_BYTES;                            // STAGES x {Q8, Q8^T, dO8^T, dO panels}
-    float* s_rows = reinterpret_cast<float*>(smem + (sStage + STAGES * STAGE_BYTES - smem0));  // [STAGES][LSE2, D]
-    float* s_max = s_rows + STAGES * 2 * BLOCK;  // [BWD_WARPS][P, dS] warp maxima
+    const u32 sStage = sDS + DS_BYTES;                            // BWD_STAGES x {Q8, Q8^T, dO8^T, dO panels}
+    float* s_rows = reinterpret_cast<float*>(smem + (sStage + BWD_STAGES * STAGE_BYTES - smem0));  // [BWD_STAGES][LSE2, D]
+    float* s_max = s_rows + BWD_STAGES * 2 * BLOCK;  // [BWD_WARPS][P, dS] warp maxima
     float* s_ds_max = s_max + 2 * BWD_WARPS;     // [WGS] the dS tiles' maxima
 
     sage_load_tile8<BWD_KEYS, HEAD_DIM, BWD_THREADS>(sK8, k8 + bkv * nk * HEAD_DIM, HEAD_DIM, key0, nk, tid);

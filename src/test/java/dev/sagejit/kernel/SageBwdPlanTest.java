@@ -44,6 +44,36 @@ class SageBwdPlanTest {
     }
 
     /**
+     * sm_90a's forward is the TMA pipeline one: a producer and two consumer warpgroups, INT8 S = Q8 K8^T and
+     * P~ V on FP16 codes (V^T quantized as {@code Order.F16}), persistent over the SMs; the other archs keep
+     * the mma.sync forward over INT8 V^T.
+     */
+    @Test
+    void hopperForwardRunsOnTheTmaPipeline() {
+        for (int d : new int[] {64, 128}) {
+            for (boolean causal : new boolean[] {false, true}) {
+                var plan = new SageBwdPlan(Arch.SM90A, DType.BF16, d, causal);
+                assertTrue(plan.wgmmaForward(), plan.key());
+                assertEquals(SageBwdLayout.Order.F16, plan.vOrder());
+                assertEquals(3 * 128, plan.forwardThreads());
+                String code = KernelLoader.source(RENDERER, plan).code();
+                assertTrue(code.contains("wgmma.mma_async.sync.aligned.m64n" + d + "k16.f32.f16.f16"), plan.key());
+                assertTrue(code.contains("const __grid_constant__ SageTensorMap tm_v"), plan.key());
+                assertTrue(code.contains("setmaxnreg.inc.sync.aligned.u32 240"), plan.key());
+                assertTrue(code.contains("constexpr bool PINGPONG = " + !causal + ";"), plan.key());
+                assertEquals(132, plan.forwardGrid(4, 32, 4096, 132)[0], "one block per SM over 1024 tiles");
+                assertEquals(3, plan.forwardGrid(1, 1, 300, 132)[0], "one block per tile when tiles are few");
+            }
+        }
+        var blackwell = new SageBwdPlan(Arch.SM120A, DType.BF16, 128, false);
+        assertEquals(SageBwdLayout.Order.COLUMNS, blackwell.vOrder());
+        assertEquals(256, blackwell.forwardThreads());
+        assertEquals(java.util.List.of(32, 32, 4), java.util.Arrays.stream(blackwell.forwardGrid(4, 32, 4096, 188))
+                .boxed().toList());
+        assertTrue(!KernelLoader.source(RENDERER, blackwell).code().contains("wgmma."));
+    }
+
+    /**
      * sm_90a's backward is the wgmma one: its four instruction shapes (INT8 S^T, 16-bit dP^T, INT8 dV / dK
      * with A from registers, INT8 dQ), two warpgroups over two key tiles; the other archs keep mma.sync.
      */
@@ -72,7 +102,16 @@ class SageBwdPlanTest {
         for (Arch arch : new Arch[] {Arch.SM90A, Arch.SM120A}) {
             for (int d : new int[] {64, 128}) {
                 var plan = new SageBwdPlan(arch, DType.BF16, d, false);
-                assertEquals(SageBwdPlan.FWD_BLOCK_M * d + 4 * SageBwdLayout.BLOCK * d, plan.forwardSharedBytes());
+                if (plan.wgmmaForward()) {
+                    // Alignment slack, two Q slots, four stages of K8 and FP16 V^T, the mbarriers.
+                    assertEquals(1024 + 2 * SageBwdPlan.FWD_BLOCK_M * d + 4 * 3 * SageBwdLayout.BLOCK * d + 256,
+                            plan.forwardSharedBytes());
+                    assertEquals(3 * 128, plan.forwardThreads(), "a producer and two consumer warpgroups");
+                } else {
+                    assertEquals(SageBwdPlan.FWD_BLOCK_M * d + 4 * SageBwdLayout.BLOCK * d, plan.forwardSharedBytes());
+                    assertEquals(256, plan.forwardThreads());
+                }
+                assertTrue(plan.forwardSharedBytes() <= arch.maxSmemPerBlock(), plan.key());
                 assertTrue(plan.backwardSharedBytes() <= arch.maxSmemPerBlock(), plan.key() + ": "
                         + plan.backwardSharedBytes());
                 assertEquals(plan.backwardKeys() / 16 * 32, plan.backwardThreads());
