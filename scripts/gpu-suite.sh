@@ -30,8 +30,8 @@
 #     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
 #     and sagejit bench --peers auto;
 #     bwd: training forward, backward and forward+backward of BWD_PRECISIONS (default bf16; e.g.
-#     sagebwd,bf16) against SDPA's, then the gradients' accuracy against FP64 on identical inputs,
-#     sagejit's and SDPA's (issue 5's bars);
+#     sagebwd,bf16) against SDPA's (with bundle/base, the backward from each base build too), then the
+#     gradients' accuracy against FP64 on identical inputs, sagejit's and SDPA's (issue 5's bars);
 #     nvfp4: emulated NVFP4 against FP64 (Gaussian/peaky bars, N 1K-32K); nvfp4-tune: + sagejit tune
 #     --gpus on TUNE_CASES (a --cases file, e.g. benchmarks/tune-cases/int8-modes.txt); tune-cases:
 #     that tune alone.
@@ -426,6 +426,16 @@ elif [[ "$MODE" == bwd ]]; then
     SHAPES="${BWD_SHAPES:-4x32x1024x128,4x32x4096x128,4x32x16384x128,4x32x1024x64,4x32x4096x64,4x32x16384x64}"
     step "training forward, backward and forward+backward of $PRECS (sagejit bench --direction both) and SDPA's"
     bench --direction both --precision "$PRECS" --causal both --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
+    if [[ -d bundle/base ]]; then  # A/B: the backward from each base build (make-bundle.sh BASE_REF), then this one again
+        for base_dir in bundle/base/*/; do
+            BASE_COMMIT="$(cat "$base_dir/COMMIT")"
+            step "A/B: $PRECS backward from the base build $BASE_COMMIT (rows carry its commit)"
+            BENCH_CP="$(base_cp "$base_dir")" BENCH_COMMIT="$BASE_COMMIT" bench --direction bwd --precision "$PRECS" \
+                --causal both --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
+        done
+        step "$PRECS backward from this build again (order effects)"
+        bench --direction bwd --precision "$PRECS" --causal both --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
+    fi
     [[ "${SKIP_PEERS:-0}" == 1 ]] || peers --backward --shapes "$SHAPES" --causal both --dtype bf16 \
         --backends flash,cudnn --warmup 3 --min-iters 5 --min-time 0.3 || status=1
     if [[ "${PROFILE:-0}" == 1 ]]; then  # Nsight Compute on one SageBwd step at B4 H32 N4096 D128
