@@ -53,6 +53,19 @@ class CompileCommandTest {
     }
 
     @Test
+    void compilesOneSageBwdModuleWithItsQuantizers() {
+        Knobs knobs = knobsWithNvrtc();
+        var r = Cli.run(knobs, "compile", "--precision", "sagebwd-fp16", "--head-dim", "64", "--causal", "--arch",
+                "sm_90a,sm_120a");
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertEquals("4 compiled, 0 failed", r.lastLine(), r.out());
+        for (String key : new String[] {"sagebwd_fp16_d64_causal_wg_sm90a", "quant_sagebwd_fp16_d64_sm90a",
+                "sagebwd_fp16_d64_causal_sm120a", "quant_sagebwd_fp16_d64_sm120a"}) {
+            assertTrue(r.out().contains(key), key + " in " + r.out());
+        }
+    }
+
+    @Test
     void emitsSourceAndPtx() throws Exception {
         Knobs knobs = knobsWithNvrtc();
         Path emit = cache.resolve("emit");
