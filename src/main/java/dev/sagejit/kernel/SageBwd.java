@@ -49,6 +49,7 @@ public final class SageBwd {
             long bh = (long) p.batch() * p.heads(), bhk = (long) p.batch() * p.k().heads();
             long qPad = SageBwdLayout.padded(nq), kPad = SageBwdLayout.padded(nk);
             long qBlocks = SageBwdLayout.blocks(nq), kBlocks = SageBwdLayout.blocks(nk);
+            // v8t takes 2 bytes per code: FP16 codes where the forward runs on wgmma (SageBwdPlan.vOrder()).
             DeviceBuffer[] v = regions.views(bh * nq * d, bh * d * qPad, bh * qBlocks * 4, bh * nq * 4, bh * nq * 4,
                     bhk * nk * d, bhk * d * kPad, bhk * kBlocks * 4, bhk * d * 4, bhk * d * 4, bhk * d * kPad * 2,
                     bhk * kBlocks * 4, bh * d * qPad, bh * qBlocks * 4, bh * nq * 4, bh * nq * d * 4);
@@ -139,7 +140,6 @@ public final class SageBwd {
             int hkv, int nq, int nk) {
         int d = plan.headDim(), block = SageBwdLayout.BLOCK;
         long kRows = Math.max(1, nk), kPad = Math.max(block, SageBwdLayout.padded(nk)); // valid maps for nk = 0
-
         var u8 = TensorMap.DataType.UINT8;
         var rows = TensorMap.Swizzle.forRowBytes(d);
         var tmQ = TensorMap.encodeTiled(u8, ws.q8.address(), new long[] {d, Math.max(1, nq), hq, b},

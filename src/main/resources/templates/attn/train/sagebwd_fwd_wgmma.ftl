@@ -18,7 +18,9 @@ constexpr int BLOCK_N = BLOCK;                  // keys per block: one K / V sca
 <#include "../fwd/wgmma_schedule.ftl">
 constexpr u32 V16_ROW = BLOCK_N * ${vCodeBytes};  // bytes of a V^T row of one key block (FP16 codes)
 constexpr int PV_STEPS = BLOCK_N / 16;            // 16-bit k16 steps over a block's keys
-constexpr float SAGEBWD_F16_CODE_MAGIC = 12608512.f;  // 1.5 * 2^23 + 0x6400: low half of fma(e, 127, it) = FP16 1024 + rint(127 e)
+constexpr u32 F16_1024_BITS = 0x6400u;          // the FP16 value 1024
+// The low half of fma(e, 127, SAGE_ROUND_MAGIC + F16_1024_BITS) is the FP16 value 1024 + rint(127 e).
+constexpr float SAGEBWD_F16_CODE_MAGIC = SAGE_ROUND_MAGIC + (float)F16_1024_BITS;
 static_assert(BLOCK_M == 64 * CONSUMERS && CONSUMERS == 2 && BLOCK_N == 64 && V16_ROW == 128 && V_TRANSPOSED
               && QK_COL_BLOCKS == 1 && V_TILE_BYTES == HEAD_DIM * V16_ROW,
               "two consumer warpgroups of 64 rows, 64-key blocks, V^T rows of one 128-byte swizzle row");
@@ -67,7 +69,7 @@ __device__ __forceinline__ u32 sagebwd_code2_f16(float e0, float e1) {
     const u32 t0 = __float_as_uint(__fmaf_rn(e0, INT8_MAX, SAGEBWD_F16_CODE_MAGIC));
     const u32 t1 = __float_as_uint(__fmaf_rn(e1, INT8_MAX, SAGEBWD_F16_CODE_MAGIC));
     u32 r;
-    asm("sub.rn.f16x2 %0, %1, %2;\n" : "=r"(r) : "r"(__byte_perm(t0, t1, 0x5410)), "r"(0x64006400u));
+    asm("sub.rn.f16x2 %0, %1, %2;\n" : "=r"(r) : "r"(__byte_perm(t0, t1, 0x5410)), "r"(F16_1024_BITS * 0x10001u));
     return r;
 }
 
