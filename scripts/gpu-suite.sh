@@ -427,12 +427,11 @@ elif [[ "$MODE" == bwd ]]; then
     step "training forward, backward and forward+backward of $PRECS (sagejit bench --direction both) and SDPA's"
     bench --direction both --precision "$PRECS" --causal both --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
     if [[ -d bundle/base ]]; then  # A/B: the backward from each base build (make-bundle.sh BASE_REF), then this one again
-        for base_dir in bundle/base/*/; do
-            BASE_COMMIT="$(cat "$base_dir/COMMIT")"
-            step "A/B: $PRECS backward from the base build $BASE_COMMIT (rows carry its commit)"
-            BENCH_CP="$(base_cp "$base_dir")" BENCH_COMMIT="$BASE_COMMIT" bench --direction bwd --precision "$PRECS" \
-                --causal both --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
-        done
+        while read -r -u 3 commit cp; do
+            step "A/B: $PRECS backward from the base build $commit (rows carry its commit)"
+            BENCH_CP="$cp" BENCH_COMMIT="$commit" bench --direction bwd --precision "$PRECS" --causal both --min-ms 150 \
+                --warmup 3 --shapes "$SHAPES" || status=1
+        done 3< <(builds | tail -n +2)
         step "$PRECS backward from this build again (order effects)"
         bench --direction bwd --precision "$PRECS" --causal both --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
     fi

@@ -22,7 +22,7 @@ constexpr int CHUNKS_PER_THREAD = BLOCK * CHUNKS_PER_ROW / THREADS;
 constexpr int CODE_PITCH = HEAD_DIM + 8;   // shared code rows: 8-byte stores stay aligned, rows 2 banks apart
 constexpr int WORDS_T = HEAD_DIM * BLOCK / 4;  // 4-position words of the transposed block
 constexpr int WORDS_T16 = HEAD_DIM * BLOCK / 2;  // 2-position words of the FP16 transposed block
-constexpr int ORDER_F16 = 2;
+constexpr int ORDER_F16 = ${orderF16};       // SageBwdLayout.Order.F16
 static_assert(BLOCK * CHUNKS_PER_ROW % THREADS == 0 && THREADS % CHUNKS_PER_ROW == 0, "chunk map");
 
 <#include "../common/int8_quant.ftl">

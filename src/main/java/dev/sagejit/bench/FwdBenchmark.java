@@ -140,6 +140,17 @@ public final class FwdBenchmark {
         }
     }
 
+    /**
+     * Times {@code call} under the protocol: the cool-down (callers synchronize first), then the warm-up and
+     * at least {@code minTotalMs} of timed launches, with the protocol's gap or cache clear before each.
+     */
+    private EventTimer.Timing time(Device device, Stream stream, Runnable call, int warmup, double minTotalMs) {
+        coolDown();
+        try (var timer = new Timer(device, protocol)) {
+            return timer.timer.timeUntil(stream, call, warmup, protocol.warmupMs(), minTotalMs, MIN_ITERATIONS, 2000);
+        }
+    }
+
     /** Idles for the cool-down (the GPU has finished its queued work: callers synchronize first). */
     private void coolDown() {
         if (protocol.cooldownMs() > 0) {
@@ -196,11 +207,7 @@ public final class FwdBenchmark {
             Runnable call = scope == Scope.KERNEL
                     ? () -> launcher.launchKernelOnly(problems.get(next[0]++ % problems.size()), stream)
                     : () -> launcher.launch(problems.get(next[0]++ % problems.size()), stream);
-            coolDown();
-            EventTimer.Timing timing;
-            try (var timer = new Timer(device, protocol)) {
-                timing = timer.timer.timeUntil(stream, call, warmup, protocol.warmupMs(), minTotalMs, MIN_ITERATIONS, 2000);
-            }
+            EventTimer.Timing timing = time(device, stream, call, warmup, minTotalMs);
             double tops = c.flops() / (timing.medianMs() * 1e-3) / 1e12;
             var report = ready.compiled().report();
             return new Measurement(c, ready.plan().tiles().key(), scope, timing, tops, report.registers(),
@@ -270,12 +277,7 @@ public final class FwdBenchmark {
             };
             call.run();
             device.synchronize();
-            coolDown();
-            EventTimer.Timing timing;
-            try (var timer = new Timer(device, protocol)) {
-                timing = timer.timer.timeUntil(stream, call, warmup, protocol.warmupMs(), minTotalMs, MIN_ITERATIONS,
-                        2000);
-            }
+            EventTimer.Timing timing = time(device, stream, call, warmup, minTotalMs);
             double tops = scope.flopFactor() * c.flops() / (timing.medianMs() * 1e-3) / 1e12;
             return new Measurement(c, config, scope, timing, tops, -1, -1, protocol);
         } finally {

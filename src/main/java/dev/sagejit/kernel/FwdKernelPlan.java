@@ -221,7 +221,12 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles, int timelineBlock
      */
     public boolean pingpong() {
         return spec.precision().quantized() && tiles.engine() == TileConfig.Engine.WGMMA
-                && tiles.consumerWarpgroups() == 2 && !spec.causal();
+                && pingpong(tiles.consumerWarpgroups(), spec.causal());
+    }
+
+    /** The pingpong rule for any kernel on wgmma_schedule.ftl's turns: two consumer warpgroups, no mask. */
+    static boolean pingpong(int consumerWarpgroups, boolean causal) {
+        return consumerWarpgroups == 2 && !causal;
     }
 
     /**
@@ -248,15 +253,15 @@ public record FwdKernelPlan(KernelSpec spec, TileConfig tiles, int timelineBlock
         var qk = q8
                 ? WgmmaShape.int8("sage_wgmma_qk", "S = Q K^T in INT8: A (Q) and B (K) K-major from shared memory",
                         tiles.blockN(), false)
-                : new WgmmaShape("sage_wgmma_qk", "S = Q K^T: A (Q) and B (K) K-major from shared memory",
-                        tiles.blockN(), k, "f32", elem, elem, false, ", 1, 1, 0, 0", "float");
+                : WgmmaShape.sixteenBit("sage_wgmma_qk", "S = Q K^T: A (Q) and B (K) K-major from shared memory",
+                        tiles.blockN(), elem, false, false);
         var pv = q8
                 ? new WgmmaShape("sage_wgmma_pv", "PV in FP8 with V's ones columns (P's row sums): A (P) from registers,"
                         + " B (V^T) K-major from shared memory", spec.headDim() + Int8Fp8Layout.ROW_SUM_COLUMNS, k, "f32",
                         "e4m3", "e4m3", true, ", 1, 1", "float")
-                : new WgmmaShape("sage_wgmma_pv",
+                : WgmmaShape.sixteenBit("sage_wgmma_pv",
                         "O += P V: A (P) from registers, B (V) MN-major (transposed) from shared memory",
-                        spec.headDim(), k, "f32", elem, elem, true, ", 1, 1, 1", "float");
+                        spec.headDim(), elem, true, true);
         var m = new LinkedHashMap<String, Object>();
         m.put("headDim", spec.headDim());
         m.put("stages", tiles.stages());

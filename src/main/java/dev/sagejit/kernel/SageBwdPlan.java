@@ -191,6 +191,7 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.put("permPeriod", SageBwdLayout.PERM_PERIOD);
         m.put("permColumns", java.util.Arrays.stream(SageBwdLayout.Order.COLUMNS.perm()).boxed().toList());
         m.put("permRows", java.util.Arrays.stream(SageBwdLayout.Order.ROWS.perm()).boxed().toList());
+        m.put("orderF16", SageBwdLayout.Order.F16.code());
         return m;
     }
 
@@ -224,12 +225,10 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
                 SageBwdLayout.BLOCK, false);
         // P~ V on 16-bit MMAs: INT8 codes are exact FP16 values and a block's sums (64 products below 2^14 each)
         // stay exact integers in FP32, so the FP32 result is the INT32 one without a conversion.
-        var pv = new WgmmaShape("sagebwd_wgmma_pv", "O += P8 V8 (forward) on FP16 codes: A from registers, B (V8^T)"
-                + " K-major from shared memory", headDim, WgmmaShape.K_BYTES / 2, "f32", "f16", "f16", true, ", 1, 1, 0",
-                "float");
-        var dp = new WgmmaShape("sagebwd_wgmma_dp", "dP^T = V dO^T in 16 bits: A and B K-major from shared memory",
-                SageBwdLayout.BLOCK, WgmmaShape.K_BYTES / type.bytes(), "f32", elem, elem, false, ", 1, 1, 0, 0",
-                "float");
+        var pv = WgmmaShape.sixteenBit("sagebwd_wgmma_pv", "O += P8 V8 (forward) on FP16 codes: A from registers,"
+                + " B (V8^T) K-major from shared memory", headDim, "f16", true, false);
+        var dp = WgmmaShape.sixteenBit("sagebwd_wgmma_dp", "dP^T = V dO^T in 16 bits: A and B K-major from shared"
+                + " memory", SageBwdLayout.BLOCK, elem, false, false);
         var t = WgmmaShape.int8("sagebwd_wgmma_t",
                 "dV += P8^T dO8 and dK += dS8^T Q8: A from registers, B (dO8^T, Q8^T) K-major from shared memory",
                 WGMMA_DV_COLS, true);
@@ -255,9 +254,9 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.put("vTransposed", true);
         m.put("onesRows", false);
         m.put("mbarSuspendNs", TileTable.MBAR_SUSPEND_NS);
-        m.put("pingpong", !causal); // as FwdKernelPlan.pingpong(): non-causal only
+        m.put("pingpong", FwdKernelPlan.pingpong(WGMMA_FWD_CONSUMERS, causal));
         m.put("producerRegisters", TileTable.WGMMA_PRODUCER_REGS);
-        m.put("consumerRegisters", TileTable.WGMMA_CONSUMER_REGS);
+        m.put("consumerRegisters", TileTable.consumerRegisters(arch, WGMMA_FWD_CONSUMERS, 1));
         m.put("dpWgmma", dp.name());
         m.put("tWgmma", t.name());
         m.put("dqWgmma", dq.name());

@@ -20,6 +20,16 @@ record WgmmaShape(String name, String doc, int n, int k, String dtype, String at
         return new WgmmaShape(name, doc, n, K_BYTES, "s32", "s8", "s8", aFromRegs, "", "int");
     }
 
+    /**
+     * A 16-bit ({@code elem}: {@code bf16} or {@code f16}) x 16-bit -> FP32 shape (k16). Its immediates are
+     * the A and B scales (1), A's transpose flag when A comes from shared memory (K-major: 0), and B's
+     * ({@code bMnMajor}: B stored N-major, as row-major V for P V).
+     */
+    static WgmmaShape sixteenBit(String name, String doc, int n, String elem, boolean aFromRegs, boolean bMnMajor) {
+        String imm = ", 1, 1" + (aFromRegs ? "" : ", 0") + (bMnMajor ? ", 1" : ", 0");
+        return new WgmmaShape(name, doc, n, K_BYTES / 2, "f32", elem, elem, aFromRegs, imm, "float");
+    }
+
     Map<String, Object> model() {
         var m = new LinkedHashMap<String, Object>();
         m.put("name", name);

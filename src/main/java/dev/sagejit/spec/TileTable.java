@@ -227,8 +227,13 @@ public final class TileTable {
      * {@link #WGMMA_CONSUMER_REGS}. One block of 2 consumers: 240; two blocks of 1 consumer: 232.
      */
     public static int consumerRegisters(Arch arch, TileConfig t, int blocksPerSm) {
+        return consumerRegisters(arch, t.consumerWarpgroups(), blocksPerSm);
+    }
+
+    /** {@link #consumerRegisters(Arch, TileConfig, int)} for a block of {@code consumerWarpgroups}. */
+    public static int consumerRegisters(Arch arch, int consumerWarpgroups, int blocksPerSm) {
         int perBlock = arch.regsPerSm() / blocksPerSm - 128 * WGMMA_PRODUCER_REGS;
-        int perThread = perBlock / (128 * t.consumerWarpgroups()) / 8 * 8;
+        int perThread = perBlock / (128 * consumerWarpgroups) / 8 * 8;
         return Math.min(WGMMA_CONSUMER_REGS, perThread);
     }
     /** Registers a consumer thread keeps for addresses, scales and the running maxima beside the accumulators. */

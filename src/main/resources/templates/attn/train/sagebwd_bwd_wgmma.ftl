@@ -64,28 +64,6 @@ __device__ __forceinline__ void sagebwd_dequant_add(float (&out)[T][4], const in
     }
 }
 
-// dS8 (this warp's A fragments) as [query][key position] rows of the dQ product's A tile, as
-// sagebwd_store_ds lays it out (keys g and g + 8 of the warp's 16 in one 16-bit word, chunk `warp` of
-// each row), with two transposing matrix stores: as 16-bit words the fragment of n8 tile nt is an 8 x 8
-// matrix [key pair g][query 2t, 2t + 1], which stmatrix .trans writes as rows of queries.
-__device__ __forceinline__ void sagebwd_store_ds_x4(u32 s_ds, const u32 (&a)[T_STEPS][4], int warp, int lane) {
-    #pragma unroll
-    for (int half = 0; half < N_TILES / 4; ++half) {
-        u32 r[4];
-        #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const int nt = 4 * half + i;
-            const u32 lo = a[nt / 4][2 * ((nt / 2) & 1)], hi = a[nt / 4][2 * ((nt / 2) & 1) + 1];
-            // bytes: key g and key g + 8 of query 2t, then of query 2t + 1
-            r[i] = __byte_perm(lo, hi, (nt & 1) ? 0x7362 : 0x5140);
-        }
-        // Lane l gives the row address of matrix l / 8, row l % 8: query 32 half + l.
-        const u32 addr = s_ds + sage_swz<BWD_KEYS>(32 * half + lane, warp);
-        asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};\n"
-                     :: "r"(addr), "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3]) : "memory");
-    }
-}
-
 extern "C" __global__ void __launch_bounds__(BWD_THREADS, 1)
 ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restrict__ q8t,
              const unsigned char* __restrict__ k8, const unsigned char* __restrict__ k8t,

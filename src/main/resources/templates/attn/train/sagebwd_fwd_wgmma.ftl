@@ -25,44 +25,6 @@ static_assert(BLOCK_M == 64 * CONSUMERS && CONSUMERS == 2 && BLOCK_N == 64 && V1
               && QK_COL_BLOCKS == 1 && V_TILE_BYTES == HEAD_DIM * V16_ROW,
               "two consumer warpgroups of 64 rows, 64-key blocks, V^T rows of one 128-byte swizzle row");
 
-// Online softmax of one key block from its scores as magic floats (x = dot + MAGIC; masked keys -inf)
-// and c = qs * ks * scale * log2(e) > 0: the block's row max bm = (max x - MAGIC) c, m_new = max(m, bm),
-// x becomes e = exp2(x c - MAGIC c - bm) in [0, 1] (P~ / s_P, s_P = exp2(bm - m_new) / 127); returns
-// alpha = exp2(m_old - m_new) and f = s_P * vs per row (vs127 = vs / 127), and adds the block's
-// unquantized row sums to l.
-__device__ __forceinline__ void sagebwd_softmax_magic(float (&x)[1][N_TILES][4], float c, float (&m_run)[2],
-                                                      float (&l_run)[2], float (&alpha)[2], float (&f)[2],
-                                                      float vs127) {
-    #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        float xm[2] = {SAGE_NEG_INF, SAGE_NEG_INF};  // two chains: half the dependent latency
-        #pragma unroll
-        for (int nt = 0; nt < N_TILES; ++nt) xm[nt & 1] = fmaxf(xm[nt & 1], fmaxf(x[0][nt][2 * h], x[0][nt][2 * h + 1]));
-        float mx = fmaxf(xm[0], xm[1]);
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const bool empty = mx == SAGE_NEG_INF;  // every key of the block masked for this row
-        const float bm = empty ? SAGE_NEG_INF : (mx - SAGE_ROUND_MAGIC) * c;
-        const float m_new = fmaxf(m_run[h], bm);
-        // Rows that have seen only masked keys keep m = -inf, l = 0 and O = 0.
-        alpha[h] = m_new == SAGE_NEG_INF ? 1.f : sage_exp2(m_run[h] - m_new);
-        const float bias = empty ? 0.f : fmaf(-SAGE_ROUND_MAGIC, c, -bm);
-        const float fp = empty ? 0.f : sage_exp2(bm - m_new);
-        float rs[2] = {0.f, 0.f};
-        #pragma unroll
-        for (int nt = 0; nt < N_TILES; ++nt) {
-            #pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                x[0][nt][2 * h + e] = sage_exp2(fmaf(x[0][nt][2 * h + e], c, bias));
-                rs[e] += x[0][nt][2 * h + e];
-            }
-        }
-        l_run[h] = fmaf(rs[0] + rs[1], fp, l_run[h] * alpha[h]);
-        f[h] = fp * vs127;
-        m_run[h] = m_new;
-    }
-}
-
 // Two P~ codes rint(127 e) as an FP16 pair (e in [0, 1]): the low half of fma(e, 127, MAGIC + 0x6400) is the
 // FP16 value 1024 + code, and one f16x2 subtract leaves the codes exactly.
 __device__ __forceinline__ u32 sagebwd_code2_f16(float e0, float e1) {
