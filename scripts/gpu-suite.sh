@@ -60,7 +60,17 @@ step "device"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv 2>&1 | tee "$EXTRA/device.txt"
 
 [[ "${SKIP_PROBE:-0}" == 1 ]] || step "probe: default kernels against FP64"
-[[ "${SKIP_PROBE:-0}" == 1 ]] || for args in "--shape 2x4x1000x128" "--shape 2x4x1000x128 --causal" "--shape 1x4x2x333x777x64 --layout bshd" \
+# bwd mode probes the training modes instead: forward and backward of small shapes (a hang costs a minute).
+[[ "${SKIP_PROBE:-0}" == 1 || "$MODE" != bwd ]] || for prec in ${BWD_PRECISIONS:-bf16}; do
+    prec="${prec//,/ }"; for p1 in $prec; do for args in "--shape 2x4x1000x128" "--shape 2x4x1000x128 --causal" \
+            "--shape 1x4x2x333x777x64 --layout bshd" "--shape 1x8x2x700x300x128 --causal --layout bshd"; do
+        echo "sagejit run --backward $args --precision $p1" >&2
+        timeout 60 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --backward $args --precision "$p1" 2>&1 \
+            | tail -6 >&2 || status=1
+    done; done
+done
+[[ "$MODE" != bwd || $status == 0 ]] || { echo "bwd probe failed: stopping before the timed runs" >&2; exit $status; }
+[[ "${SKIP_PROBE:-0}" == 1 || "$MODE" == bwd ]] || for args in "--shape 2x4x1000x128" "--shape 2x4x1000x128 --causal" "--shape 1x4x2x333x777x64 --layout bshd" \
             "--shape 1x8x2x700x300x128 --causal --precision fp16" "--shape 1x4x4096x128 --time --min-ms 200" \
             "--shape 2x4x1000x128 --precision int8-fp8" "--shape 1x4x2x333x777x64 --layout bshd --causal --precision int8-fp8" \
             "--shape 1x8x1024x128 --precision int8-fp8-fp16 --inputs k-channel-offset" \

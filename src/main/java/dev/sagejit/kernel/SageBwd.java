@@ -155,6 +155,44 @@ public final class SageBwd {
     }
 
     /**
+     * The wgmma backward's TMA maps, one box per step and operand: Q8 rows ({@code headDim} bytes each), the
+     * Q8^T and dO8^T column blocks (a query block of every channel), and dO in 128-byte panels of its rows
+     * (from its own strides), each swizzled as its rows' width.
+     */
+    private static void backwardTensorMaps(KernelArgs.Builder args, SageBwdPlan plan, Workspace ws, DeviceTensor dO,
+            int b, int hq, int nq) {
+        int d = plan.headDim(), block = SageBwdLayout.BLOCK;
+        long qRows = Math.max(1, nq), qPad = Math.max(block, SageBwdLayout.padded(nq));
+        var u8 = TensorMap.DataType.UINT8;
+        var tmQ = TensorMap.encodeTiled(u8, ws.q8.address(), new long[] {d, qRows, hq, b},
+                new long[] {d, d * qRows, d * qRows * hq}, new int[] {d, block, 1, 1}, TensorMap.Swizzle.forRowBytes(d));
+        var columns = TensorMap.Swizzle.forRowBytes(block);
+        long[] tDims = {qPad, d, hq, b};
+        long[] tStrides = {qPad, qPad * d, qPad * d * hq};
+        int[] tBox = {block, d, 1, 1};
+        var tmQt = TensorMap.encodeTiled(u8, ws.q8t.address(), tDims, tStrides, tBox, columns);
+        var tmGt = TensorMap.encodeTiled(u8, ws.g8t.address(), tDims, tStrides, tBox, columns);
+        int panel = plan.panelElements();
+        var type = switch (plan.type()) {
+            case BF16 -> TensorMap.DataType.BFLOAT16;
+            case FP16 -> TensorMap.DataType.FLOAT16;
+            case FP32 -> throw new IllegalStateException("SageBwd runs BF16 or FP16 tensors");
+        };
+        long eb = plan.type().bytes();
+        long[] gDims = {d, qRows, hq, b};
+        long[] gStrides = {nq > 1 ? dO.seqStride() * eb : d * eb, hq > 1 ? dO.headStride() * eb : d * eb * qRows,
+                b > 1 ? dO.batchStride() * eb : d * eb * qRows * hq};
+        int[] gBox = {panel, block, 1, 1};
+        var swizzle = TensorMap.Swizzle.forRowBytes((int) (panel * eb));
+        TensorMap.whyInvalid(type, dO.address(), gDims, gStrides, gBox, swizzle).ifPresent(why -> {
+            throw new InvalidInput("SageBwd's Hopper backward loads dO through TMA, but dO " + why
+                    + "; pass a dO whose rows are 16-byte aligned (e.g. a contiguous copy)");
+        });
+        var tmG = TensorMap.encodeTiled(type, dO.address(), gDims, gStrides, gBox, swizzle);
+        args.blob(tmQ.bytes()).blob(tmQt.bytes()).blob(tmGt.bytes()).blob(tmG.bytes());
+    }
+
+    /**
      * Enqueues the backward of the last {@link #forward} on {@code ws} (same tensors, options and
      * stream): dQ (shaped like Q), dK and dV (shaped like K) from dO (shaped like O).
      */
@@ -174,10 +212,20 @@ public final class SageBwd {
             var qp = new SageBwdQuantPlan(arch, plan.type(), d);
             quantize(qp, dO, 1, 0, SageBwdQuantPlan.Mean.NONE, null, ws.g8t, Order.COLUMNS, ws.gScale, null, ws,
                     stream);
-            var args = KernelArgs.builder().ptr(ws.q8).ptr(ws.q8t).ptr(ws.k8).ptr(ws.k8t).ptr(v.address())
-                    .ptr(dO.address()).ptr(ws.g8t).ptr(ws.qScale).ptr(ws.kScale).ptr(ws.gScale).ptr(ws.lse2)
-                    .ptr(ws.delta).ptr(ws.dqAcc).ptr(dk.address()).ptr(dv.address());
-            for (DeviceTensor t : new DeviceTensor[] {v, dO, dk, dv}) {
+            var args = KernelArgs.builder();
+            if (plan.wgmmaBackward()) {
+                backwardTensorMaps(args, plan, ws, dO, b, hq, nq);
+            } else {
+                args.ptr(ws.q8).ptr(ws.q8t);
+            }
+            args.ptr(ws.k8).ptr(ws.k8t).ptr(v.address());
+            if (!plan.wgmmaBackward()) {
+                args.ptr(dO.address()).ptr(ws.g8t);
+            }
+            args.ptr(ws.qScale).ptr(ws.kScale).ptr(ws.gScale).ptr(ws.lse2).ptr(ws.delta).ptr(ws.dqAcc)
+                    .ptr(dk.address()).ptr(dv.address());
+            for (DeviceTensor t : plan.wgmmaBackward() ? new DeviceTensor[] {v, dk, dv}
+                    : new DeviceTensor[] {v, dO, dk, dv}) {
                 args.i64(t.batchStride()).i64(t.headStride()).i64(t.seqStride());
             }
             args.i32(nq).i32(nk).i32(hq).i32(p.group()).f32((float) scale).f32(options.scaleLog2(d));

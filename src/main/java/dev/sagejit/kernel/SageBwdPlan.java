@@ -33,6 +33,12 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
 
     /** Head-dim columns of dK and dV per wgmma of the backward (n64: 32 INT32 registers per product). */
     static final int WGMMA_DV_COLS = 64;
+    /**
+     * dV / dK products the backward issues ahead of the one it dequantizes: 0 waits for each product before
+     * the next is issued (two in flight spilled when the consumers computed their own cp.async addresses,
+     * and ran 6% slower: {@code 2026-12-01-h200-sagebwd-s15-variants1.jsonl}).
+     */
+    static final int WGMMA_T_AHEAD = 0;
     /** K8 / V^T ring stages of the wgmma forward (wgmma_pipeline.ftl): the producer runs up to 4 blocks ahead. */
     static final int WGMMA_FWD_STAGES = 4;
     /** Consumer warpgroups of the wgmma forward: 64 query rows (one Q scale block) each. */
@@ -41,6 +47,8 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
     static final int WGMMA_FWD_Q_SLOTS = 2;
     /** Query-tile stages of the wgmma backward: the next tile loads while this one is computed. */
     static final int WGMMA_BWD_STAGES = 2;
+    /** Bytes of one mbarrier (the wgmma backward's stages each have one counting their TMA bytes). */
+    static final int MBARRIER_BYTES = 8;
     /** Threads of one warpgroup. */
     static final int WARPGROUP_THREADS = 128;
 
@@ -108,6 +116,11 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         return int8TileBytes() * vOrder().codeBytes();
     }
 
+    /** Elements of a 16-bit panel row of the wgmma backward's V and dO tiles: one 128-byte swizzle span. */
+    int panelElements() {
+        return FwdKernelPlan.SWIZZLE_ROW_BYTES / type.bytes();
+    }
+
     /** Bytes of a [BLOCK][headDim] INT8 tile (or its transpose). */
     public int int8TileBytes() {
         return SageBwdLayout.BLOCK * headDim;
@@ -162,12 +175,13 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         int b = SageBwdLayout.BLOCK;
         int rowBytes = headDim * type.bytes();
         if (wgmmaBackward()) {
-            // K8, K8^T and V of the keys, dS8, the query-tile stages (Q8, Q8^T, dO8^T, dO), their LSE and D,
-            // the warps' maxima and the tiles' dS maxima; the tiles start on a swizzle repeat.
+            // K8, K8^T and V of the keys, two dS8 slots, the query-tile stages (Q8, Q8^T, dO8^T, dO) and their
+            // TMA barriers, their LSE and D, the warps' maxima and two slots of the tiles' dS maxima; the tiles
+            // start on a swizzle repeat.
             int warps = keys / b * WARPGROUP_THREADS / 32;
-            return 2 * keys * headDim + keys * rowBytes + b * keys
-                    + WGMMA_BWD_STAGES * (3 * int8TileBytes() + b * rowBytes)
-                    + (WGMMA_BWD_STAGES * 2 * b + 2 * warps + keys / b) * Float.BYTES + TileTable.SWIZZLE_ALIGN;
+            return 2 * keys * headDim + keys * rowBytes + 2 * b * keys
+                    + WGMMA_BWD_STAGES * (3 * int8TileBytes() + b * rowBytes + MBARRIER_BYTES)
+                    + (WGMMA_BWD_STAGES * 2 * b + 2 * warps + 2 * keys / b) * Float.BYTES + TileTable.SWIZZLE_ALIGN;
         }
         return 2 * keys * headDim + 3 * int8TileBytes() + b * keys + keys * rowBytes + b * rowBytes
                 + (2 * b + 2 * keys / 16) * Float.BYTES;
@@ -262,6 +276,7 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.put("dqWgmma", dq.name());
         m.put("dqCols", dqCols);
         m.put("dvCols", WGMMA_DV_COLS);
+        m.put("tAhead", WGMMA_T_AHEAD);
         m.put("panelRowBytes", FwdKernelPlan.SWIZZLE_ROW_BYTES);
         m.put("bwdStages", WGMMA_BWD_STAGES);
         m.put("swizzleAlign", TileTable.SWIZZLE_ALIGN);

@@ -19,7 +19,7 @@
 <#if wgmmaForward || wgmmaBackward>
 <#include "../../common/wgmma.ftl">
 </#if>
-<#if wgmmaForward>
+<#if wgmmaForward || wgmmaBackward>
 <#include "../../common/tma.ftl">
 </#if>
 

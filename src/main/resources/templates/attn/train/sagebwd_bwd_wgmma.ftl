@@ -3,7 +3,10 @@
      One block per (BWD_KEYS keys, kv head, batch): two consumer warpgroups, each owning one
      BLOCK-key tile (its K scale block and its P / dS tile's column of scales) whose dK and dV stay in
      FP32 wgmma accumulators while the block walks the query blocks (and, with GQA, the query heads)
-     that see them. The next query block's tiles arrive by cp.async while this one is computed.
+     that see them. One thread loads the query blocks' tiles by TMA, two steps ahead (two stages, each
+     with a barrier counting the bytes that landed), so one block barrier per step remains: the dS8
+     exchange before dQ (dS8 and its maxima are double-buffered, so the next step may start before the
+     other warpgroup finished this one's dQ).
      Per query block of BLOCK rows, per warpgroup:
        S^T = K8 Q8^T (INT32, A and B K-major in shared memory), dP^T = V dO^T (16-bit, the same);
        P^T = exp2(S^T * ks * qs * scale * log2(e) - LSE2), dS^T = P^T (dP^T - D);
@@ -20,6 +23,8 @@ constexpr int WG_KEYS = BLOCK;                  // keys per consumer warpgroup: 
 constexpr int WGS = BWD_KEYS / WG_KEYS;         // consumer warpgroups
 constexpr int D_HALVES = HEAD_DIM / ${dvCols};  // column blocks of dK and dV per product
 constexpr int DV_COLS = ${dvCols};
+constexpr int T_PRODUCTS = 2 * D_HALVES;        // dV and dK products per step, alternating
+constexpr int T_AHEAD = ${tAhead};              // products in flight beyond the one being dequantized
 constexpr int DQ_COLS = ${dqCols};              // dQ columns per warpgroup
 constexpr u32 PANEL_ROW = ${panelRowBytes};     // bytes of a 16-bit panel row (the 128-byte swizzle)
 constexpr int PANEL_ELEMS = PANEL_ROW / ${elemBytes};
@@ -27,11 +32,27 @@ constexpr int PANEL_STEPS = PANEL_ELEMS / 16;   // 16-bit k16 steps per panel
 constexpr u32 K8_BYTES = BWD_KEYS * HEAD_DIM;   // K8 and K8^T
 constexpr u32 V_BYTES = BWD_KEYS * HEAD_DIM * ${elemBytes};
 constexpr u32 DS_BYTES = BLOCK * BWD_KEYS;
-constexpr u32 STAGE_BYTES = 3 * INT8_TILE + BLOCK * HEAD_DIM * ${elemBytes};  // Q8, Q8^T, dO8^T, dO
+constexpr u32 STAGE_BYTES = 3 * INT8_TILE + BLOCK * HEAD_DIM * ${elemBytes};  // Q8, Q8^T, dO8^T, dO: what TMA writes
+constexpr int PANELS = HEAD_DIM / PANEL_ELEMS;  // 16-bit panels of a dO tile
 constexpr int BWD_STAGES = ${bwdStages};
 constexpr u32 SMEM_ALIGN = ${swizzleAlign};
 static_assert(WGS == 2 && WGS * 128 == BWD_THREADS && WG_KEYS == 64 && DQ_COLS * WGS == HEAD_DIM, "warpgroup map");
 static_assert(BWD_STAGES == 2, "the loop below double-buffers");
+
+// One thread's TMA loads of a step's query tile (rows q0 .., head `head`) into stage `st`: Q8 rows, the
+// Q8^T and dO8^T column blocks and dO's 16-bit panels, all counted in bytes on `bar`.
+__device__ __forceinline__ void sagebwd_load_step(u32 st, u32 bar, const SageTensorMap* tm_q,
+                                                  const SageTensorMap* tm_qt, const SageTensorMap* tm_gt,
+                                                  const SageTensorMap* tm_g, int q0, int head, int batch) {
+    sage_mbar_expect_tx(bar, STAGE_BYTES);
+    sage_tma_load_4d(st, tm_q, 0, q0, head, batch, bar);
+    sage_tma_load_4d(st + INT8_TILE, tm_qt, q0, 0, head, batch, bar);
+    sage_tma_load_4d(st + 2 * INT8_TILE, tm_gt, q0, 0, head, batch, bar);
+    #pragma unroll
+    for (int p = 0; p < PANELS; ++p) {
+        sage_tma_load_4d(st + 3 * INT8_TILE + p * BLOCK * PANEL_ROW, tm_g, p * PANEL_ELEMS, q0, head, batch, bar);
+    }
+}
 
 // Copies rows [row0, row0 + ROWS) of a [n, HEAD_DIM] 16-bit global matrix (row stride `stride`
 // elements) into PANEL_ROW-byte panels of the 128-byte swizzle, panel p holding head-dim elements
@@ -65,14 +86,13 @@ __device__ __forceinline__ void sagebwd_dequant_add(float (&out)[T][4], const in
 }
 
 extern "C" __global__ void __launch_bounds__(BWD_THREADS, 1)
-${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restrict__ q8t,
+${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ SageTensorMap tm_qt,
+             const __grid_constant__ SageTensorMap tm_gt, const __grid_constant__ SageTensorMap tm_g,
              const unsigned char* __restrict__ k8, const unsigned char* __restrict__ k8t,
-             const u16* __restrict__ v, const u16* __restrict__ d_o, const unsigned char* __restrict__ g8t,
-             const float* __restrict__ q_scale, const float* __restrict__ k_scale,
+             const u16* __restrict__ v, const float* __restrict__ q_scale, const float* __restrict__ k_scale,
              const float* __restrict__ g_scale, const float* __restrict__ lse2, const float* __restrict__ delta,
              float* __restrict__ dq_acc, u16* __restrict__ dk, u16* __restrict__ dv,
-             i64 v_sb, i64 v_sh, i64 v_sn, i64 g_sb, i64 g_sh, i64 g_sn,
-             i64 dk_sb, i64 dk_sh, i64 dk_sn, i64 dv_sb, i64 dv_sh, i64 dv_sn,
+             i64 v_sb, i64 v_sh, i64 v_sn, i64 dk_sb, i64 dk_sh, i64 dk_sn, i64 dv_sb, i64 dv_sh, i64 dv_sn,
              int nq, int nk, int hq, int group, float scale, float scale_log2) {
     extern __shared__ __align__(128) unsigned char smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -88,45 +108,55 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
     const u32 sK8 = (smem0 + SMEM_ALIGN - 1) & ~(SMEM_ALIGN - 1);  // [BWD_KEYS][D]
     const u32 sK8t = sK8 + K8_BYTES;                              // [D][BWD_KEYS], PERM_ROWS
     const u32 sV = sK8t + K8_BYTES;                               // panels of [BWD_KEYS][PANEL_ROW]
-    const u32 sDS = sV + V_BYTES;                                 // [BLOCK queries][BWD_KEYS keys] INT8
-    const u32 sStage = sDS + DS_BYTES;                            // BWD_STAGES x {Q8, Q8^T, dO8^T, dO panels}
-    float* s_rows = reinterpret_cast<float*>(smem + (sStage + BWD_STAGES * STAGE_BYTES - smem0));  // [BWD_STAGES][LSE2, D]
+    const u32 sDS = sV + V_BYTES;                                 // 2 x [BLOCK queries][BWD_KEYS keys] INT8
+    const u32 sStage = sDS + 2 * DS_BYTES;                        // BWD_STAGES x {Q8, Q8^T, dO8^T, dO panels}
+    const u32 sBars = sStage + BWD_STAGES * STAGE_BYTES;          // BWD_STAGES full barriers
+    float* s_rows = reinterpret_cast<float*>(smem + (sBars + 8 * BWD_STAGES - smem0));  // [BWD_STAGES][LSE2, D]
     float* s_max = s_rows + BWD_STAGES * 2 * BLOCK;  // [BWD_WARPS][P, dS] warp maxima
-    float* s_ds_max = s_max + 2 * BWD_WARPS;     // [WGS] the dS tiles' maxima
+    float* s_ds_max = s_max + 2 * BWD_WARPS;     // [2][WGS] the dS tiles' maxima, by step parity
 
+    // Query blocks that see any key of this block (causal masks are bottom-right aligned), head by head.
+    const int q_first = sagebwd_first_query(key0, nq, nk);
+    const int q_steps = q_first < nq ? (nq - q_first + BLOCK - 1) / BLOCK : 0;
+    const int steps = q_steps * group;
+    auto step_head = [&](int s) { return kv_head * group + s / q_steps; };
+    auto step_q0 = [&](int s) { return q_first + (s % q_steps) * BLOCK; };
+    if (tid == 0) {
+        #pragma unroll
+        for (int i = 0; i < BWD_STAGES; ++i) sage_mbar_init(sBars + 8 * i, 1);
+        sage_mbar_init_fence();
+        #pragma unroll
+        for (int i = 0; i < BWD_STAGES; ++i) {
+            if (i < steps) {
+                sagebwd_load_step(sStage + i * STAGE_BYTES, sBars + 8 * i, &tm_q, &tm_qt, &tm_gt, &tm_g, step_q0(i),
+                                  step_head(i), batch);
+            }
+        }
+    }
+    // LSE2 and D of step s's queries into row slot s % 2, by the first 2 BLOCK threads (cp.async, waited for
+    // before the step's block barrier).
+    auto load_rows = [&](int s) {
+        if (tid < 2 * BLOCK) {
+            const int i = tid % BLOCK, q0 = step_q0(s);
+            const float* src = (tid < BLOCK ? lse2 : delta) + ((i64)batch * hq + step_head(s)) * nq;
+            const bool valid = q0 + i < nq;
+            sage_cp_async4(sage_smem_addr(s_rows + (s & 1) * 2 * BLOCK + tid), valid ? src + q0 + i : src, valid);
+        }
+    };
     sage_load_tile8<BWD_KEYS, HEAD_DIM, BWD_THREADS>(sK8, k8 + bkv * nk * HEAD_DIM, HEAD_DIM, key0, nk, tid);
     sage_load_cols8<HEAD_DIM, BWD_KEYS, BWD_THREADS>(sK8t, k8t + bkv * HEAD_DIM * nk_pad, nk_pad, key0, nk_pad, tid);
     sagebwd_load_panels<BWD_KEYS>(sV, v + batch * v_sb + kv_head * v_sh, v_sn, key0, nk, tid);
+    if (steps > 0) load_rows(0);
+    sage_cp_async_commit();
     float ks[WGS];
     #pragma unroll
     for (int i = 0; i < WGS; ++i) {
         const int kb = key0 / BLOCK + i;
         ks[i] = kb < k_blocks ? k_scale[bkv * k_blocks + kb] : 0.f;
     }
-
-    // Query blocks that see any key of this block (causal masks are bottom-right aligned), head by head.
-    const int q_first = sagebwd_first_query(key0, nq, nk);
-    const int q_steps = q_first < nq ? (nq - q_first + BLOCK - 1) / BLOCK : 0;
-    const int steps = q_steps * group;
-    auto load_step = [&](int s) {
-        const u32 st = sStage + (s & 1) * STAGE_BYTES;
-        const int head = kv_head * group + s / q_steps, q0 = q_first + (s % q_steps) * BLOCK;
-        const i64 bh = (i64)batch * hq + head;
-        sage_load_tile8<BLOCK, HEAD_DIM, BWD_THREADS>(st, q8 + bh * nq * HEAD_DIM, HEAD_DIM, q0, nq, tid);
-        sage_load_cols8<HEAD_DIM, BLOCK, BWD_THREADS>(st + INT8_TILE, q8t + bh * HEAD_DIM * nq_pad, nq_pad, q0, nq_pad,
-                                                      tid);
-        sage_load_cols8<HEAD_DIM, BLOCK, BWD_THREADS>(st + 2 * INT8_TILE, g8t + bh * HEAD_DIM * nq_pad, nq_pad, q0,
-                                                      nq_pad, tid);
-        sagebwd_load_panels<BLOCK>(st + 3 * INT8_TILE, d_o + batch * g_sb + head * g_sh, g_sn, q0, nq, tid);
-        if (tid < 2 * BLOCK) {
-            const int i = tid % BLOCK;
-            const float* src = (tid < BLOCK ? lse2 : delta) + bh * nq;
-            const bool valid = q0 + i < nq;
-            sage_cp_async4(sage_smem_addr(s_rows + (s & 1) * 2 * BLOCK + tid), valid ? src + q0 + i : src, valid);
-        }
-    };
-    if (steps > 0) load_step(0);
-    sage_cp_async_commit();
+    sage_cp_async_wait<0>();
+    sage_fence_proxy_async();  // K8, K8^T and V are wgmma operands
+    __syncthreads();           // ... for every thread, as are the barriers' inits
 
     // This warpgroup's operands: K8 and V rows of its keys (A), the stage's Q8 and dO rows (B), Q8^T and
     // dO8^T (B of dK and dV), dS8 (A of dQ) and K8^T rows of its dQ columns (B of dQ).
@@ -136,7 +166,7 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
     const SageDesc d_g = sage_wgmma_desc_words<PANEL_ROW>(sStage + 3 * INT8_TILE, 16, 8 * PANEL_ROW);
     const SageDesc d_qt = sage_wgmma_desc_words<BLOCK>(sStage + INT8_TILE, 16, 8 * BLOCK);
     const SageDesc d_gt = sage_wgmma_desc_words<BLOCK>(sStage + 2 * INT8_TILE, 16, 8 * BLOCK);
-    const SageDesc d_ds = sage_wgmma_desc_words<BWD_KEYS>(sDS, 16, 8 * BWD_KEYS);
+    const SageDesc d_ds = sage_wgmma_desc_words<BWD_KEYS>(sDS, 16, 8 * BWD_KEYS);  // + the step's DS_BYTES slot
     const SageDesc d_kt = sage_wgmma_desc_words<BWD_KEYS>(sK8t + wg * DQ_COLS * BWD_KEYS, 16, 8 * BWD_KEYS);
 
     float acc_dk[D_HALVES][DV_COLS / 8][4], acc_dv[D_HALVES][DV_COLS / 8][4];
@@ -151,17 +181,15 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
     const int my_key = key0 + wg * WG_KEYS + wi * 16 + g;  // this thread's rows: my_key and my_key + 8
 
     for (int s = 0; s < steps; ++s) {
-        const u32 st_off = (s & 1) * STAGE_BYTES;
-        const int head = kv_head * group + s / q_steps, q0 = q_first + (s % q_steps) * BLOCK;
+        const u32 st_off = (s & 1) * STAGE_BYTES, ds_off = (s & 1) * DS_BYTES;
+        const int head = step_head(s), q0 = step_q0(s);
         const i64 bh = (i64)batch * hq + head;
         const float qs = q_scale[bh * q_blocks + q0 / BLOCK];
         const float gs = g_scale[bh * q_blocks + q0 / BLOCK];
-        // This step's tiles are in (nothing else is in flight here, so the proxy fence stays cheap).
-        sage_cp_async_wait<0>();
-        sage_fence_proxy_async();  // the cp.async tiles are wgmma operands
-        __syncthreads();           // ... for every thread; every warpgroup is done with the last step's stage and dS8
-        if (s + 1 < steps) load_step(s + 1);  // into the stage the last step released
+        // The next step's LSE2 and D into the other row slot (read last in step s - 1, before its barrier).
+        if (s + 1 < steps) load_rows(s + 1);
         sage_cp_async_commit();
+        sage_mbar_wait(sBars + 8 * (s & 1), (s >> 1) & 1);  // this step's tiles landed
         const float* s_lse = s_rows + (s & 1) * 2 * BLOCK;
         const float* s_delta = s_lse + BLOCK;
 
@@ -203,43 +231,59 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
         sagebwd_pack<T_STEPS>(a_p, p, sagebwd_inv(p_max));
         sagebwd_pack<T_STEPS>(a_ds, acc_dp, sagebwd_inv(ds_max));
 
-        // dV += P8^T dO8 * sP * sdO and dK += dS8^T Q8 * sdS * qs, DV_COLS head-dim columns per product and
-        // one product in flight: its INT32 sums take DV_COLS / 2 registers beside dK's and dV's FP32 (two in
-        // flight spill and ran 6% slower, 2026-12-01-h200-sagebwd-s15-variants1.jsonl).
+        // dV += P8^T dO8 * sP * sdO and dK += dS8^T Q8 * sdS * qs, DV_COLS head-dim columns per product,
+        // T_AHEAD products issued ahead of the one being dequantized (each product's INT32 sums take DV_COLS / 2
+        // registers beside dK's and dV's FP32).
         const float dv_scale = __fdiv_rn(p_max, INT8_MAX) * gs, dk_scale = __fdiv_rn(ds_max, INT8_MAX) * qs;
+        int acc_t[T_AHEAD + 1][1][DV_COLS / 8][4];
         #pragma unroll
-        for (int h = 0; h < 2 * D_HALVES; ++h) {
-            const bool is_dv = h % 2 == 0;
-            int acc_t[1][DV_COLS / 8][4];
-            sage_wgmma_fence();
-            #pragma unroll
-            for (int kk = 0; kk < T_STEPS; ++kk) {
-                ${tWgmma}(acc_t[0], is_dv ? a_p[kk] : a_ds[kk],
-                          (is_dv ? d_gt : d_qt).at(st_off + h / 2 * DV_COLS * BLOCK + kk * 32), kk > 0);
+        for (int h = 0; h < T_PRODUCTS + T_AHEAD; ++h) {
+            if (h < T_PRODUCTS) {
+                const bool is_dv = h % 2 == 0;
+                sage_wgmma_fence();
+                #pragma unroll
+                for (int kk = 0; kk < T_STEPS; ++kk) {
+                    ${tWgmma}(acc_t[h % (T_AHEAD + 1)][0], is_dv ? a_p[kk] : a_ds[kk],
+                              (is_dv ? d_gt : d_qt).at(st_off + h / 2 * DV_COLS * BLOCK + kk * 32), kk > 0);
+                }
+                sage_wgmma_commit();
             }
-            sage_wgmma_commit();
-            sage_wgmma_wait<0>();
-            sage_wgmma_touch(acc_t[0]);
-            sagebwd_dequant_add(is_dv ? acc_dv[h / 2] : acc_dk[h / 2], acc_t[0], is_dv ? dv_scale : dk_scale);
+            const int j = h - T_AHEAD;  // the product dequantized now
+            if (j >= 0) {
+                if (h < T_PRODUCTS) {
+                    sage_wgmma_wait<T_AHEAD>();
+                } else {
+                    sage_wgmma_wait<0>();
+                }
+                sage_wgmma_touch(acc_t[j % (T_AHEAD + 1)][0]);
+                sagebwd_dequant_add(j % 2 == 0 ? acc_dv[j / 2] : acc_dk[j / 2], acc_t[j % (T_AHEAD + 1)][0],
+                                    j % 2 == 0 ? dv_scale : dk_scale);
+            }
         }
-        sagebwd_store_ds_x4(sDS, a_ds, warp, lane);
+        sagebwd_store_ds_x4(sDS + ds_off, a_ds, warp, lane);
         sage_wgmma_touch(a_p);
         sage_wgmma_touch(a_ds);
-        if (tid % 128 == 0) s_ds_max[wg] = ds_max;
+        if (tid % 128 == 0) s_ds_max[(s & 1) * WGS + wg] = ds_max;
+        sage_cp_async_wait<0>();   // the next step's LSE2 and D
         sage_fence_proxy_async();  // dS8 is the dQ product's A operand
-        __syncthreads();
+        __syncthreads();           // dS8 and the rows are in; every wgmma read of this stage is done
+        if (tid == 0 && s + BWD_STAGES < steps) {
+            sagebwd_load_step(sStage + st_off, sBars + 8 * (s & 1), &tm_q, &tm_qt, &tm_gt, &tm_g,
+                              step_q0(s + BWD_STAGES), step_head(s + BWD_STAGES), batch);
+        }
 
         // dQ rows q0 .. q0 + BLOCK - 1, columns wg DQ_COLS ..: the two key tiles' INT32 sums (both in flight),
         // each with its own scale, then one vector red.add per pair of columns.
         float acc_dq[DQ_COLS / 8][4];
-        const float sq0 = __fdiv_rn(s_ds_max[0], INT8_MAX) * ks[0], sq1 = __fdiv_rn(s_ds_max[1], INT8_MAX) * ks[1];
+        const float sq0 = __fdiv_rn(s_ds_max[(s & 1) * WGS], INT8_MAX) * ks[0];
+        const float sq1 = __fdiv_rn(s_ds_max[(s & 1) * WGS + 1], INT8_MAX) * ks[1];
         int iq[WGS][1][DQ_COLS / 8][4];
         sage_wgmma_fence();
         #pragma unroll
         for (int i = 0; i < WGS; ++i) {
             #pragma unroll
             for (int kk = 0; kk < T_STEPS; ++kk) {
-                ${dqWgmma}(iq[i][0], d_ds.at(i * WG_KEYS + kk * 32), d_kt.at(i * WG_KEYS + kk * 32), kk > 0);
+                ${dqWgmma}(iq[i][0], d_ds.at(ds_off + i * WG_KEYS + kk * 32), d_kt.at(i * WG_KEYS + kk * 32), kk > 0);
             }
             sage_wgmma_commit();
         }
@@ -267,7 +311,6 @@ ${entry}_bwd(const unsigned char* __restrict__ q8, const unsigned char* __restri
             }
         }
     }
-    sage_cp_async_wait<0>();
 
     // dK (times the softmax scale) and dV of this thread's two keys.
     #pragma unroll
