@@ -31,7 +31,8 @@
 #     and sagejit bench --peers auto;
 #     bwd: training forward, backward and forward+backward of BWD_PRECISIONS (default bf16; e.g.
 #     sagebwd,bf16) against SDPA's (with bundle/base, the backward from each base build too), then the
-#     gradients' accuracy against FP64 on identical inputs, sagejit's and SDPA's (issue 5's bars);
+#     gradients' accuracy against FP64 on identical inputs, sagejit's and SDPA's (issue 5's bars); its probe
+#     runs forward and backward of each of BWD_PRECISIONS on four small shapes and stops the run when one fails;
 #     nvfp4: emulated NVFP4 against FP64 (Gaussian/peaky bars, N 1K-32K); nvfp4-tune: + sagejit tune
 #     --gpus on TUNE_CASES (a --cases file, e.g. benchmarks/tune-cases/int8-modes.txt); tune-cases:
 #     that tune alone.
