@@ -140,18 +140,23 @@ public final class SageBwd {
             int hkv, int nq, int nk) {
         int d = plan.headDim(), block = SageBwdLayout.BLOCK;
         long kRows = Math.max(1, nk), kPad = Math.max(block, SageBwdLayout.padded(nk)); // valid maps for nk = 0
-        var u8 = TensorMap.DataType.UINT8;
-        var rows = TensorMap.Swizzle.forRowBytes(d);
-        var tmQ = TensorMap.encodeTiled(u8, ws.q8.address(), new long[] {d, Math.max(1, nq), hq, b},
-                new long[] {d, (long) d * Math.max(1, nq), (long) d * Math.max(1, nq) * hq},
-                new int[] {d, SageBwdPlan.FWD_BLOCK_M, 1, 1}, rows);
-        var tmK = TensorMap.encodeTiled(u8, ws.k8.address(), new long[] {d, kRows, hkv, b},
-                new long[] {d, d * kRows, d * kRows * hkv}, new int[] {d, block, 1, 1}, rows);
+        var tmQ = rowsMap(ws.q8, d, Math.max(1, nq), hq, b, SageBwdPlan.FWD_BLOCK_M);
+        var tmK = rowsMap(ws.k8, d, kRows, hkv, b, block);
         int codeBytes = plan.vOrder().codeBytes();
         var tmV = TensorMap.encodeTiled(TensorMap.DataType.UINT16, ws.v8t.address(), new long[] {kPad, d, hkv, b},
                 new long[] {kPad * codeBytes, kPad * codeBytes * d, kPad * codeBytes * d * hkv},
                 new int[] {block, d, 1, 1}, TensorMap.Swizzle.forRowBytes(block * codeBytes));
         args.blob(tmQ.bytes()).blob(tmK.bytes()).blob(tmV.bytes());
+    }
+
+    /**
+     * A TMA map of INT8 rows of {@code d} bytes ([b][heads][rows][d], e.g. Q8 or K8), {@code boxRows} whole rows
+     * per box, swizzled as the rows' width.
+     */
+    private static TensorMap rowsMap(DeviceBuffer codes, int d, long rows, int heads, int b, int boxRows) {
+        return TensorMap.encodeTiled(TensorMap.DataType.UINT8, codes.address(), new long[] {d, rows, heads, b},
+                new long[] {d, d * rows, d * rows * heads}, new int[] {d, boxRows, 1, 1},
+                TensorMap.Swizzle.forRowBytes(d));
     }
 
     /**
@@ -162,28 +167,22 @@ public final class SageBwd {
     private static void backwardTensorMaps(KernelArgs.Builder args, SageBwdPlan plan, Workspace ws, DeviceTensor dO,
             int b, int hq, int nq) {
         int d = plan.headDim(), block = SageBwdLayout.BLOCK;
-        long qRows = Math.max(1, nq), qPad = Math.max(block, SageBwdLayout.padded(nq));
+        long qPad = Math.max(block, SageBwdLayout.padded(nq));
         var u8 = TensorMap.DataType.UINT8;
-        var tmQ = TensorMap.encodeTiled(u8, ws.q8.address(), new long[] {d, qRows, hq, b},
-                new long[] {d, d * qRows, d * qRows * hq}, new int[] {d, block, 1, 1}, TensorMap.Swizzle.forRowBytes(d));
+        var tmQ = rowsMap(ws.q8, d, Math.max(1, nq), hq, b, block);
         var columns = TensorMap.Swizzle.forRowBytes(block);
         long[] tDims = {qPad, d, hq, b};
         long[] tStrides = {qPad, qPad * d, qPad * d * hq};
         int[] tBox = {block, d, 1, 1};
         var tmQt = TensorMap.encodeTiled(u8, ws.q8t.address(), tDims, tStrides, tBox, columns);
         var tmGt = TensorMap.encodeTiled(u8, ws.g8t.address(), tDims, tStrides, tBox, columns);
+        // dO through TmaOperands' rank-4 view of a tensor (its own strides), in 128-byte panels.
         int panel = plan.panelElements();
-        var type = switch (plan.type()) {
-            case BF16 -> TensorMap.DataType.BFLOAT16;
-            case FP16 -> TensorMap.DataType.FLOAT16;
-            case FP32 -> throw new IllegalStateException("SageBwd runs BF16 or FP16 tensors");
-        };
-        long eb = plan.type().bytes();
-        long[] gDims = {d, qRows, hq, b};
-        long[] gStrides = {nq > 1 ? dO.seqStride() * eb : d * eb, hq > 1 ? dO.headStride() * eb : d * eb * qRows,
-                b > 1 ? dO.batchStride() * eb : d * eb * qRows * hq};
+        var type = TmaOperands.type(dO.dtype());
+        long[] gDims = TmaOperands.dims(dO);
+        long[] gStrides = TmaOperands.byteStrides(dO);
         int[] gBox = {panel, block, 1, 1};
-        var swizzle = TensorMap.Swizzle.forRowBytes((int) (panel * eb));
+        var swizzle = TensorMap.Swizzle.forRowBytes(panel * dO.dtype().bytes());
         TensorMap.whyInvalid(type, dO.address(), gDims, gStrides, gBox, swizzle).ifPresent(why -> {
             throw new InvalidInput("SageBwd's Hopper backward loads dO through TMA, but dO " + why
                     + "; pass a dO whose rows are 16-byte aligned (e.g. a contiguous copy)");

@@ -43,7 +43,7 @@ final class TmaOperands {
                 TensorMap.Swizzle.forRowBytes(plan.qkRowBytes()));
     }
 
-    private static TensorMap.DataType type(DType dtype) {
+    static TensorMap.DataType type(DType dtype) {
         return switch (dtype) {
             case BF16 -> TensorMap.DataType.BFLOAT16;
             case FP16 -> TensorMap.DataType.FLOAT16;
@@ -52,12 +52,12 @@ final class TmaOperands {
     }
 
     /** Innermost first; an empty sequence is described as one row (the kernel loads none of it). */
-    private static long[] dims(DeviceTensor t) {
+    static long[] dims(DeviceTensor t) {
         return new long[] {t.headDim(), Math.max(1, t.seq()), Math.max(1, t.heads()), Math.max(1, t.batch())};
     }
 
     /** Strides of sequence, head and batch in bytes; a size-1 dimension's stride is irrelevant. */
-    private static long[] byteStrides(DeviceTensor t) {
+    static long[] byteStrides(DeviceTensor t) {
         long eb = t.dtype().bytes();
         long rowBytes = (long) t.headDim() * eb;
         long seq = t.seq() > 1 ? t.seqStride() * eb : rowBytes;
