@@ -142,10 +142,7 @@ public final class SageBwd {
         long kRows = Math.max(1, nk), kPad = Math.max(block, SageBwdLayout.padded(nk)); // valid maps for nk = 0
         var tmQ = rowsMap(ws.q8, d, Math.max(1, nq), hq, b, SageBwdPlan.FWD_BLOCK_M);
         var tmK = rowsMap(ws.k8, d, kRows, hkv, b, block);
-        int codeBytes = plan.vOrder().codeBytes();
-        var tmV = TensorMap.encodeTiled(TensorMap.DataType.UINT16, ws.v8t.address(), new long[] {kPad, d, hkv, b},
-                new long[] {kPad * codeBytes, kPad * codeBytes * d, kPad * codeBytes * d * hkv},
-                new int[] {block, d, 1, 1}, TensorMap.Swizzle.forRowBytes(block * codeBytes));
+        var tmV = columnsMap(ws.v8t, plan.vOrder().codeBytes(), kPad, d, hkv, b);
         args.blob(tmQ.bytes()).blob(tmK.bytes()).blob(tmV.bytes());
     }
 
@@ -160,6 +157,19 @@ public final class SageBwd {
     }
 
     /**
+     * A TMA map of transposed codes ([b][heads][d][pad], {@code codeBytes} each: V^T, Q8^T, dO8^T), one BLOCK of
+     * tokens of every channel per box, swizzled as that block's width.
+     */
+    private static TensorMap columnsMap(DeviceBuffer codes, int codeBytes, long pad, int d, int heads, int b) {
+        int block = SageBwdLayout.BLOCK;
+        var type = codeBytes == 1 ? TensorMap.DataType.UINT8 : TensorMap.DataType.UINT16;
+        long row = pad * codeBytes;
+        return TensorMap.encodeTiled(type, codes.address(), new long[] {pad, d, heads, b},
+                new long[] {row, row * d, row * d * heads}, new int[] {block, d, 1, 1},
+                TensorMap.Swizzle.forRowBytes(block * codeBytes));
+    }
+
+    /**
      * The wgmma backward's TMA maps, one box per step and operand: Q8 rows ({@code headDim} bytes each), the
      * Q8^T and dO8^T column blocks (a query block of every channel), and dO in 128-byte panels of its rows
      * (from its own strides), each swizzled as its rows' width.
@@ -168,14 +178,9 @@ public final class SageBwd {
             int b, int hq, int nq) {
         int d = plan.headDim(), block = SageBwdLayout.BLOCK;
         long qPad = Math.max(block, SageBwdLayout.padded(nq));
-        var u8 = TensorMap.DataType.UINT8;
         var tmQ = rowsMap(ws.q8, d, Math.max(1, nq), hq, b, block);
-        var columns = TensorMap.Swizzle.forRowBytes(block);
-        long[] tDims = {qPad, d, hq, b};
-        long[] tStrides = {qPad, qPad * d, qPad * d * hq};
-        int[] tBox = {block, d, 1, 1};
-        var tmQt = TensorMap.encodeTiled(u8, ws.q8t.address(), tDims, tStrides, tBox, columns);
-        var tmGt = TensorMap.encodeTiled(u8, ws.g8t.address(), tDims, tStrides, tBox, columns);
+        var tmQt = columnsMap(ws.q8t, 1, qPad, d, hq, b);
+        var tmGt = columnsMap(ws.g8t, 1, qPad, d, hq, b);
         // dO through TmaOperands' rank-4 view of a tensor (its own strides), in 128-byte panels.
         int panel = plan.panelElements();
         var type = TmaOperands.type(dO.dtype());

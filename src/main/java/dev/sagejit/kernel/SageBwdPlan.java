@@ -47,8 +47,6 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
     static final int WGMMA_FWD_Q_SLOTS = 2;
     /** Query-tile stages of the wgmma backward: the next tile loads while this one is computed. */
     static final int WGMMA_BWD_STAGES = 2;
-    /** Bytes of one mbarrier (the wgmma backward's stages each have one counting their TMA bytes). */
-    static final int MBARRIER_BYTES = 8;
     /** Threads of one warpgroup. */
     static final int WARPGROUP_THREADS = 128;
 
@@ -180,7 +178,7 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
             // start on a swizzle repeat.
             int warps = keys / b * WARPGROUP_THREADS / 32;
             return 2 * keys * headDim + keys * rowBytes + 2 * b * keys
-                    + WGMMA_BWD_STAGES * (3 * int8TileBytes() + b * rowBytes + MBARRIER_BYTES)
+                    + WGMMA_BWD_STAGES * (3 * int8TileBytes() + b * rowBytes + TileTable.MBARRIER_BYTES)
                     + (WGMMA_BWD_STAGES * 2 * b + 2 * warps + 2 * keys / b) * Float.BYTES + TileTable.SWIZZLE_ALIGN;
         }
         return 2 * keys * headDim + 3 * int8TileBytes() + b * keys + keys * rowBytes + b * rowBytes
@@ -279,6 +277,7 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.put("tAhead", WGMMA_T_AHEAD);
         m.put("panelRowBytes", FwdKernelPlan.SWIZZLE_ROW_BYTES);
         m.put("bwdStages", WGMMA_BWD_STAGES);
+        m.put("mbarrierBytes", TileTable.MBARRIER_BYTES);
         m.put("swizzleAlign", TileTable.SWIZZLE_ALIGN);
         return m;
     }

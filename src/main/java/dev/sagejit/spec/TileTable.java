@@ -248,7 +248,9 @@ public final class TileTable {
     public static final int MBAR_SUSPEND_NS = 10_000_000;
     /** Alignment of every wgmma/TMA tile in shared memory: the repeat of the 128-byte swizzle. */
     public static final int SWIZZLE_ALIGN = 1024;
-    /** Bytes reserved for the mbarriers of the wgmma kernels (8 each: 4 for Q slots, 4 per stage). */
+    /** Bytes of one mbarrier object in shared memory. */
+    public static final int MBARRIER_BYTES = 8;
+    /** Bytes reserved for the mbarriers of the wgmma forward kernels ({@link #MBARRIER_BYTES} each: 4 for Q slots, 4 per stage). */
     public static final int BARRIER_BYTES = 256;
 
     /**

@@ -35,6 +35,7 @@ constexpr u32 DS_BYTES = BLOCK * BWD_KEYS;
 constexpr u32 STAGE_BYTES = 3 * INT8_TILE + BLOCK * HEAD_DIM * ${elemBytes};  // Q8, Q8^T, dO8^T, dO: what TMA writes
 constexpr int PANELS = HEAD_DIM / PANEL_ELEMS;  // 16-bit panels of a dO tile
 constexpr int BWD_STAGES = ${bwdStages};
+constexpr u32 MBAR_BYTES = ${mbarrierBytes};
 constexpr u32 SMEM_ALIGN = ${swizzleAlign};
 static_assert(WGS == 2 && WGS * 128 == BWD_THREADS && WG_KEYS == 64 && DQ_COLS * WGS == HEAD_DIM, "warpgroup map");
 static_assert(BWD_STAGES == 2, "the loop below double-buffers");
@@ -111,7 +112,8 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
     const u32 sDS = sV + V_BYTES;                                 // 2 x [BLOCK queries][BWD_KEYS keys] INT8
     const u32 sStage = sDS + 2 * DS_BYTES;                        // BWD_STAGES x {Q8, Q8^T, dO8^T, dO panels}
     const u32 sBars = sStage + BWD_STAGES * STAGE_BYTES;          // BWD_STAGES full barriers
-    float* s_rows = reinterpret_cast<float*>(smem + (sBars + 8 * BWD_STAGES - smem0));  // [BWD_STAGES][LSE2, D]
+    auto stage_bar = [&](int i) { return sBars + MBAR_BYTES * i; };
+    float* s_rows = reinterpret_cast<float*>(smem + (stage_bar(BWD_STAGES) - smem0));  // [BWD_STAGES][LSE2, D]
     float* s_max = s_rows + BWD_STAGES * 2 * BLOCK;  // [BWD_WARPS][P, dS] warp maxima
     float* s_ds_max = s_max + 2 * BWD_WARPS;     // [2][WGS] the dS tiles' maxima, by step parity
 
@@ -123,12 +125,12 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
     auto step_q0 = [&](int s) { return q_first + (s % q_steps) * BLOCK; };
     if (tid == 0) {
         #pragma unroll
-        for (int i = 0; i < BWD_STAGES; ++i) sage_mbar_init(sBars + 8 * i, 1);
+        for (int i = 0; i < BWD_STAGES; ++i) sage_mbar_init(stage_bar(i), 1);
         sage_mbar_init_fence();
         #pragma unroll
         for (int i = 0; i < BWD_STAGES; ++i) {
             if (i < steps) {
-                sagebwd_load_step(sStage + i * STAGE_BYTES, sBars + 8 * i, &tm_q, &tm_qt, &tm_gt, &tm_g, step_q0(i),
+                sagebwd_load_step(sStage + i * STAGE_BYTES, stage_bar(i), &tm_q, &tm_qt, &tm_gt, &tm_g, step_q0(i),
                                   step_head(i), batch);
             }
         }
@@ -189,7 +191,7 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         // The next step's LSE2 and D into the other row slot (read last in step s - 1, before its barrier).
         if (s + 1 < steps) load_rows(s + 1);
         sage_cp_async_commit();
-        sage_mbar_wait(sBars + 8 * (s & 1), (s >> 1) & 1);  // this step's tiles landed
+        sage_mbar_wait(stage_bar(s & 1), (s >> 1) & 1);  // this step's tiles landed
         const float* s_lse = s_rows + (s & 1) * 2 * BLOCK;
         const float* s_delta = s_lse + BLOCK;
 
@@ -268,7 +270,7 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         sage_fence_proxy_async();  // dS8 is the dQ product's A operand
         __syncthreads();           // dS8 and the rows are in; every wgmma read of this stage is done
         if (tid == 0 && s + BWD_STAGES < steps) {
-            sagebwd_load_step(sStage + st_off, sBars + 8 * (s & 1), &tm_q, &tm_qt, &tm_gt, &tm_g,
+            sagebwd_load_step(sStage + st_off, stage_bar(s & 1), &tm_q, &tm_qt, &tm_gt, &tm_g,
                               step_q0(s + BWD_STAGES), step_head(s + BWD_STAGES), batch);
         }
 
