@@ -41,3 +41,22 @@ __device__ __forceinline__ void sage_tma_load_4d(u32 dst, const SageTensorMap* m
                     "r"(bar)
                  : "memory");
 }
+
+// Adds a box of FP32 (or the map's type) from shared memory into a rank-4 tensor map at element coordinates (c0
+// innermost), the reduction done by the TMA unit in L2; elements outside the tensor are skipped. The source must
+// not change until a bulk-group wait with .read says it was read (sage_bulk_commit, sage_bulk_wait_read).
+__device__ __forceinline__ void sage_tma_reduce_add_4d(u32 src, const SageTensorMap* map, int c0, int c1, int c2,
+                                                       int c3) {
+    asm volatile("cp.reduce.async.bulk.tensor.4d.global.shared::cta.add.tile.bulk_group [%0, {%1, %2, %3, %4}], [%5];\n"
+                 :: "l"(reinterpret_cast<unsigned long long>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(src)
+                 : "memory");
+}
+__device__ __forceinline__ void sage_bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+// Waits until at most N committed bulk groups still read their shared-memory sources.
+template <int N>
+__device__ __forceinline__ void sage_bulk_wait_read() {
+    asm volatile("cp.async.bulk.wait_group.read %0;\n" :: "n"(N) : "memory");
+}
+// Waits until at most N committed bulk groups are incomplete (their global writes done).
+template <int N>
+__device__ __forceinline__ void sage_bulk_wait() { asm volatile("cp.async.bulk.wait_group %0;\n" :: "n"(N) : "memory"); }

@@ -172,7 +172,8 @@ public final class SageBwd {
     /**
      * The wgmma backward's TMA maps, one box per step and operand: Q8 rows ({@code headDim} bytes each), the
      * Q8^T and dO8^T column blocks (a query block of every channel), and dO in 128-byte panels of its rows
-     * (from its own strides), each swizzled as its rows' width.
+     * (from its own strides), each swizzled as its rows' width; and the FP32 dQ accumulator that each step's dQ
+     * tile is reduce-added into, in 128-byte panels.
      */
     private static void backwardTensorMaps(KernelArgs.Builder args, SageBwdPlan plan, Workspace ws, DeviceTensor dO,
             int b, int hq, int nq) {
@@ -193,7 +194,13 @@ public final class SageBwd {
                     + "; pass a dO whose rows are 16-byte aligned (e.g. a contiguous copy)");
         });
         var tmG = TensorMap.encodeTiled(type, dO.address(), gDims, gStrides, gBox, swizzle);
-        args.blob(tmQ.bytes()).blob(tmQt.bytes()).blob(tmGt.bytes()).blob(tmG.bytes());
+        // The FP32 dQ accumulator ([b][hq][nq][d]), reduced into by 128-byte panels of a query block's rows.
+        int dqPanel = FwdKernelPlan.SWIZZLE_ROW_BYTES / Float.BYTES;
+        var tmDq = TensorMap.encodeTiled(TensorMap.DataType.FLOAT32, ws.dqAcc.address(),
+                new long[] {d, Math.max(1, nq), hq, b}, new long[] {(long) d * Float.BYTES, (long) d * Float.BYTES
+                        * Math.max(1, nq), (long) d * Float.BYTES * Math.max(1, nq) * hq},
+                new int[] {dqPanel, block, 1, 1}, TensorMap.Swizzle.forRowBytes(dqPanel * Float.BYTES));
+        args.blob(tmQ.bytes()).blob(tmQt.bytes()).blob(tmGt.bytes()).blob(tmG.bytes()).blob(tmDq.bytes());
     }
 
     /**
@@ -226,8 +233,11 @@ public final class SageBwd {
             if (!plan.wgmmaBackward()) {
                 args.ptr(dO.address()).ptr(ws.g8t);
             }
-            args.ptr(ws.qScale).ptr(ws.kScale).ptr(ws.gScale).ptr(ws.lse2).ptr(ws.delta).ptr(ws.dqAcc)
-                    .ptr(dk.address()).ptr(dv.address());
+            args.ptr(ws.qScale).ptr(ws.kScale).ptr(ws.gScale).ptr(ws.lse2).ptr(ws.delta);
+            if (!plan.wgmmaBackward()) {
+                args.ptr(ws.dqAcc);
+            }
+            args.ptr(dk.address()).ptr(dv.address());
             for (DeviceTensor t : plan.wgmmaBackward() ? new DeviceTensor[] {v, dk, dv}
                     : new DeviceTensor[] {v, dO, dk, dv}) {
                 args.i64(t.batchStride()).i64(t.headStride()).i64(t.seqStride());

@@ -47,6 +47,12 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
     static final int WGMMA_FWD_Q_SLOTS = 2;
     /** Query-tile stages of the wgmma backward: the next tile loads while this one is computed. */
     static final int WGMMA_BWD_STAGES = 2;
+
+    /**
+     * FP32 dQ tiles of the wgmma backward, by step parity: a step stores its dQ partial into one while the TMA
+     * reduce-adds the previous step's into the accumulator.
+     */
+    static final int WGMMA_DQ_BUFFERS = 2;
     /** Threads of one warpgroup. */
     static final int WARPGROUP_THREADS = 128;
 
@@ -174,11 +180,12 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         int rowBytes = headDim * type.bytes();
         if (wgmmaBackward()) {
             // K8, K8^T and V of the keys, two dS8 slots, the query-tile stages (Q8, Q8^T, dO8^T, dO) and their
-            // TMA barriers, their LSE and D, the warps' maxima and two slots of the tiles' dS maxima; the tiles
+            // TMA barriers, the FP32 dQ tiles, their LSE and D, the warps' maxima and two slots of the tiles' dS maxima; the tiles
             // start on a swizzle repeat.
             int warps = keys / b * WARPGROUP_THREADS / 32;
             return 2 * keys * headDim + keys * rowBytes + 2 * b * keys
                     + WGMMA_BWD_STAGES * (3 * int8TileBytes() + b * rowBytes + TileTable.MBARRIER_BYTES)
+                    + WGMMA_DQ_BUFFERS * b * headDim * Float.BYTES
                     + (WGMMA_BWD_STAGES * 2 * b + 2 * warps + 2 * keys / b) * Float.BYTES + TileTable.SWIZZLE_ALIGN;
         }
         return 2 * keys * headDim + 3 * int8TileBytes() + b * keys + keys * rowBytes + b * rowBytes
@@ -277,6 +284,7 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.put("tAhead", WGMMA_T_AHEAD);
         m.put("panelRowBytes", FwdKernelPlan.SWIZZLE_ROW_BYTES);
         m.put("bwdStages", WGMMA_BWD_STAGES);
+        m.put("dqBuffers", WGMMA_DQ_BUFFERS);
         m.put("mbarrierBytes", TileTable.MBARRIER_BYTES);
         m.put("swizzleAlign", TileTable.SWIZZLE_ALIGN);
         return m;

@@ -16,8 +16,10 @@
        dV += P8^T dO8 * sP * sdO, dK += dS8^T Q8 * sdS * qs, 64 head-dim columns at a time;
        dS8 to shared memory as [query][key] (keys g and g + 8 side by side, K^T's PERM_ROWS order), then
        after a block barrier each warpgroup takes HEAD_DIM / 2 columns of dQ = sum over the two key
-       tiles of dS8 K8 * sdS * ks (INT32 per tile, one scale each) and adds them into the FP32
-       accumulator with vector red.add (the _dq kernel multiplies by the softmax scale). -->
+       tiles of dS8 K8 * sdS * ks (INT32 per tile, one scale each) and stores them into a shared FP32
+       dQ tile (128-byte panels, swizzled); after the next step's block barrier the loading thread adds
+       that tile into the FP32 accumulator with TMA reduce-adds (the _dq kernel multiplies by the softmax
+       scale). The tile is double-buffered by step parity, so no warp waits for the reduction. -->
 
 constexpr int WG_KEYS = BLOCK;                  // keys per consumer warpgroup: one P / dS tile
 constexpr int WGS = BWD_KEYS / WG_KEYS;         // consumer warpgroups
@@ -36,9 +38,14 @@ constexpr u32 STAGE_BYTES = 3 * INT8_TILE + BLOCK * HEAD_DIM * ${elemBytes};  //
 constexpr int PANELS = HEAD_DIM / PANEL_ELEMS;  // 16-bit panels of a dO tile
 constexpr int BWD_STAGES = ${bwdStages};
 constexpr u32 MBAR_BYTES = ${mbarrierBytes};
+constexpr int DQ_PANEL_COLS = PANEL_ROW / 4;    // FP32 dQ columns per 128-byte panel row
+constexpr int DQ_PANELS = HEAD_DIM / DQ_PANEL_COLS;
+constexpr u32 DQ_BYTES = BLOCK * HEAD_DIM * 4;  // one FP32 dQ tile
+constexpr int DQ_BUFFERS = ${dqBuffers};
 constexpr u32 SMEM_ALIGN = ${swizzleAlign};
 static_assert(WGS == 2 && WGS * 128 == BWD_THREADS && WG_KEYS == 64 && DQ_COLS * WGS == HEAD_DIM, "warpgroup map");
-static_assert(BWD_STAGES == 2, "the loop below double-buffers");
+static_assert(BWD_STAGES == 2 && DQ_BUFFERS == 2, "the loop below double-buffers");
+static_assert(DQ_COLS % DQ_PANEL_COLS == 0, "a warpgroup's dQ columns are whole panels");
 
 // One thread's TMA loads of a step's query tile (rows q0 .., head `head`) into stage `st`: Q8 rows, the
 // Q8^T and dO8^T column blocks and dO's 16-bit panels, all counted in bytes on `bar`.
@@ -53,6 +60,15 @@ __device__ __forceinline__ void sagebwd_load_step(u32 st, u32 bar, const SageTen
     for (int p = 0; p < PANELS; ++p) {
         sage_tma_load_4d(st + 3 * INT8_TILE + p * BLOCK * PANEL_ROW, tm_g, p * PANEL_ELEMS, q0, head, batch, bar);
     }
+}
+
+// One thread's TMA reduce-adds of a step's FP32 dQ tile (rows q0 .., head `head`) from its panels at `tile`.
+__device__ __forceinline__ void sagebwd_reduce_dq(u32 tile, const SageTensorMap* tm_dq, int q0, int head, int batch) {
+    #pragma unroll
+    for (int p = 0; p < DQ_PANELS; ++p) {
+        sage_tma_reduce_add_4d(tile + p * BLOCK * PANEL_ROW, tm_dq, p * DQ_PANEL_COLS, q0, head, batch);
+    }
+    sage_bulk_commit();
 }
 
 // Copies rows [row0, row0 + ROWS) of a [n, HEAD_DIM] 16-bit global matrix (row stride `stride`
@@ -89,10 +105,11 @@ __device__ __forceinline__ void sagebwd_dequant_add(float (&out)[T][4], const in
 extern "C" __global__ void __launch_bounds__(BWD_THREADS, 1)
 ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__ SageTensorMap tm_qt,
              const __grid_constant__ SageTensorMap tm_gt, const __grid_constant__ SageTensorMap tm_g,
+             const __grid_constant__ SageTensorMap tm_dq,
              const unsigned char* __restrict__ k8, const unsigned char* __restrict__ k8t,
              const u16* __restrict__ v, const float* __restrict__ q_scale, const float* __restrict__ k_scale,
              const float* __restrict__ g_scale, const float* __restrict__ lse2, const float* __restrict__ delta,
-             float* __restrict__ dq_acc, u16* __restrict__ dk, u16* __restrict__ dv,
+             u16* __restrict__ dk, u16* __restrict__ dv,
              i64 v_sb, i64 v_sh, i64 v_sn, i64 dk_sb, i64 dk_sh, i64 dk_sn, i64 dv_sb, i64 dv_sh, i64 dv_sn,
              int nq, int nk, int hq, int group, float scale, float scale_log2) {
     extern __shared__ __align__(128) unsigned char smem[];
@@ -111,7 +128,8 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
     const u32 sV = sK8t + K8_BYTES;                               // panels of [BWD_KEYS][PANEL_ROW]
     const u32 sDS = sV + V_BYTES;                                 // 2 x [BLOCK queries][BWD_KEYS keys] INT8
     const u32 sStage = sDS + 2 * DS_BYTES;                        // BWD_STAGES x {Q8, Q8^T, dO8^T, dO panels}
-    const u32 sBars = sStage + BWD_STAGES * STAGE_BYTES;          // BWD_STAGES full barriers
+    const u32 sDQ = sStage + BWD_STAGES * STAGE_BYTES;            // DQ_BUFFERS x DQ_PANELS x [BLOCK][PANEL_ROW] FP32
+    const u32 sBars = sDQ + DQ_BUFFERS * DQ_BYTES;                // BWD_STAGES full barriers
     auto stage_bar = [&](int i) { return sBars + MBAR_BYTES * i; };
     float* s_rows = reinterpret_cast<float*>(smem + (stage_bar(BWD_STAGES) - smem0));  // [BWD_STAGES][LSE2, D]
     float* s_max = s_rows + BWD_STAGES * 2 * BLOCK;  // [BWD_WARPS][P, dS] warp maxima
@@ -267,15 +285,19 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         sage_wgmma_touch(a_ds);
         if (tid % 128 == 0) s_ds_max[(s & 1) * WGS + wg] = ds_max;
         sage_cp_async_wait<0>();   // the next step's LSE2 and D
-        sage_fence_proxy_async();  // dS8 is the dQ product's A operand
-        __syncthreads();           // dS8 and the rows are in; every wgmma read of this stage is done
-        if (tid == 0 && s + BWD_STAGES < steps) {
-            sagebwd_load_step(sStage + st_off, stage_bar(s & 1), &tm_q, &tm_qt, &tm_gt, &tm_g,
-                              step_q0(s + BWD_STAGES), step_head(s + BWD_STAGES), batch);
+        sage_fence_proxy_async();  // dS8 is the dQ product's A operand, last step's dQ tile the TMA's source
+        if (tid == 0) sage_bulk_wait_read<0>();  // step s - 2's dQ tile was read: its buffer is free
+        __syncthreads();           // dS8, the rows and last step's dQ tile are in; every wgmma read of this stage is done
+        if (tid == 0) {
+            if (s + BWD_STAGES < steps) {
+                sagebwd_load_step(sStage + st_off, stage_bar(s & 1), &tm_q, &tm_qt, &tm_gt, &tm_g,
+                                  step_q0(s + BWD_STAGES), step_head(s + BWD_STAGES), batch);
+            }
+            if (s > 0) sagebwd_reduce_dq(sDQ + ((s - 1) & 1) * DQ_BYTES, &tm_dq, step_q0(s - 1), step_head(s - 1), batch);
         }
 
         // dQ rows q0 .. q0 + BLOCK - 1, columns wg DQ_COLS ..: the two key tiles' INT32 sums (both in flight),
-        // each with its own scale, then one vector red.add per pair of columns.
+        // each with its own scale, into this step's dQ tile (reduced into the accumulator after the next barrier).
         float acc_dq[DQ_COLS / 8][4];
         const float sq0 = __fdiv_rn(s_ds_max[(s & 1) * WGS], INT8_MAX) * ks[0];
         const float sq1 = __fdiv_rn(s_ds_max[(s & 1) * WGS + 1], INT8_MAX) * ks[1];
@@ -303,15 +325,26 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
             #pragma unroll
             for (int e = 0; e < 4; ++e) acc_dq[nt][e] = fmaf(sagebwd_i2f(iq[1][0][nt][e]), sq1, acc_dq[nt][e]);
         }
+        // This thread's float pairs in the swizzled panels: rows wi 16 + g (+ 8), the 16-byte chunk of columns
+        // 8 nt + 2 t is 2 (nt % 4) + t / 2 (of the panel's 8), XORed with the row's g; the pair is half a chunk.
+        const u32 dq_lane = sDQ + (s & 1) * DQ_BYTES + wg * (DQ_COLS / DQ_PANEL_COLS) * BLOCK * PANEL_ROW
+                            + (wi * 16 + g) * PANEL_ROW + ((((t >> 1) ^ g) << 4) | (t & 1) * 8);
         #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            const int row = q0 + wi * 16 + g + 8 * h;
-            if (row < nq) {
-                float* dst = dq_acc + (bh * nq + row) * HEAD_DIM + wg * DQ_COLS + 2 * t;
-                #pragma unroll
-                for (int nt = 0; nt < DQ_COLS / 8; ++nt) sage_red_add2(dst + 8 * nt, acc_dq[nt][2 * h], acc_dq[nt][2 * h + 1]);
+        for (int nt = 0; nt < DQ_COLS / 8; ++nt) {
+            #pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const u32 addr = (dq_lane ^ ((2 * nt % (PANEL_ROW / 16)) << 4))
+                                 + (8 * nt / DQ_PANEL_COLS) * BLOCK * PANEL_ROW + 8 * h * PANEL_ROW;
+                asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n"
+                             :: "r"(addr), "f"(acc_dq[nt][2 * h]), "f"(acc_dq[nt][2 * h + 1]) : "memory");
             }
         }
+    }
+    // The last step's dQ tile.
+    sage_fence_proxy_async();
+    __syncthreads();
+    if (tid == 0 && steps > 0) {
+        sagebwd_reduce_dq(sDQ + ((steps - 1) & 1) * DQ_BYTES, &tm_dq, step_q0(steps - 1), step_head(steps - 1), batch);
     }
 
     // dK (times the softmax scale) and dV of this thread's two keys.
@@ -333,4 +366,5 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
             }
         }
     }
+    if (tid == 0) sage_bulk_wait<0>();  // the reductions read their tiles before the block's shared memory goes
 }
