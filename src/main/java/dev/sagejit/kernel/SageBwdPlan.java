@@ -49,10 +49,10 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
     static final int WGMMA_BWD_STAGES = 2;
 
     /**
-     * FP32 dQ tiles of each warpgroup of the wgmma backward: a step stores its key tile's dQ partial into one, which
-     * the TMA reduce-adds into the accumulator while the next step computes.
+     * FP32 dQ tiles of the wgmma backward, by step parity: a step stores its dQ partial into one while the TMA
+     * reduce-adds the previous step's into the accumulator.
      */
-    static final int WGMMA_DQ_BUFFERS = 1;
+    static final int WGMMA_DQ_BUFFERS = 2;
     /** Threads of one warpgroup. */
     static final int WARPGROUP_THREADS = 128;
 
@@ -179,15 +179,14 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         int b = SageBwdLayout.BLOCK;
         int rowBytes = headDim * type.bytes();
         if (wgmmaBackward()) {
-            // K8, K8^T and V of the keys, dS8, the query-tile stages (Q8, Q8^T, dO8^T, dO) with their TMA barriers
-            // and release counters, each warpgroup's FP32 dQ tiles and its two slots of LSE and D, the warps'
-            // maxima; the tiles start on a swizzle repeat.
-            int warpgroups = keys / b;
-            int warps = warpgroups * WARPGROUP_THREADS / 32;
-            return 2 * keys * headDim + keys * rowBytes + b * keys
-                    + WGMMA_BWD_STAGES * (3 * int8TileBytes() + b * rowBytes + TileTable.MBARRIER_BYTES + Integer.BYTES)
-                    + warpgroups * WGMMA_DQ_BUFFERS * b * headDim * Float.BYTES
-                    + (warpgroups * 2 * 2 * b + 2 * warps) * Float.BYTES + TileTable.SWIZZLE_ALIGN;
+            // K8, K8^T and V of the keys, two dS8 slots, the query-tile stages (Q8, Q8^T, dO8^T, dO) and their
+            // TMA barriers, the FP32 dQ tiles, their LSE and D, the warps' maxima and two slots of the tiles' dS maxima; the tiles
+            // start on a swizzle repeat.
+            int warps = keys / b * WARPGROUP_THREADS / 32;
+            return 2 * keys * headDim + keys * rowBytes + 2 * b * keys
+                    + WGMMA_BWD_STAGES * (3 * int8TileBytes() + b * rowBytes + TileTable.MBARRIER_BYTES)
+                    + WGMMA_DQ_BUFFERS * b * headDim * Float.BYTES
+                    + (WGMMA_BWD_STAGES * 2 * b + 2 * warps + 2 * keys / b) * Float.BYTES + TileTable.SWIZZLE_ALIGN;
         }
         return 2 * keys * headDim + 3 * int8TileBytes() + b * keys + keys * rowBytes + b * rowBytes
                 + (2 * b + 2 * keys / 16) * Float.BYTES;
@@ -239,7 +238,7 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
     /** The wgmma kernels' numbers and their five instruction shapes (common/wgmma.ftl). */
     private Map<String, Object> wgmmaModel() {
         String elem = type.ptxName();
-        int dqCols = headDim; // each warpgroup computes every column of its key tile's dQ share
+        int dqCols = headDim / (backwardKeys() / SageBwdLayout.BLOCK); // each warpgroup's share of dQ's columns
         var s = WgmmaShape.int8("sagebwd_wgmma_s",
                 "S = Q8 K8^T (forward) and S^T = K8 Q8^T (backward): A and B K-major from shared memory",
                 SageBwdLayout.BLOCK, false);

@@ -1,23 +1,25 @@
 <#-- SageBwd backward on Hopper (sm_90a) with wgmma: the products and numerics of sagebwd_bwd.ftl
-     (same operands and scales), on warpgroup MMAs instead of warp mma.sync.
+     (same operands, scales and order of the FP32 sums), on warpgroup MMAs instead of warp mma.sync.
      One block per (BWD_KEYS keys, kv head, batch): two consumer warpgroups, each owning one
      BLOCK-key tile (its K scale block and its P / dS tile's column of scales) whose dK and dV stay in
      FP32 wgmma accumulators while the block walks the query blocks (and, with GQA, the query heads)
-     that see them. The warpgroups share only the query tiles, which TMA loads two steps ahead into two
-     stages (each with a barrier counting the bytes that landed); the warpgroup that finishes reading a
-     stage last refills it. There is no block barrier in the loop, so one warpgroup's products overlap
-     the other's softmax.
+     that see them. One thread loads the query blocks' tiles by TMA, two steps ahead (two stages, each
+     with a barrier counting the bytes that landed), so one block barrier per step remains: the dS8
+     exchange before dQ (dS8 and its maxima are double-buffered, so the next step may start before the
+     other warpgroup finished this one's dQ).
      Per query block of BLOCK rows, per warpgroup:
        S^T = K8 Q8^T (INT32, A and B K-major in shared memory), dP^T = V dO^T (16-bit, the same);
        P^T = exp2(S^T * ks * qs * scale * log2(e) - LSE2), dS^T = P^T (dP^T - D);
        P8 and dS8 per BLOCK x BLOCK tile packed straight into wgmma A registers (the accumulator's
        columns {2t, 2t+1, 8+2t, 9+2t} of each 16 form one register: Q8^T and dO8^T are stored in
        that PERM_COLUMNS order);
-       dV += P8^T dO8 * sP * sdO, dK += dS8^T Q8 * sdS * qs, DV_COLS head-dim columns at a time;
+       dV += P8^T dO8 * sP * sdO, dK += dS8^T Q8 * sdS * qs, 64 head-dim columns at a time;
        dS8 to shared memory as [query][key] (keys g and g + 8 side by side, K^T's PERM_ROWS order), then
-       the tile's share of dQ = dS8 K8 * sdS * ks (INT32, every head-dim column) into the warpgroup's
-       FP32 dQ tile (128-byte panels, swizzled), which one of its threads reduce-adds into the FP32
-       accumulator by TMA while the next step computes (the _dq kernel multiplies by the softmax scale). -->
+       after a block barrier each warpgroup takes HEAD_DIM / 2 columns of dQ = sum over the two key
+       tiles of dS8 K8 * sdS * ks (INT32 per tile, one scale each) and stores them into a shared FP32
+       dQ tile (128-byte panels, swizzled); after the next step's block barrier the loading thread adds
+       that tile into the FP32 accumulator with TMA reduce-adds (the _dq kernel multiplies by the softmax
+       scale). The tile is double-buffered by step parity, so no warp waits for the reduction. -->
 
 constexpr int WG_KEYS = BLOCK;                  // keys per consumer warpgroup: one P / dS tile
 constexpr int WGS = BWD_KEYS / WG_KEYS;         // consumer warpgroups
@@ -25,7 +27,7 @@ constexpr int D_HALVES = HEAD_DIM / ${dvCols};  // column blocks of dK and dV pe
 constexpr int DV_COLS = ${dvCols};
 constexpr int T_PRODUCTS = 2 * D_HALVES;        // dV and dK products per step, alternating
 constexpr int T_AHEAD = ${tAhead};              // products in flight beyond the one being dequantized
-constexpr int DQ_COLS = ${dqCols};              // dQ columns of a warpgroup's product
+constexpr int DQ_COLS = ${dqCols};              // dQ columns per warpgroup
 constexpr u32 PANEL_ROW = ${panelRowBytes};     // bytes of a 16-bit panel row (the 128-byte swizzle)
 constexpr int PANEL_ELEMS = PANEL_ROW / ${elemBytes};
 constexpr int PANEL_STEPS = PANEL_ELEMS / 16;   // 16-bit k16 steps per panel
@@ -39,10 +41,11 @@ constexpr u32 MBAR_BYTES = ${mbarrierBytes};
 constexpr int DQ_PANEL_COLS = PANEL_ROW / 4;    // FP32 dQ columns per 128-byte panel row
 constexpr int DQ_PANELS = HEAD_DIM / DQ_PANEL_COLS;
 constexpr u32 DQ_BYTES = BLOCK * HEAD_DIM * 4;  // one FP32 dQ tile
-constexpr int DQ_BUFFERS = ${dqBuffers};         // FP32 dQ tiles per warpgroup
+constexpr int DQ_BUFFERS = ${dqBuffers};
 constexpr u32 SMEM_ALIGN = ${swizzleAlign};
-static_assert(WGS == 2 && WGS * 128 == BWD_THREADS && WG_KEYS == 64 && DQ_COLS == HEAD_DIM, "warpgroup map");
-static_assert(BWD_STAGES == 2 && DQ_BUFFERS == 1, "the loop below double-buffers the stages, not the dQ tiles");
+static_assert(WGS == 2 && WGS * 128 == BWD_THREADS && WG_KEYS == 64 && DQ_COLS * WGS == HEAD_DIM, "warpgroup map");
+static_assert(BWD_STAGES == 2 && DQ_BUFFERS == 2, "the loop below double-buffers");
+static_assert(DQ_COLS % DQ_PANEL_COLS == 0, "a warpgroup's dQ columns are whole panels");
 
 // One thread's TMA loads of a step's query tile (rows q0 .., head `head`) into stage `st`: Q8 rows, the
 // Q8^T and dO8^T column blocks and dO's 16-bit panels, all counted in bytes on `bar`.
@@ -111,26 +114,26 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
              int nq, int nk, int hq, int group, float scale, float scale_log2) {
     extern __shared__ __align__(128) unsigned char smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int wg = warp / 4, wi = warp % 4, wt = tid % 128;  // warpgroup, its warp and thread
+    const int wg = warp / 4, wi = warp % 4;
     const int g = lane >> 2, t = lane & 3;
     const int key0 = blockIdx.x * BWD_KEYS;
     const int kv_head = blockIdx.y, batch = blockIdx.z;
     const i64 bkv = (i64)batch * gridDim.y + kv_head;
     const int q_blocks = (nq + BLOCK - 1) / BLOCK, k_blocks = (nk + BLOCK - 1) / BLOCK;
-    const int nk_pad = k_blocks * BLOCK;
+    const int nq_pad = q_blocks * BLOCK, nk_pad = k_blocks * BLOCK;
 
     const u32 smem0 = sage_smem_addr(smem);
     const u32 sK8 = (smem0 + SMEM_ALIGN - 1) & ~(SMEM_ALIGN - 1);  // [BWD_KEYS][D]
     const u32 sK8t = sK8 + K8_BYTES;                              // [D][BWD_KEYS], PERM_ROWS
     const u32 sV = sK8t + K8_BYTES;                               // panels of [BWD_KEYS][PANEL_ROW]
-    const u32 sStage = sV + V_BYTES;                              // BWD_STAGES x {Q8, Q8^T, dO8^T, dO panels}
-    const u32 sDQ = sStage + BWD_STAGES * STAGE_BYTES;            // WGS x DQ_PANELS x [BLOCK][PANEL_ROW] FP32
-    const u32 sDS = sDQ + WGS * DQ_BUFFERS * DQ_BYTES;            // [BLOCK queries][BWD_KEYS keys] INT8
-    const u32 sBars = sDS + DS_BYTES;                             // BWD_STAGES full barriers
+    const u32 sDS = sV + V_BYTES;                                 // 2 x [BLOCK queries][BWD_KEYS keys] INT8
+    const u32 sStage = sDS + 2 * DS_BYTES;                        // BWD_STAGES x {Q8, Q8^T, dO8^T, dO panels}
+    const u32 sDQ = sStage + BWD_STAGES * STAGE_BYTES;            // DQ_BUFFERS x DQ_PANELS x [BLOCK][PANEL_ROW] FP32
+    const u32 sBars = sDQ + DQ_BUFFERS * DQ_BYTES;                // BWD_STAGES full barriers
     auto stage_bar = [&](int i) { return sBars + MBAR_BYTES * i; };
-    unsigned* s_release = reinterpret_cast<unsigned*>(smem + (stage_bar(BWD_STAGES) - smem0));  // [BWD_STAGES]
-    float* s_rows = reinterpret_cast<float*>(s_release + BWD_STAGES);  // [WGS][2][LSE2, D]
-    float* s_max = s_rows + WGS * 2 * 2 * BLOCK;  // [BWD_WARPS][P, dS] warp maxima
+    float* s_rows = reinterpret_cast<float*>(smem + (stage_bar(BWD_STAGES) - smem0));  // [BWD_STAGES][LSE2, D]
+    float* s_max = s_rows + BWD_STAGES * 2 * BLOCK;  // [BWD_WARPS][P, dS] warp maxima
+    float* s_ds_max = s_max + 2 * BWD_WARPS;     // [2][WGS] the dS tiles' maxima, by step parity
 
     // Query blocks that see any key of this block (causal masks are bottom-right aligned), head by head.
     const int q_first = sagebwd_first_query(key0, nq, nk);
@@ -140,10 +143,7 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
     auto step_q0 = [&](int s) { return q_first + (s % q_steps) * BLOCK; };
     if (tid == 0) {
         #pragma unroll
-        for (int i = 0; i < BWD_STAGES; ++i) {
-            sage_mbar_init(stage_bar(i), 1);
-            s_release[i] = 0;
-        }
+        for (int i = 0; i < BWD_STAGES; ++i) sage_mbar_init(stage_bar(i), 1);
         sage_mbar_init_fence();
         #pragma unroll
         for (int i = 0; i < BWD_STAGES; ++i) {
@@ -153,36 +153,41 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
             }
         }
     }
-    // LSE2 and D of step s's queries into this warpgroup's row slot s % 2 (cp.async by each of its threads,
-    // waited for before the warpgroup's dS8 barrier of the step before).
-    float* const wg_rows = s_rows + wg * 2 * 2 * BLOCK;
+    // LSE2 and D of step s's queries into row slot s % 2, by the first 2 BLOCK threads (cp.async, waited for
+    // before the step's block barrier).
     auto load_rows = [&](int s) {
-        const int i = wt % BLOCK, q0 = step_q0(s);
-        const float* src = (wt < BLOCK ? lse2 : delta) + ((i64)batch * hq + step_head(s)) * nq;
-        const bool valid = q0 + i < nq;
-        sage_cp_async4(sage_smem_addr(wg_rows + (s & 1) * 2 * BLOCK + wt), valid ? src + q0 + i : src, valid);
+        if (tid < 2 * BLOCK) {
+            const int i = tid % BLOCK, q0 = step_q0(s);
+            const float* src = (tid < BLOCK ? lse2 : delta) + ((i64)batch * hq + step_head(s)) * nq;
+            const bool valid = q0 + i < nq;
+            sage_cp_async4(sage_smem_addr(s_rows + (s & 1) * 2 * BLOCK + tid), valid ? src + q0 + i : src, valid);
+        }
     };
     sage_load_tile8<BWD_KEYS, HEAD_DIM, BWD_THREADS>(sK8, k8 + bkv * nk * HEAD_DIM, HEAD_DIM, key0, nk, tid);
     sage_load_cols8<HEAD_DIM, BWD_KEYS, BWD_THREADS>(sK8t, k8t + bkv * HEAD_DIM * nk_pad, nk_pad, key0, nk_pad, tid);
     sagebwd_load_panels<BWD_KEYS>(sV, v + batch * v_sb + kv_head * v_sh, v_sn, key0, nk, tid);
     if (steps > 0) load_rows(0);
     sage_cp_async_commit();
-    const int kb = key0 / BLOCK + wg;
-    const float ks = kb < k_blocks ? k_scale[bkv * k_blocks + kb] : 0.f;
+    float ks[WGS];
+    #pragma unroll
+    for (int i = 0; i < WGS; ++i) {
+        const int kb = key0 / BLOCK + i;
+        ks[i] = kb < k_blocks ? k_scale[bkv * k_blocks + kb] : 0.f;
+    }
     sage_cp_async_wait<0>();
     sage_fence_proxy_async();  // K8, K8^T and V are wgmma operands
     __syncthreads();           // ... for every thread, as are the barriers' inits
 
     // This warpgroup's operands: K8 and V rows of its keys (A), the stage's Q8 and dO rows (B), Q8^T and
-    // dO8^T (B of dK and dV), its dS8 columns (A of dQ) and its keys' K8^T columns (B of dQ).
+    // dO8^T (B of dK and dV), dS8 (A of dQ) and K8^T rows of its dQ columns (B of dQ).
     const SageDesc d_k = sage_wgmma_desc_words<HEAD_DIM>(sK8 + wg * WG_KEYS * HEAD_DIM, 16, 8 * HEAD_DIM);
     const SageDesc d_q = sage_wgmma_desc_words<HEAD_DIM>(sStage, 16, 8 * HEAD_DIM);
     const SageDesc d_v = sage_wgmma_desc_words<PANEL_ROW>(sV + wg * WG_KEYS * PANEL_ROW, 16, 8 * PANEL_ROW);
     const SageDesc d_g = sage_wgmma_desc_words<PANEL_ROW>(sStage + 3 * INT8_TILE, 16, 8 * PANEL_ROW);
     const SageDesc d_qt = sage_wgmma_desc_words<BLOCK>(sStage + INT8_TILE, 16, 8 * BLOCK);
     const SageDesc d_gt = sage_wgmma_desc_words<BLOCK>(sStage + 2 * INT8_TILE, 16, 8 * BLOCK);
-    const SageDesc d_ds = sage_wgmma_desc_words<BWD_KEYS>(sDS, 16, 8 * BWD_KEYS);
-    const SageDesc d_kt = sage_wgmma_desc_words<BWD_KEYS>(sK8t, 16, 8 * BWD_KEYS);
+    const SageDesc d_ds = sage_wgmma_desc_words<BWD_KEYS>(sDS, 16, 8 * BWD_KEYS);  // + the step's DS_BYTES slot
+    const SageDesc d_kt = sage_wgmma_desc_words<BWD_KEYS>(sK8t + wg * DQ_COLS * BWD_KEYS, 16, 8 * BWD_KEYS);
 
     float acc_dk[D_HALVES][DV_COLS / 8][4], acc_dv[D_HALVES][DV_COLS / 8][4];
     #pragma unroll
@@ -194,20 +199,18 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         }
     }
     const int my_key = key0 + wg * WG_KEYS + wi * 16 + g;  // this thread's rows: my_key and my_key + 8
-    const u32 dq_tile = sDQ + wg * DQ_BUFFERS * DQ_BYTES;
-    auto wg_sync = [&]() { asm volatile("bar.sync %0, 128;\n" :: "r"(1 + wg) : "memory"); };
 
     for (int s = 0; s < steps; ++s) {
-        const u32 st_off = (s & 1) * STAGE_BYTES;
+        const u32 st_off = (s & 1) * STAGE_BYTES, ds_off = (s & 1) * DS_BYTES;
         const int head = step_head(s), q0 = step_q0(s);
         const i64 bh = (i64)batch * hq + head;
         const float qs = q_scale[bh * q_blocks + q0 / BLOCK];
         const float gs = g_scale[bh * q_blocks + q0 / BLOCK];
-        // The next step's LSE2 and D into the other row slot (read last in step s - 1, before its dQ barrier).
+        // The next step's LSE2 and D into the other row slot (read last in step s - 1, before its barrier).
         if (s + 1 < steps) load_rows(s + 1);
         sage_cp_async_commit();
         sage_mbar_wait(stage_bar(s & 1), (s >> 1) & 1);  // this step's tiles landed
-        const float* s_lse = wg_rows + (s & 1) * 2 * BLOCK;
+        const float* s_lse = s_rows + (s & 1) * 2 * BLOCK;
         const float* s_delta = s_lse + BLOCK;
 
         // S^T = K8 Q8^T and dP^T = V dO^T, both issued before either is waited for.
@@ -228,7 +231,7 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         sage_wgmma_touch(acc_s[0]);
 
         // P^T = exp2(S^T * scale * log2(e) - LSE2), then dS^T = P^T (dP^T - D).
-        const float c = ks * qs * scale_log2;
+        const float c = ks[wg] * qs * scale_log2;
         float p[1][N_TILES][4];
         sagebwd_probs(p, acc_s[0], c, my_key, q0, nq, nk, s_lse, t);
         sage_wgmma_wait<0>();
@@ -237,8 +240,7 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         // One scale per BLOCK x BLOCK tile of P and of dS: this warpgroup's, over its four warps.
         const float pm = sagebwd_warp_absmax(p), dm = sagebwd_warp_absmax(acc_dp);
         if (lane == 0) { s_max[2 * warp] = pm; s_max[2 * warp + 1] = dm; }
-        if (wt == 0) sage_bulk_wait_read<0>();  // the last step's dQ tile was read: it may be written again
-        wg_sync();
+        asm volatile("bar.sync %0, 128;\n" :: "r"(1 + wg) : "memory");
         float p_max = 0.f, ds_max = 0.f;
         #pragma unroll
         for (int w = 0; w < 4; ++w) {
@@ -278,38 +280,55 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
                                     j % 2 == 0 ? dv_scale : dk_scale);
             }
         }
-        sagebwd_store_ds_x4(sDS, a_ds, warp, lane);
+        sagebwd_store_ds_x4(sDS + ds_off, a_ds, warp, lane);
         sage_wgmma_touch(a_p);
         sage_wgmma_touch(a_ds);
+        if (tid % 128 == 0) s_ds_max[(s & 1) * WGS + wg] = ds_max;
         sage_cp_async_wait<0>();   // the next step's LSE2 and D
-        sage_fence_proxy_async();  // dS8 is the dQ product's A operand
-        wg_sync();                 // dS8 and the rows are in; this warpgroup's reads of the stage are done
-        if (wt == 0) {
-            // The second warpgroup to finish with the stage refills it (a count that never resets: odd after
-            // the second arrival of each use).
-            __threadfence_block();
-            if (atomicAdd(&s_release[s & 1], 1u) % WGS == WGS - 1 && s + BWD_STAGES < steps) {
-                __threadfence_block();
+        sage_fence_proxy_async();  // dS8 is the dQ product's A operand, last step's dQ tile the TMA's source
+        if (tid == 0) sage_bulk_wait_read<0>();  // step s - 2's dQ tile was read: its buffer is free
+        __syncthreads();           // dS8, the rows and last step's dQ tile are in; every wgmma read of this stage is done
+        if (tid == 0) {
+            if (s + BWD_STAGES < steps) {
                 sagebwd_load_step(sStage + st_off, stage_bar(s & 1), &tm_q, &tm_qt, &tm_gt, &tm_g,
                                   step_q0(s + BWD_STAGES), step_head(s + BWD_STAGES), batch);
             }
+            if (s > 0) sagebwd_reduce_dq(sDQ + ((s - 1) & 1) * DQ_BYTES, &tm_dq, step_q0(s - 1), step_head(s - 1), batch);
         }
 
-        // This key tile's share of dQ rows q0 .. q0 + BLOCK - 1, every column: INT32 sums times sdS * ks, into the
-        // warpgroup's FP32 tile.
-        const float dq_scale = __fdiv_rn(ds_max, INT8_MAX) * ks;
-        int iq[1][DQ_COLS / 8][4];
+        // dQ rows q0 .. q0 + BLOCK - 1, columns wg DQ_COLS ..: the two key tiles' INT32 sums (both in flight),
+        // each with its own scale, into this step's dQ tile (reduced into the accumulator after the next barrier).
+        float acc_dq[DQ_COLS / 8][4];
+        const float sq0 = __fdiv_rn(s_ds_max[(s & 1) * WGS], INT8_MAX) * ks[0];
+        const float sq1 = __fdiv_rn(s_ds_max[(s & 1) * WGS + 1], INT8_MAX) * ks[1];
+        int iq[WGS][1][DQ_COLS / 8][4];
         sage_wgmma_fence();
         #pragma unroll
-        for (int kk = 0; kk < T_STEPS; ++kk) {
-            ${dqWgmma}(iq[0], d_ds.at(wg * WG_KEYS + kk * 32), d_kt.at(wg * WG_KEYS + kk * 32), kk > 0);
+        for (int i = 0; i < WGS; ++i) {
+            #pragma unroll
+            for (int kk = 0; kk < T_STEPS; ++kk) {
+                ${dqWgmma}(iq[i][0], d_ds.at(ds_off + i * WG_KEYS + kk * 32), d_kt.at(i * WG_KEYS + kk * 32), kk > 0);
+            }
+            sage_wgmma_commit();
         }
-        sage_wgmma_commit();
+        sage_wgmma_wait<1>();
+        sage_wgmma_touch(iq[0][0]);
+        #pragma unroll
+        for (int nt = 0; nt < DQ_COLS / 8; ++nt) {
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) acc_dq[nt][e] = sagebwd_i2f(iq[0][0][nt][e]) * sq0;
+        }
         sage_wgmma_wait<0>();
-        sage_wgmma_touch(iq[0]);
+        sage_wgmma_touch(iq[1][0]);
+        #pragma unroll
+        for (int nt = 0; nt < DQ_COLS / 8; ++nt) {
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) acc_dq[nt][e] = fmaf(sagebwd_i2f(iq[1][0][nt][e]), sq1, acc_dq[nt][e]);
+        }
         // This thread's float pairs in the swizzled panels: rows wi 16 + g (+ 8), the 16-byte chunk of columns
         // 8 nt + 2 t is 2 (nt % 4) + t / 2 (of the panel's 8), XORed with the row's g; the pair is half a chunk.
-        const u32 dq_lane = dq_tile + (wi * 16 + g) * PANEL_ROW + ((((t >> 1) ^ g) << 4) | (t & 1) * 8);
+        const u32 dq_lane = sDQ + (s & 1) * DQ_BYTES + wg * (DQ_COLS / DQ_PANEL_COLS) * BLOCK * PANEL_ROW
+                            + (wi * 16 + g) * PANEL_ROW + ((((t >> 1) ^ g) << 4) | (t & 1) * 8);
         #pragma unroll
         for (int nt = 0; nt < DQ_COLS / 8; ++nt) {
             #pragma unroll
@@ -317,13 +336,15 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
                 const u32 addr = (dq_lane ^ ((2 * nt % (PANEL_ROW / 16)) << 4))
                                  + (8 * nt / DQ_PANEL_COLS) * BLOCK * PANEL_ROW + 8 * h * PANEL_ROW;
                 asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n"
-                             :: "r"(addr), "f"(sagebwd_i2f(iq[0][nt][2 * h]) * dq_scale),
-                                "f"(sagebwd_i2f(iq[0][nt][2 * h + 1]) * dq_scale) : "memory");
+                             :: "r"(addr), "f"(acc_dq[nt][2 * h]), "f"(acc_dq[nt][2 * h + 1]) : "memory");
             }
         }
-        sage_fence_proxy_async();  // the dQ tile is the TMA's source
-        wg_sync();                 // ... every warp's part of it; dS8 may be written again
-        if (wt == 0) sagebwd_reduce_dq(dq_tile, &tm_dq, q0, head, batch);
+    }
+    // The last step's dQ tile.
+    sage_fence_proxy_async();
+    __syncthreads();
+    if (tid == 0 && steps > 0) {
+        sagebwd_reduce_dq(sDQ + ((steps - 1) & 1) * DQ_BYTES, &tm_dq, step_q0(steps - 1), step_head(steps - 1), batch);
     }
 
     // dK (times the softmax scale) and dV of this thread's two keys.
@@ -345,5 +366,5 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
             }
         }
     }
-    if (wt == 0) sage_bulk_wait<0>();  // the reductions read their tiles before the block's shared memory goes
+    if (tid == 0) sage_bulk_wait<0>();  // the reductions read their tiles before the block's shared memory goes
 }
