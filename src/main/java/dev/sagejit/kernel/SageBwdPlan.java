@@ -135,7 +135,7 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
      * the wgmma forward's 16-bit P~ V, INT8 in PERM_COLUMNS order for mma.sync's INT8 P~ V.
      */
     public SageBwdLayout.Order vOrder() {
-        return wgmmaForward() ? SageBwdLayout.Order.F16 : SageBwdLayout.Order.COLUMNS;
+        return SageBwdLayout.Order.COLUMNS;
     }
 
     /**
@@ -242,10 +242,8 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         var s = WgmmaShape.int8("sagebwd_wgmma_s",
                 "S = Q8 K8^T (forward) and S^T = K8 Q8^T (backward): A and B K-major from shared memory",
                 SageBwdLayout.BLOCK, false);
-        // P~ V on 16-bit MMAs: INT8 codes are exact FP16 values and a block's sums (64 products below 2^14 each)
-        // stay exact integers in FP32, so the FP32 result is the INT32 one without a conversion.
-        var pv = WgmmaShape.sixteenBit("sagebwd_wgmma_pv", "O += P8 V8 (forward) on FP16 codes: A from registers,"
-                + " B (V8^T) K-major from shared memory", headDim, "f16", true, false);
+        var pv = WgmmaShape.int8("sagebwd_wgmma_pv", "O += P8 V8 (forward): A from registers, B (V8^T in"
+                + " PERM_COLUMNS key order) K-major from shared memory", headDim, true);
         var dp = WgmmaShape.sixteenBit("sagebwd_wgmma_dp", "dP^T = V dO^T in 16 bits: A and B K-major from shared"
                 + " memory", SageBwdLayout.BLOCK, elem, false, false);
         var t = WgmmaShape.int8("sagebwd_wgmma_t",

@@ -16,38 +16,11 @@ constexpr int BLOCK_M = FWD_BLOCK_M;            // query rows per tile: 64 per c
 constexpr int BLOCK_N = BLOCK;                  // keys per block: one K / V scale block, one P~ scale per row
 <#include "../fwd/wgmma_pipeline.ftl">
 <#include "../fwd/wgmma_schedule.ftl">
-constexpr u32 V16_ROW = BLOCK_N * ${vCodeBytes};  // bytes of a V^T row of one key block (FP16 codes)
-constexpr int PV_STEPS = BLOCK_N / 16;            // 16-bit k16 steps over a block's keys
-constexpr u32 F16_1024_BITS = 0x6400u;          // the FP16 value 1024
-// The low half of fma(e, 127, SAGE_ROUND_MAGIC + F16_1024_BITS) is the FP16 value 1024 + rint(127 e).
-constexpr float SAGEBWD_F16_CODE_MAGIC = SAGE_ROUND_MAGIC + (float)F16_1024_BITS;
-static_assert(BLOCK_M == 64 * CONSUMERS && CONSUMERS == 2 && BLOCK_N == 64 && V16_ROW == 128 && V_TRANSPOSED
-              && QK_COL_BLOCKS == 1 && V_TILE_BYTES == HEAD_DIM * V16_ROW,
-              "two consumer warpgroups of 64 rows, 64-key blocks, V^T rows of one 128-byte swizzle row");
-
-// Two P~ codes rint(127 e) as an FP16 pair (e in [0, 1]): the low half of fma(e, 127, MAGIC + 0x6400) is the
-// FP16 value 1024 + code, and one f16x2 subtract leaves the codes exactly.
-__device__ __forceinline__ u32 sagebwd_code2_f16(float e0, float e1) {
-    const u32 t0 = __float_as_uint(__fmaf_rn(e0, INT8_MAX, SAGEBWD_F16_CODE_MAGIC));
-    const u32 t1 = __float_as_uint(__fmaf_rn(e1, INT8_MAX, SAGEBWD_F16_CODE_MAGIC));
-    u32 r;
-    asm("sub.rn.f16x2 %0, %1, %2;\n" : "=r"(r) : "r"(__byte_perm(t0, t1, 0x5410)), "r"(F16_1024_BITS * 0x10001u));
-    return r;
-}
-
-// P~ (e, exponentiated in x) as 16-bit A fragments of PV_STEPS k16 steps: register r of step kk holds row
-// g + 8 (r & 1), keys 16 kk + 8 (r >> 1) + 2t and + 1, which are the accumulator's n8 tile 2 kk + (r >> 1).
-__device__ __forceinline__ void sagebwd_pack_f16(u32 (&p)[PV_STEPS][4], const float (&x)[1][N_TILES][4]) {
-    #pragma unroll
-    for (int kk = 0; kk < PV_STEPS; ++kk) {
-        #pragma unroll
-        for (int r = 0; r < 4; ++r) {
-            const int nt = 2 * kk + (r >> 1), e = 2 * (r & 1);
-            p[kk][r] = sagebwd_code2_f16(x[0][nt][e], x[0][nt][e + 1]);
-        }
-    }
-}
-
+constexpr u32 V_ROW = BLOCK_N * ${vCodeBytes};    // bytes of a V^T row of one key block (INT8 codes)
+constexpr int PV_STEPS = BLOCK_N / 32;            // INT8 k32 steps over a block's keys
+static_assert(BLOCK_M == 64 * CONSUMERS && CONSUMERS == 2 && BLOCK_N == 64 && V_ROW == BLOCK_N && V_TRANSPOSED
+              && QK_COL_BLOCKS == 1 && V_TILE_BYTES == HEAD_DIM * V_ROW,
+              "two consumer warpgroups of 64 rows, 64-key blocks, V^T rows of one 64-byte swizzle row");
 
 // S = Q8 K8^T of one block into `acc` (issued and committed, not waited).
 __device__ __forceinline__ void sagebwd_issue_s(int (&acc)[1][N_TILES][4], const SageDesc& dq, const SageDesc& dk,
@@ -58,8 +31,8 @@ __device__ __forceinline__ void sagebwd_issue_s(int (&acc)[1][N_TILES][4], const
     sage_wgmma_commit();
 }
 
-// P~ V of one block into a fresh `acc` (issued and committed, not waited): FP16 codes, exact sums.
-__device__ __forceinline__ void sagebwd_issue_pv(float (&acc)[1][D_TILES][4], const u32 (&p)[PV_STEPS][4],
+// P~ V of one block into a fresh `acc` (issued and committed, not waited): INT8 codes, INT32 sums.
+__device__ __forceinline__ void sagebwd_issue_pv(int (&acc)[1][D_TILES][4], const u32 (&p)[PV_STEPS][4],
                                                  const SageDesc& dv, u32 v_stage_bytes) {
     sage_wgmma_fence();
     #pragma unroll
@@ -102,7 +75,7 @@ ${entry}_fwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
     const int q_blocks = (nq + BLOCK - 1) / BLOCK, k_blocks = (nk + BLOCK - 1) / BLOCK;
     // Descriptors of stage 0 of the K and V rings and of this consumer's rows of Q slot 0.
     const SageDesc dk0 = sage_wgmma_desc_words<QK_ROW_BYTES>(pl.k_stage(0), 16, 8 * QK_ROW_BYTES);
-    const SageDesc dv0 = sage_wgmma_desc_words<V16_ROW>(pl.v_stage(0), 16, 8 * V16_ROW);
+    const SageDesc dv0 = sage_wgmma_desc_words<V_ROW>(pl.v_stage(0), 16, 8 * V_ROW);
     const SageDesc dq0 = sage_wgmma_desc_words<QK_ROW_BYTES>(pl.q_slot(0) + consumer * 64 * QK_ROW_BYTES, 16,
                                                              8 * QK_ROW_BYTES);
     SageRing ring{0u, 0u};  // the next block's K/V stage, across this block's tiles (the producer's order)
@@ -154,11 +127,11 @@ ${entry}_fwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
                 }
             }
         };
-        auto fold = [&](const float (&acc)[1][D_TILES][4], const float (&f)[2]) {
+        auto fold = [&](const int (&acc)[1][D_TILES][4], const float (&f)[2]) {
             #pragma unroll
             for (int dt = 0; dt < D_TILES; ++dt) {
                 #pragma unroll
-                for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc[0][dt][e], f[e >> 1], acc_o[0][dt][e]);
+                for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(sagebwd_i2f(acc[0][dt][e]), f[e >> 1], acc_o[0][dt][e]);
             }
         };
         auto block_scales = [&](int j) { return make_float2(ks_ptr[j], vs_ptr[j] * (1.f / INT8_MAX)); };
@@ -168,7 +141,7 @@ ${entry}_fwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
             u32 p[PV_STEPS][4];
             float alpha[2], f[2];  // of the block whose P~ V is issued next
             int acc_s[1][N_TILES][4];
-            float acc_pv[1][D_TILES][4];
+            int acc_pv[1][D_TILES][4];
             float2 scales = block_scales(0);
             SageRing cur = ring;  // block j's stage (its V), then block j+1's (its K) in `next`
             sage_mbar_wait(pl.full_k(cur.stage), cur.phase);
@@ -178,7 +151,7 @@ ${entry}_fwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_s[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_k(cur.stage));
-            sagebwd_pack_f16(p, softmax(alpha, f, acc_s, scales, 0).v);
+            sagebwd_pack<PV_STEPS>(p, softmax(alpha, f, acc_s, scales, 0).v, INT8_MAX);
 
             // Steady state without branches on the wgmma pipeline; the last block's P~ V is peeled off below.
             for (int j = 0; j + 1 < n_blocks; ++j) {
@@ -203,7 +176,7 @@ ${entry}_fwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
                 if (lane == 0) sage_mbar_arrive(pl.empty_v(cur.stage));
                 fold(acc_pv, f);
                 // P~ of block j + 1 goes into the A registers only now: block j's P~ V read them until here.
-                sagebwd_pack_f16(p, e.v);
+                sagebwd_pack<PV_STEPS>(p, e.v, INT8_MAX);
                 alpha[0] = alpha_next[0]; alpha[1] = alpha_next[1];
                 f[0] = f_next[0]; f[1] = f_next[1];
                 cur = next;
