@@ -7,8 +7,7 @@
        - mean_mode 2 (Q): shift[row] = Q . kmean of the row's kv head (the LSE's smoothing term);
        - out8: the codes row-major [B, H, N, D];
        - out8t: the codes transposed per head [B, H, D, NPad], positions ordered by `order`
-         (0: PERM_COLUMNS, 1: PERM_ROWS of spec/SageBwdLayout.java), rows past N as code 0; order 2
-         (F16): the same codes as FP16 values (exact integers, 2 bytes each) in token order. -->
+         (0: PERM_COLUMNS, 1: PERM_ROWS of spec/SageBwdLayout.java), rows past N as code 0. -->
 <#include "../common/types.ftl">
 <#include "../common/ptx.ftl">
 
@@ -21,8 +20,6 @@ constexpr int CHUNKS_PER_ROW = HEAD_DIM / 8;
 constexpr int CHUNKS_PER_THREAD = BLOCK * CHUNKS_PER_ROW / THREADS;
 constexpr int CODE_PITCH = HEAD_DIM + 8;   // shared code rows: 8-byte stores stay aligned, rows 2 banks apart
 constexpr int WORDS_T = HEAD_DIM * BLOCK / 4;  // 4-position words of the transposed block
-constexpr int WORDS_T16 = HEAD_DIM * BLOCK / 2;  // 2-position words of the FP16 transposed block
-constexpr int ORDER_F16 = ${orderF16};       // SageBwdLayout.Order.F16
 static_assert(BLOCK * CHUNKS_PER_ROW % THREADS == 0 && THREADS % CHUNKS_PER_ROW == 0, "chunk map");
 
 <#include "../common/int8_quant.ftl">
@@ -104,22 +101,6 @@ sagebwd_quant(const u16* __restrict__ src, i64 sb, i64 sh, i64 sn, int n, int gr
     }
     if (out8t == nullptr) return;
     __syncthreads();
-    if (order == ORDER_F16) {
-        // Word w: channel w / (BLOCK / 2), positions 2 (w % (BLOCK / 2)) and + 1, as FP16 values.
-        u16* dst16 = reinterpret_cast<u16*>(out8t) + bh * HEAD_DIM * n_pad + row0;
-        for (int w = threadIdx.x; w < WORDS_T16; w += THREADS) {
-            const int ch = w / (BLOCK / 2);
-            const int pos = 2 * (w % (BLOCK / 2));
-            u16 h[2];
-            #pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                const int code = (signed char)s_codes[(pos + e) * CODE_PITCH + ch];
-                asm("cvt.rn.f16.s32 %0, %1;\n" : "=h"(h[e]) : "r"(code));
-            }
-            *reinterpret_cast<u32*>(dst16 + (i64)ch * n_pad + pos) = (u32)h[0] | ((u32)h[1] << 16);
-        }
-        return;
-    }
     // Transposed: word w is channel w / (BLOCK / 4), positions 4 (w % (BLOCK / 4)) .. +3.
     const int* perm = SAGEBWD_PERM[order];
     unsigned char* dst = out8t + bh * HEAD_DIM * n_pad + row0;

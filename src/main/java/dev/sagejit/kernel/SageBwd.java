@@ -49,9 +49,8 @@ public final class SageBwd {
             long bh = (long) p.batch() * p.heads(), bhk = (long) p.batch() * p.k().heads();
             long qPad = SageBwdLayout.padded(nq), kPad = SageBwdLayout.padded(nk);
             long qBlocks = SageBwdLayout.blocks(nq), kBlocks = SageBwdLayout.blocks(nk);
-            // v8t takes 2 bytes per code: FP16 codes where the forward runs on wgmma (SageBwdPlan.vOrder()).
             DeviceBuffer[] v = regions.views(bh * nq * d, bh * d * qPad, bh * qBlocks * 4, bh * nq * 4, bh * nq * 4,
-                    bhk * nk * d, bhk * d * kPad, bhk * kBlocks * 4, bhk * d * 4, bhk * d * 4, bhk * d * kPad * 2,
+                    bhk * nk * d, bhk * d * kPad, bhk * kBlocks * 4, bhk * d * 4, bhk * d * 4, bhk * d * kPad,
                     bhk * kBlocks * 4, bh * d * qPad, bh * qBlocks * 4, bh * nq * 4, bh * nq * d * 4);
             q8 = v[0]; q8t = v[1]; qScale = v[2]; qShift = v[3]; lse2 = v[4];
             k8 = v[5]; k8t = v[6]; kScale = v[7]; kSum = v[8]; vMax = v[9]; v8t = v[10]; vScale = v[11];
@@ -74,8 +73,8 @@ public final class SageBwd {
         }
 
         /**
-         * V's codes transposed [B, Hkv, D, padded(Nk)]: INT8 in {@link Order#COLUMNS}, or where the forward
-         * runs on wgmma ({@link SageBwdPlan#vOrder()}) FP16 in {@link Order#F16}.
+         * V's codes transposed [B, Hkv, D, padded(Nk)]: INT8 in {@link Order#COLUMNS}, the order the forward's
+         * INT8 P~ V meets them in (P~'s A fragments take an accumulator's columns {2t, 2t+1, 8+2t, 9+2t}).
          */
         public DeviceBuffer v8t() {
             return v8t;
@@ -105,7 +104,7 @@ public final class SageBwd {
                     stream);
             quantize(qp, k, 1, nk, SageBwdQuantPlan.Mean.SUBTRACT, ws.k8, ws.k8t, Order.ROWS, ws.kScale, null,
                     ws, stream);
-            quantize(qp, v, 1, nk, SageBwdQuantPlan.Mean.NONE, null, ws.v8t, plan.vOrder(), ws.vScale, null, ws,
+            quantize(qp, v, 1, nk, SageBwdQuantPlan.Mean.NONE, null, ws.v8t, Order.COLUMNS, ws.vScale, null, ws,
                     stream);
         }
         if (nq == 0) {
@@ -134,7 +133,7 @@ public final class SageBwd {
 
     /**
      * The wgmma forward's TMA maps: Q8 and K8 rows ({@code headDim} bytes, whole rows per box), and V's
-     * FP16 codes transposed (a key block of every channel per box), each swizzled as its rows' width.
+     * INT8 codes transposed (PERM_COLUMNS; a key block of every channel per box), each swizzled as its rows' width.
      */
     private static void forwardTensorMaps(KernelArgs.Builder args, SageBwdPlan plan, Workspace ws, int b, int hq,
             int hkv, int nq, int nk) {
@@ -142,7 +141,7 @@ public final class SageBwd {
         long kRows = Math.max(1, nk), kPad = Math.max(block, SageBwdLayout.padded(nk)); // valid maps for nk = 0
         var tmQ = rowsMap(ws.q8, d, Math.max(1, nq), hq, b, SageBwdPlan.FWD_BLOCK_M);
         var tmK = rowsMap(ws.k8, d, kRows, hkv, b, block);
-        var tmV = columnsMap(ws.v8t, plan.vOrder().codeBytes(), kPad, d, hkv, b);
+        var tmV = columnsMap(ws.v8t, kPad, d, hkv, b);
         args.blob(tmQ.bytes()).blob(tmK.bytes()).blob(tmV.bytes());
     }
 
@@ -157,16 +156,14 @@ public final class SageBwd {
     }
 
     /**
-     * A TMA map of transposed codes ([b][heads][d][pad], {@code codeBytes} each: V^T, Q8^T, dO8^T), one BLOCK of
-     * tokens of every channel per box, swizzled as that block's width.
+     * A TMA map of transposed INT8 codes ([b][heads][d][pad]: V^T, Q8^T, dO8^T), one BLOCK of tokens of every
+     * channel per box, swizzled as that block's width.
      */
-    private static TensorMap columnsMap(DeviceBuffer codes, int codeBytes, long pad, int d, int heads, int b) {
+    private static TensorMap columnsMap(DeviceBuffer codes, long pad, int d, int heads, int b) {
         int block = SageBwdLayout.BLOCK;
-        var type = codeBytes == 1 ? TensorMap.DataType.UINT8 : TensorMap.DataType.UINT16;
-        long row = pad * codeBytes;
-        return TensorMap.encodeTiled(type, codes.address(), new long[] {pad, d, heads, b},
-                new long[] {row, row * d, row * d * heads}, new int[] {block, d, 1, 1},
-                TensorMap.Swizzle.forRowBytes(block * codeBytes));
+        return TensorMap.encodeTiled(TensorMap.DataType.UINT8, codes.address(), new long[] {pad, d, heads, b},
+                new long[] {pad, pad * d, pad * d * heads}, new int[] {block, d, 1, 1},
+                TensorMap.Swizzle.forRowBytes(block));
     }
 
     /**
@@ -180,8 +177,8 @@ public final class SageBwd {
         int d = plan.headDim(), block = SageBwdLayout.BLOCK;
         long qPad = Math.max(block, SageBwdLayout.padded(nq));
         var tmQ = rowsMap(ws.q8, d, Math.max(1, nq), hq, b, block);
-        var tmQt = columnsMap(ws.q8t, 1, qPad, d, hq, b);
-        var tmGt = columnsMap(ws.g8t, 1, qPad, d, hq, b);
+        var tmQt = columnsMap(ws.q8t, qPad, d, hq, b);
+        var tmGt = columnsMap(ws.g8t, qPad, d, hq, b);
         // dO through TmaOperands' rank-4 view of a tensor (its own strides), in 128-byte panels.
         int panel = plan.panelElements();
         var type = TmaOperands.type(dO.dtype());

@@ -115,11 +115,6 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         return new int[] {mBlocks, heads, batch};
     }
 
-    /** Bytes of one V^T tile of the forward: {@code headDim} rows of a key block's codes. */
-    int vTileBytes() {
-        return int8TileBytes() * vOrder().codeBytes();
-    }
-
     /** Elements of a 16-bit panel row of the wgmma backward's V and dO tiles: one 128-byte swizzle span. */
     int panelElements() {
         return FwdKernelPlan.SWIZZLE_ROW_BYTES / type.bytes();
@@ -131,22 +126,14 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
     }
 
     /**
-     * The order (and code width) of V's transposed copy the forward reads: FP16 codes in token order for
-     * the wgmma forward's 16-bit P~ V, INT8 in PERM_COLUMNS order for mma.sync's INT8 P~ V.
-     */
-    public SageBwdLayout.Order vOrder() {
-        return SageBwdLayout.Order.COLUMNS;
-    }
-
-    /**
      * Dynamic shared memory of the forward: the Q tile and two stages of K and V^T on mma.sync; on wgmma
-     * two Q slots, {@link #WGMMA_FWD_STAGES} stages of K and V^T (FP16) and the mbarriers, from a swizzle
+     * two Q slots, {@link #WGMMA_FWD_STAGES} stages of K and V^T and the mbarriers, from a swizzle
      * repeat.
      */
     public int forwardSharedBytes() {
         if (wgmmaForward()) {
             return TileTable.SWIZZLE_ALIGN + WGMMA_FWD_Q_SLOTS * FWD_BLOCK_M * headDim
-                    + WGMMA_FWD_STAGES * (int8TileBytes() + vTileBytes()) + TileTable.BARRIER_BYTES;
+                    + WGMMA_FWD_STAGES * 2 * int8TileBytes() + TileTable.BARRIER_BYTES;
         }
         return FWD_BLOCK_M * headDim + 4 * int8TileBytes();
     }
@@ -210,7 +197,6 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.put("permPeriod", SageBwdLayout.PERM_PERIOD);
         m.put("permColumns", java.util.Arrays.stream(SageBwdLayout.Order.COLUMNS.perm()).boxed().toList());
         m.put("permRows", java.util.Arrays.stream(SageBwdLayout.Order.ROWS.perm()).boxed().toList());
-        m.put("orderF16", SageBwdLayout.Order.F16.code());
         return m;
     }
 
@@ -255,7 +241,6 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.put("wgmmaShapes", java.util.List.of(s.model(), pv.model(), dp.model(), t.model(), dq.model()));
         m.put("sWgmma", s.name());
         m.put("pvWgmma", pv.name());
-        m.put("vCodeBytes", vOrder().codeBytes());
         // wgmma_pipeline.ftl and wgmma_schedule.ftl, for the forward
         m.put("fwdThreads", forwardThreads());
         m.put("stages", WGMMA_FWD_STAGES);
@@ -263,8 +248,8 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.put("qSlots", WGMMA_FWD_Q_SLOTS);
         m.put("qTileBytes", FWD_BLOCK_M * headDim);
         m.put("kvTileBytes", int8TileBytes());
-        m.put("vTileBytes", vTileBytes());
-        m.put("vStageBytes", vTileBytes());
+        m.put("vTileBytes", int8TileBytes());
+        m.put("vStageBytes", int8TileBytes());
         m.put("qkRowBytes", headDim);
         m.put("qkColBlocks", 1);
         m.put("qkColBlockElems", headDim);

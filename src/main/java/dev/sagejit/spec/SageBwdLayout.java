@@ -35,12 +35,7 @@ public final class SageBwdLayout {
         /** {@link #PERM_COLUMNS}: Q^T (for dK), V^T (for O), dO^T (for dV). */
         COLUMNS(0),
         /** {@link #PERM_ROWS}: K^T (for dQ). */
-        ROWS(1),
-        /**
-         * Token order, the codes as FP16 values (exact integers, 2 bytes each): V^T for the wgmma forward,
-         * whose P~ V runs on 16-bit MMAs (P~'s 16-bit A fragments take an accumulator's columns in order).
-         */
-        F16(2);
+        ROWS(1);
 
         private final int code;
 
@@ -63,13 +58,7 @@ public final class SageBwdLayout {
             return switch (this) {
                 case COLUMNS -> Arrays.copyOf(PERM_COLUMNS, PERM_PERIOD);
                 case ROWS -> Arrays.copyOf(PERM_ROWS, PERM_PERIOD);
-                case F16 -> java.util.stream.IntStream.range(0, PERM_PERIOD).toArray();
             };
-        }
-
-        /** Bytes of one code in a copy of this order. */
-        public int codeBytes() {
-            return this == F16 ? 2 : 1;
         }
     }
 

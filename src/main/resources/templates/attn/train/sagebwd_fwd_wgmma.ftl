@@ -5,10 +5,10 @@
      pingpong turns. Per key block j a consumer issues S(j+1) = Q8 K8^T (IGMMA, A and B K-major in shared
      memory) together with P~(j) V, rescales O while they run, runs block j+1's softmax and packs its
      codes while P~(j) V runs, then adds block j's sums into O: O = O alpha + f sum.
-     P~ V runs on 16-bit MMAs (HGMMA) over the same INT8 codes held as FP16 values: each product is an
-     exact integer below 2^14 and a block's sum below 2^20, so the FP32 accumulator holds the INT32 sum
-     exactly and needs no conversion; the codes are in key order (V^T is the quantizer's F16 copy), as
-     16-bit A fragments take an accumulator's columns in order.
+     P~ V is INT8 too (IGMMA, A from registers): P~'s codes rint(127 e) are packed straight from S's
+     accumulator layout (a thread's columns {2t, 2t+1, 8+2t, 9+2t} of each 16 form one register), so V^T
+     is the quantizer's PERM_COLUMNS copy; a block's INT32 sums (below 2^20) become floats exactly by the
+     magic-number conversion in the fold.
      The scores stay INT32 sums as magic floats (x = dot + MAGIC, exact): the block max is taken over
      them and each P~ costs one integer add, one FMA and one exp2, as in the int8-fp8 kernels. -->
 
@@ -16,7 +16,7 @@ constexpr int BLOCK_M = FWD_BLOCK_M;            // query rows per tile: 64 per c
 constexpr int BLOCK_N = BLOCK;                  // keys per block: one K / V scale block, one P~ scale per row
 <#include "../fwd/wgmma_pipeline.ftl">
 <#include "../fwd/wgmma_schedule.ftl">
-constexpr u32 V_ROW = BLOCK_N * ${vCodeBytes};    // bytes of a V^T row of one key block (INT8 codes)
+constexpr u32 V_ROW = BLOCK_N;                     // bytes of a V^T row of one key block (INT8 codes)
 constexpr int PV_STEPS = BLOCK_N / 32;            // INT8 k32 steps over a block's keys
 static_assert(BLOCK_M == 64 * CONSUMERS && CONSUMERS == 2 && BLOCK_N == 64 && V_ROW == BLOCK_N && V_TRANSPOSED
               && QK_COL_BLOCKS == 1 && V_TILE_BYTES == HEAD_DIM * V_ROW,
@@ -100,7 +100,7 @@ ${entry}_fwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         #pragma unroll
         for (int dt = 0; dt < D_TILES; ++dt) acc_o[0][dt][0] = acc_o[0][dt][1] = acc_o[0][dt][2] = acc_o[0][dt][3] = 0.f;
 
-        // Block j's softmax from its S sums: P~'s FP16 codes into `p`, O's factor and P~ V's scale per row;
+        // Block j's softmax from its S sums: P~'s INT8 codes into `p`, O's factor and P~ V's scale per row;
         // `scales` holds the block's K scale and V scale / 127 (read a block ahead).
         struct Tile { float v[1][N_TILES][4]; };
         auto softmax = [&](float (&alpha)[2], float (&f)[2], const int (&acc)[1][N_TILES][4], float2 scales, int j) {

@@ -45,8 +45,8 @@ class SageBwdPlanTest {
 
     /**
      * sm_90a's forward is the TMA pipeline one: a producer and two consumer warpgroups, INT8 S = Q8 K8^T and
-     * P~ V on FP16 codes (V^T quantized as {@code Order.F16}), persistent over the SMs; the other archs keep
-     * the mma.sync forward over INT8 V^T.
+     * INT8 P~ V (A from registers, V^T in PERM_COLUMNS order), persistent over the SMs; the other archs keep
+     * the mma.sync forward over the same INT8 V^T.
      */
     @Test
     void hopperForwardRunsOnTheTmaPipeline() {
@@ -54,10 +54,10 @@ class SageBwdPlanTest {
             for (boolean causal : new boolean[] {false, true}) {
                 var plan = new SageBwdPlan(Arch.SM90A, DType.BF16, d, causal);
                 assertTrue(plan.wgmmaForward(), plan.key());
-                assertEquals(SageBwdLayout.Order.F16, plan.vOrder());
                 assertEquals(3 * 128, plan.forwardThreads());
                 String code = KernelLoader.source(RENDERER, plan).code();
-                assertTrue(code.contains("wgmma.mma_async.sync.aligned.m64n" + d + "k16.f32.f16.f16"), plan.key());
+                assertTrue(code.contains("wgmma.mma_async.sync.aligned.m64n" + d + "k32.s32.s8.s8"), plan.key());
+                assertTrue(!code.contains("k16.f32.f16.f16"), plan.key() + ": no 16-bit P~ V");
                 assertTrue(code.contains("const __grid_constant__ SageTensorMap tm_v"), plan.key());
                 assertTrue(code.contains("setmaxnreg.inc.sync.aligned.u32 240"), plan.key());
                 assertTrue(code.contains("constexpr bool PINGPONG = " + !causal + ";"), plan.key());
@@ -66,7 +66,6 @@ class SageBwdPlanTest {
             }
         }
         var blackwell = new SageBwdPlan(Arch.SM120A, DType.BF16, 128, false);
-        assertEquals(SageBwdLayout.Order.COLUMNS, blackwell.vOrder());
         assertEquals(256, blackwell.forwardThreads());
         assertEquals(java.util.List.of(32, 32, 4), java.util.Arrays.stream(blackwell.forwardGrid(4, 32, 4096, 188))
                 .boxed().toList());
@@ -103,8 +102,8 @@ class SageBwdPlanTest {
             for (int d : new int[] {64, 128}) {
                 var plan = new SageBwdPlan(arch, DType.BF16, d, false);
                 if (plan.wgmmaForward()) {
-                    // Alignment slack, two Q slots, four stages of K8 and FP16 V^T, the mbarriers.
-                    assertEquals(1024 + 2 * SageBwdPlan.FWD_BLOCK_M * d + 4 * 3 * SageBwdLayout.BLOCK * d + 256,
+                    // Alignment slack, two Q slots, four stages of K8 and V8^T, the mbarriers.
+                    assertEquals(1024 + 2 * SageBwdPlan.FWD_BLOCK_M * d + 4 * 2 * SageBwdLayout.BLOCK * d + 256,
                             plan.forwardSharedBytes());
                     assertEquals(3 * 128, plan.forwardThreads(), "a producer and two consumer warpgroups");
                 } else {
