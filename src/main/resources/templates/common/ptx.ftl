@@ -32,11 +32,6 @@ __device__ __forceinline__ void sage_red_add(float* p, float v) {
     asm volatile("red.global.add.f32 [%0], %1;\n" :: "l"(p), "f"(v) : "memory");
 }
 
-// p[0] += a, p[1] += b in global memory (8-byte aligned), one vector reduction (sm_90+).
-__device__ __forceinline__ void sage_red_add2(float* p, float a, float b) {
-    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" :: "l"(p), "f"(a), "f"(b) : "memory");
-}
-
 // Two floats to one register of two 16-bit elements, lo in bits 15:0 (round to nearest even).
 __device__ __forceinline__ u32 sage_pack2(float lo, float hi) {
     u32 r;

@@ -193,10 +193,10 @@ public final class SageBwd {
         var tmG = TensorMap.encodeTiled(type, dO.address(), gDims, gStrides, gBox, swizzle);
         // The FP32 dQ accumulator ([b][hq][nq][d]), reduced into by 128-byte panels of a query block's rows.
         int dqPanel = FwdKernelPlan.SWIZZLE_ROW_BYTES / Float.BYTES;
-        var tmDq = TensorMap.encodeTiled(TensorMap.DataType.FLOAT32, ws.dqAcc.address(),
-                new long[] {d, Math.max(1, nq), hq, b}, new long[] {(long) d * Float.BYTES, (long) d * Float.BYTES
-                        * Math.max(1, nq), (long) d * Float.BYTES * Math.max(1, nq) * hq},
-                new int[] {dqPanel, block, 1, 1}, TensorMap.Swizzle.forRowBytes(dqPanel * Float.BYTES));
+        long rows = Math.max(1, nq), rowBytes = (long) d * Float.BYTES;
+        var tmDq = TensorMap.encodeTiled(TensorMap.DataType.FLOAT32, ws.dqAcc.address(), new long[] {d, rows, hq, b},
+                new long[] {rowBytes, rowBytes * rows, rowBytes * rows * hq}, new int[] {dqPanel, block, 1, 1},
+                TensorMap.Swizzle.forRowBytes(dqPanel * Float.BYTES));
         args.blob(tmQ.bytes()).blob(tmQt.bytes()).blob(tmGt.bytes()).blob(tmG.bytes()).blob(tmDq.bytes());
     }
 

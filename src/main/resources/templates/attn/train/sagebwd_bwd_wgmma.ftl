@@ -38,9 +38,9 @@ constexpr u32 STAGE_BYTES = 3 * INT8_TILE + BLOCK * HEAD_DIM * ${elemBytes};  //
 constexpr int PANELS = HEAD_DIM / PANEL_ELEMS;  // 16-bit panels of a dO tile
 constexpr int BWD_STAGES = ${bwdStages};
 constexpr u32 MBAR_BYTES = ${mbarrierBytes};
-constexpr int DQ_PANEL_COLS = PANEL_ROW / 4;    // FP32 dQ columns per 128-byte panel row
+constexpr int DQ_PANEL_COLS = PANEL_ROW / sizeof(float);  // FP32 dQ columns per 128-byte panel row
 constexpr int DQ_PANELS = HEAD_DIM / DQ_PANEL_COLS;
-constexpr u32 DQ_BYTES = BLOCK * HEAD_DIM * 4;  // one FP32 dQ tile
+constexpr u32 DQ_BYTES = BLOCK * HEAD_DIM * sizeof(float);  // one FP32 dQ tile
 constexpr int DQ_BUFFERS = ${dqBuffers};
 constexpr u32 SMEM_ALIGN = ${swizzleAlign};
 static_assert(WGS == 2 && WGS * 128 == BWD_THREADS && WG_KEYS == 64 && DQ_COLS * WGS == HEAD_DIM, "warpgroup map");

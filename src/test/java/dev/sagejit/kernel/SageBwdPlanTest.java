@@ -74,7 +74,8 @@ class SageBwdPlanTest {
 
     /**
      * sm_90a's backward is the wgmma one: its four instruction shapes (INT8 S^T, 16-bit dP^T, INT8 dV / dK
-     * with A from registers, INT8 dQ), two warpgroups over two key tiles; the other archs keep mma.sync.
+     * with A from registers, INT8 dQ), two warpgroups over two key tiles, dQ reduce-added by TMA; the other archs
+     * keep mma.sync.
      */
     @Test
     void hopperBackwardRunsOnWarpgroupMmas() {
@@ -89,7 +90,8 @@ class SageBwdPlanTest {
                         + type.ptxName()), plan.key());
                 assertTrue(code.contains("wgmma.mma_async.sync.aligned.m64n" + d / 2 + "k32.s32.s8.s8"),
                         plan.key() + ": dQ takes half the head dim per warpgroup");
-                assertTrue(code.contains("red.global.add.v2.f32"), plan.key());
+                assertTrue(code.contains("cp.reduce.async.bulk.tensor.4d.global.shared::cta.add")
+                        && code.contains("sagebwd_reduce_dq(sDQ"), plan.key() + ": dQ is reduce-added by TMA");
             }
         }
         var blackwell = new SageBwdPlan(Arch.SM120A, DType.BF16, 128, false);
