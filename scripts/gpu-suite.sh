@@ -30,7 +30,8 @@
 #     tune-modes: sagejit tune over every GPU of the host (int8-fp8, fp16, int8-fp8-fp16 at N 4096)
 #     and sagejit bench --peers auto;
 #     bwd: training forward, backward and forward+backward of BWD_PRECISIONS (default bf16; e.g.
-#     sagebwd,bf16) against SDPA's (with bundle/base, the backward from each base build too), then the
+#     sagebwd,bf16) against SDPA's (with bundle/base, each base build's backward too, or AB_DIRECTION=both: its
+#     forward, backward and forward+backward), then the
 #     gradients' accuracy against FP64 on identical inputs, sagejit's and SDPA's (issue 5's bars); its probe
 #     runs forward and backward of each of BWD_PRECISIONS on four small shapes and stops the run when one fails;
 #     nvfp4: emulated NVFP4 against FP64 (Gaussian/peaky bars, N 1K-32K); nvfp4-tune: + sagejit tune
@@ -437,14 +438,16 @@ elif [[ "$MODE" == bwd ]]; then
     SHAPES="${BWD_SHAPES:-4x32x1024x128,4x32x4096x128,4x32x16384x128,4x32x1024x64,4x32x4096x64,4x32x16384x64}"
     step "training forward, backward and forward+backward of $PRECS (sagejit bench --direction both) and SDPA's"
     bench --direction both --precision "$PRECS" --causal both --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
-    if [[ -d bundle/base ]]; then  # A/B: the backward from each base build (make-bundle.sh BASE_REF), then this one again
+    if [[ -d bundle/base ]]; then  # A/B: each base build (make-bundle.sh BASE_REF), then this one again
+        AB_DIRECTION="${AB_DIRECTION:-bwd}"  # bwd, or both (forward, backward, forward+backward)
         while read -r -u 3 commit cp; do
-            step "A/B: $PRECS backward from the base build $commit (rows carry its commit)"
-            BENCH_CP="$cp" BENCH_COMMIT="$commit" bench --direction bwd --precision "$PRECS" --causal both --min-ms 150 \
-                --warmup 3 --shapes "$SHAPES" || status=1
+            step "A/B: $PRECS $AB_DIRECTION from the base build $commit (rows carry its commit)"
+            BENCH_CP="$cp" BENCH_COMMIT="$commit" bench --direction "$AB_DIRECTION" --precision "$PRECS" --causal both \
+                --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
         done 3< <(builds | tail -n +2)
-        step "$PRECS backward from this build again (order effects)"
-        bench --direction bwd --precision "$PRECS" --causal both --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1
+        step "$PRECS $AB_DIRECTION from this build again (order effects)"
+        bench --direction "$AB_DIRECTION" --precision "$PRECS" --causal both --min-ms 150 --warmup 3 --shapes "$SHAPES" \
+            || status=1
     fi
     [[ "${SKIP_PEERS:-0}" == 1 ]] || peers --backward --shapes "$SHAPES" --causal both --dtype bf16 \
         --backends flash,cudnn --warmup 3 --min-iters 5 --min-time 0.3 || status=1
