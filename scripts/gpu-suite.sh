@@ -42,6 +42,7 @@
 set -uo pipefail
 OUT_DIR="${1:?usage: gpu-suite.sh OUT_DIR [smoke|tune|full]}"
 MODE="${2:-full}"
+PRECS="${BWD_PRECISIONS:-bf16}"  # bwd mode: the training modes probed, timed and checked
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 mkdir -p "$OUT_DIR"
@@ -63,13 +64,13 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv 
 
 [[ "${SKIP_PROBE:-0}" == 1 ]] || step "probe: default kernels against FP64"
 # bwd mode probes the training modes instead: forward and backward of small shapes (a hang costs a minute).
-[[ "${SKIP_PROBE:-0}" == 1 || "$MODE" != bwd ]] || for prec in ${BWD_PRECISIONS:-bf16}; do
-    prec="${prec//,/ }"; for p1 in $prec; do for args in "--shape 2x4x1000x128" "--shape 2x4x1000x128 --causal" \
+[[ "${SKIP_PROBE:-0}" == 1 || "$MODE" != bwd ]] || for prec in ${PRECS//,/ }; do
+    for args in "--shape 2x4x1000x128" "--shape 2x4x1000x128 --causal" \
             "--shape 1x4x2x333x777x64 --layout bshd" "--shape 1x8x2x700x300x128 --causal --layout bshd"; do
-        echo "sagejit run --backward $args --precision $p1" >&2
-        timeout 60 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --backward $args --precision "$p1" 2>&1 \
+        echo "sagejit run --backward $args --precision $prec" >&2
+        timeout 60 "$JAVA" $JAVA_OPTS -cp "$CP" dev.sagejit.cli.Main run --backward $args --precision "$prec" 2>&1 \
             | tail -6 >&2 || status=1
-    done; done
+    done
 done
 [[ "$MODE" != bwd || $status == 0 ]] || { echo "bwd probe failed: stopping before the timed runs" >&2; exit $status; }
 [[ "${SKIP_PROBE:-0}" == 1 || "$MODE" == bwd ]] || for args in "--shape 2x4x1000x128" "--shape 2x4x1000x128 --causal" "--shape 1x4x2x333x777x64 --layout bshd" \
@@ -432,9 +433,8 @@ elif [[ "$MODE" == nvfp4 || "$MODE" == nvfp4-tune ]]; then
     for f in gaussian peaky k-channel-offset heavy-tail; do nvfp4_run --shape 1x4x4096x128 --inputs "$f"; done
     [[ "$MODE" != nvfp4-tune ]] || tune_cases "$RESULTS"
 elif [[ "$MODE" == bwd ]]; then
-    # BWD_PRECISIONS: the training modes timed and checked (default bf16; sagebwd,bf16 for SageBwd);
+    # PRECS (BWD_PRECISIONS): the training modes timed and checked (default bf16; sagebwd,bf16 for SageBwd);
     # BWD_SHAPES replaces the B4 H32 N 1K/4K/16K grid.
-    PRECS="${BWD_PRECISIONS:-bf16}"
     SHAPES="${BWD_SHAPES:-4x32x1024x128,4x32x4096x128,4x32x16384x128,4x32x1024x64,4x32x4096x64,4x32x16384x64}"
     step "training forward, backward and forward+backward of $PRECS (sagejit bench --direction both) and SDPA's"
     bench --direction both --precision "$PRECS" --causal both --min-ms 150 --warmup 3 --shapes "$SHAPES" || status=1

@@ -139,20 +139,23 @@ public final class SageBwd {
             int hkv, int nq, int nk) {
         int d = plan.headDim(), block = SageBwdLayout.BLOCK;
         long kRows = Math.max(1, nk), kPad = Math.max(block, SageBwdLayout.padded(nk)); // valid maps for nk = 0
-        var tmQ = rowsMap(ws.q8, d, Math.max(1, nq), hq, b, SageBwdPlan.FWD_BLOCK_M);
-        var tmK = rowsMap(ws.k8, d, kRows, hkv, b, block);
+        var u8 = TensorMap.DataType.UINT8;
+        var tmQ = rowsMap(ws.q8, u8, d, Math.max(1, nq), hq, b, d, SageBwdPlan.FWD_BLOCK_M);
+        var tmK = rowsMap(ws.k8, u8, d, kRows, hkv, b, d, block);
         var tmV = columnsMap(ws.v8t, kPad, d, hkv, b);
         args.blob(tmQ.bytes()).blob(tmK.bytes()).blob(tmV.bytes());
     }
 
     /**
-     * A TMA map of INT8 rows of {@code d} bytes ([b][heads][rows][d], e.g. Q8 or K8), {@code boxRows} whole rows
-     * per box, swizzled as the rows' width.
+     * A TMA map of a contiguous [b][heads][rows][d] tensor of {@code type} (Q8 and K8 codes, the FP32 dQ
+     * accumulator): boxes of {@code boxCols} elements of {@code boxRows} rows, swizzled as the box's row width.
      */
-    private static TensorMap rowsMap(DeviceBuffer codes, int d, long rows, int heads, int b, int boxRows) {
-        return TensorMap.encodeTiled(TensorMap.DataType.UINT8, codes.address(), new long[] {d, rows, heads, b},
-                new long[] {d, d * rows, d * rows * heads}, new int[] {d, boxRows, 1, 1},
-                TensorMap.Swizzle.forRowBytes(d));
+    private static TensorMap rowsMap(DeviceBuffer buffer, TensorMap.DataType type, int d, long rows, int heads, int b,
+            int boxCols, int boxRows) {
+        long rowBytes = (long) d * type.bytes();
+        return TensorMap.encodeTiled(type, buffer.address(), new long[] {d, rows, heads, b},
+                new long[] {rowBytes, rowBytes * rows, rowBytes * rows * heads}, new int[] {boxCols, boxRows, 1, 1},
+                TensorMap.Swizzle.forRowBytes(boxCols * type.bytes()));
     }
 
     /**
@@ -176,7 +179,8 @@ public final class SageBwd {
             int b, int hq, int nq) {
         int d = plan.headDim(), block = SageBwdLayout.BLOCK;
         long qPad = Math.max(block, SageBwdLayout.padded(nq));
-        var tmQ = rowsMap(ws.q8, d, Math.max(1, nq), hq, b, block);
+        long qRows = Math.max(1, nq);
+        var tmQ = rowsMap(ws.q8, TensorMap.DataType.UINT8, d, qRows, hq, b, d, block);
         var tmQt = columnsMap(ws.q8t, qPad, d, hq, b);
         var tmGt = columnsMap(ws.g8t, qPad, d, hq, b);
         // dO through TmaOperands' rank-4 view of a tensor (its own strides), in 128-byte panels.
@@ -191,12 +195,9 @@ public final class SageBwd {
                     + "; pass a dO whose rows are 16-byte aligned (e.g. a contiguous copy)");
         });
         var tmG = TensorMap.encodeTiled(type, dO.address(), gDims, gStrides, gBox, swizzle);
-        // The FP32 dQ accumulator ([b][hq][nq][d]), reduced into by 128-byte panels of a query block's rows.
-        int dqPanel = FwdKernelPlan.SWIZZLE_ROW_BYTES / Float.BYTES;
-        long rows = Math.max(1, nq), rowBytes = (long) d * Float.BYTES;
-        var tmDq = TensorMap.encodeTiled(TensorMap.DataType.FLOAT32, ws.dqAcc.address(), new long[] {d, rows, hq, b},
-                new long[] {rowBytes, rowBytes * rows, rowBytes * rows * hq}, new int[] {dqPanel, block, 1, 1},
-                TensorMap.Swizzle.forRowBytes(dqPanel * Float.BYTES));
+        // The FP32 dQ accumulator, reduced into by 128-byte panels of a query block's rows.
+        var f32 = TensorMap.DataType.FLOAT32;
+        var tmDq = rowsMap(ws.dqAcc, f32, d, qRows, hq, b, FwdKernelPlan.SWIZZLE_ROW_BYTES / f32.bytes(), block);
         args.blob(tmQ.bytes()).blob(tmQt.bytes()).blob(tmGt.bytes()).blob(tmG.bytes()).blob(tmDq.bytes());
     }
 

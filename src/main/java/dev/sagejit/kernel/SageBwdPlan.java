@@ -167,8 +167,8 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         int rowBytes = headDim * type.bytes();
         if (wgmmaBackward()) {
             // K8, K8^T and V of the keys, two dS8 slots, the query-tile stages (Q8, Q8^T, dO8^T, dO) and their
-            // TMA barriers, the FP32 dQ tiles, their LSE and D, the warps' maxima and two slots of the tiles' dS maxima; the tiles
-            // start on a swizzle repeat.
+            // TMA barriers, the FP32 dQ tiles, their LSE and D, the warps' maxima and two slots of the tiles' dS
+            // maxima; the tiles start on a swizzle repeat.
             int warps = keys / b * WARPGROUP_THREADS / 32;
             return 2 * keys * headDim + keys * rowBytes + 2 * b * keys
                     + WGMMA_BWD_STAGES * (3 * int8TileBytes() + b * rowBytes + TileTable.MBARRIER_BYTES)

@@ -250,7 +250,10 @@ public final class TileTable {
     public static final int SWIZZLE_ALIGN = 1024;
     /** Bytes of one mbarrier object in shared memory. */
     public static final int MBARRIER_BYTES = 8;
-    /** Bytes reserved for the mbarriers of the wgmma forward kernels ({@link #MBARRIER_BYTES} each: 4 for Q slots, 4 per stage). */
+    /**
+     * Bytes reserved for the mbarriers of the wgmma forward kernels ({@link #MBARRIER_BYTES} each: 4 for Q slots,
+     * 4 per stage).
+     */
     public static final int BARRIER_BYTES = 256;
 
     /**
