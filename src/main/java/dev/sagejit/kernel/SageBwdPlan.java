@@ -53,6 +53,11 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
      * reduce-adds the previous step's into the accumulator.
      */
     static final int WGMMA_DQ_BUFFERS = 2;
+    /**
+     * Floats of one step's row slot in the wgmma backward: LSE2 and D of its BLOCK queries, then the step's Q
+     * scale and dO scale, loaded by cp.async a step ahead like the rows.
+     */
+    static final int WGMMA_ROW_SLOT_FLOATS = 2 * SageBwdLayout.BLOCK + 2;
     /** Threads of one warpgroup. */
     static final int WARPGROUP_THREADS = 128;
 
@@ -173,7 +178,8 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
             return 2 * keys * headDim + keys * rowBytes + 2 * b * keys
                     + WGMMA_BWD_STAGES * (3 * int8TileBytes() + b * rowBytes + TileTable.MBARRIER_BYTES)
                     + WGMMA_DQ_BUFFERS * b * headDim * Float.BYTES
-                    + (WGMMA_BWD_STAGES * 2 * b + 2 * warps + 2 * keys / b) * Float.BYTES + TileTable.SWIZZLE_ALIGN;
+                    + (WGMMA_BWD_STAGES * WGMMA_ROW_SLOT_FLOATS + 2 * warps + 2 * keys / b) * Float.BYTES
+                    + TileTable.SWIZZLE_ALIGN;
         }
         return 2 * keys * headDim + 3 * int8TileBytes() + b * keys + keys * rowBytes + b * rowBytes
                 + (2 * b + 2 * keys / 16) * Float.BYTES;
@@ -268,6 +274,7 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.put("panelRowBytes", FwdKernelPlan.SWIZZLE_ROW_BYTES);
         m.put("bwdStages", WGMMA_BWD_STAGES);
         m.put("dqBuffers", WGMMA_DQ_BUFFERS);
+        m.put("rowSlotFloats", WGMMA_ROW_SLOT_FLOATS);
         m.put("mbarrierBytes", TileTable.MBARRIER_BYTES);
         m.put("swizzleAlign", TileTable.SWIZZLE_ALIGN);
         return m;

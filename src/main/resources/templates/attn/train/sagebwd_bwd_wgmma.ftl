@@ -43,6 +43,7 @@ constexpr int DQ_PANELS = HEAD_DIM / DQ_PANEL_COLS;
 constexpr u32 DQ_BYTES = BLOCK * HEAD_DIM * sizeof(float);  // one FP32 dQ tile
 constexpr int DQ_BUFFERS = ${dqBuffers};
 constexpr u32 SMEM_ALIGN = ${swizzleAlign};
+constexpr int ROW_SLOT = ${rowSlotFloats};      // floats of a step's row slot: LSE2 [BLOCK], D [BLOCK], qs, dO's scale
 static_assert(WGS == 2 && WGS * 128 == BWD_THREADS && WG_KEYS == 64 && DQ_COLS * WGS == HEAD_DIM, "warpgroup map");
 static_assert(BWD_STAGES == 2 && DQ_BUFFERS == 2, "the loop below double-buffers");
 static_assert(DQ_COLS % DQ_PANEL_COLS == 0, "a warpgroup's dQ columns are whole panels");
@@ -114,7 +115,7 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
              int nq, int nk, int hq, int group, float scale, float scale_log2) {
     extern __shared__ __align__(128) unsigned char smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int wg = warp / 4, wi = warp % 4;
+    const int wg = __shfl_sync(0xffffffffu, warp / 4, 0), wi = warp % 4;  // wg broadcast: warp-uniform for ptxas
     const int g = lane >> 2, t = lane & 3;
     const int key0 = blockIdx.x * BWD_KEYS;
     const int kv_head = blockIdx.y, batch = blockIdx.z;
@@ -131,8 +132,8 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
     const u32 sDQ = sStage + BWD_STAGES * STAGE_BYTES;            // DQ_BUFFERS x DQ_PANELS x [BLOCK][PANEL_ROW] FP32
     const u32 sBars = sDQ + DQ_BUFFERS * DQ_BYTES;                // BWD_STAGES full barriers
     auto stage_bar = [&](int i) { return sBars + MBAR_BYTES * i; };
-    float* s_rows = reinterpret_cast<float*>(smem + (stage_bar(BWD_STAGES) - smem0));  // [BWD_STAGES][LSE2, D]
-    float* s_max = s_rows + BWD_STAGES * 2 * BLOCK;  // [BWD_WARPS][P, dS] warp maxima
+    float* s_rows = reinterpret_cast<float*>(smem + (stage_bar(BWD_STAGES) - smem0));  // [BWD_STAGES][ROW_SLOT]
+    float* s_max = s_rows + BWD_STAGES * ROW_SLOT;  // [BWD_WARPS][P, dS] warp maxima
     float* s_ds_max = s_max + 2 * BWD_WARPS;     // [2][WGS] the dS tiles' maxima, by step parity
 
     // Query blocks that see any key of this block (causal masks are bottom-right aligned), head by head.
@@ -153,14 +154,19 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
             }
         }
     }
-    // LSE2 and D of step s's queries into row slot s % 2, by the first 2 BLOCK threads (cp.async, waited for
-    // before the step's block barrier).
+    // LSE2 and D of step s's queries, then its Q and dO scales, into row slot s % 2, by the first 2 BLOCK + 2
+    // threads (cp.async, waited for before the step's block barrier: no global load on a step's critical path).
     auto load_rows = [&](int s) {
+        const int q0 = step_q0(s);
+        const i64 bh = (i64)batch * hq + step_head(s);
         if (tid < 2 * BLOCK) {
-            const int i = tid % BLOCK, q0 = step_q0(s);
-            const float* src = (tid < BLOCK ? lse2 : delta) + ((i64)batch * hq + step_head(s)) * nq;
+            const int i = tid % BLOCK;
+            const float* src = (tid < BLOCK ? lse2 : delta) + bh * nq;
             const bool valid = q0 + i < nq;
-            sage_cp_async4(sage_smem_addr(s_rows + (s & 1) * 2 * BLOCK + tid), valid ? src + q0 + i : src, valid);
+            sage_cp_async4(sage_smem_addr(s_rows + (s & 1) * ROW_SLOT + tid), valid ? src + q0 + i : src, valid);
+        } else if (tid < ROW_SLOT) {
+            const float* src = (tid == 2 * BLOCK ? q_scale : g_scale) + bh * q_blocks + q0 / BLOCK;
+            sage_cp_async4(sage_smem_addr(s_rows + (s & 1) * ROW_SLOT + tid), src, true);
         }
     };
     sage_load_tile8<BWD_KEYS, HEAD_DIM, BWD_THREADS>(sK8, k8 + bkv * nk * HEAD_DIM, HEAD_DIM, key0, nk, tid);
@@ -168,11 +174,12 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
     sagebwd_load_panels<BWD_KEYS>(sV, v + batch * v_sb + kv_head * v_sh, v_sn, key0, nk, tid);
     if (steps > 0) load_rows(0);
     sage_cp_async_commit();
-    float ks[WGS];
+    float ks[WGS], ks_wg = 0.f;  // the key tiles' scales; this warpgroup's (a select, not a local-memory index)
     #pragma unroll
     for (int i = 0; i < WGS; ++i) {
         const int kb = key0 / BLOCK + i;
         ks[i] = kb < k_blocks ? k_scale[bkv * k_blocks + kb] : 0.f;
+        if (i == wg) ks_wg = ks[i];
     }
     sage_cp_async_wait<0>();
     sage_fence_proxy_async();  // K8, K8^T and V are wgmma operands
@@ -202,16 +209,14 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
 
     for (int s = 0; s < steps; ++s) {
         const u32 st_off = (s & 1) * STAGE_BYTES, ds_off = (s & 1) * DS_BYTES;
-        const int head = step_head(s), q0 = step_q0(s);
-        const i64 bh = (i64)batch * hq + head;
-        const float qs = q_scale[bh * q_blocks + q0 / BLOCK];
-        const float gs = g_scale[bh * q_blocks + q0 / BLOCK];
-        // The next step's LSE2 and D into the other row slot (read last in step s - 1, before its barrier).
+        const int q0 = step_q0(s);
+        const float* s_lse = s_rows + (s & 1) * ROW_SLOT;
+        const float* s_delta = s_lse + BLOCK;
+        const float qs = s_lse[2 * BLOCK], gs = s_lse[2 * BLOCK + 1];
+        // The next step's rows into the other row slot (read last in step s - 1, before its barrier).
         if (s + 1 < steps) load_rows(s + 1);
         sage_cp_async_commit();
         sage_mbar_wait(stage_bar(s & 1), (s >> 1) & 1);  // this step's tiles landed
-        const float* s_lse = s_rows + (s & 1) * 2 * BLOCK;
-        const float* s_delta = s_lse + BLOCK;
 
         // S^T = K8 Q8^T and dP^T = V dO^T, both issued before either is waited for.
         int acc_s[1][N_TILES][4];
@@ -231,9 +236,15 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         sage_wgmma_touch(acc_s[0]);
 
         // P^T = exp2(S^T * scale * log2(e) - LSE2), then dS^T = P^T (dP^T - D).
-        const float c = ks[wg] * qs * scale_log2;
+        const float c = ks_wg * qs * scale_log2;
         float p[1][N_TILES][4];
-        sagebwd_probs(p, acc_s[0], c, my_key, q0, nq, nk, s_lse, t);
+        // Every key of this warpgroup's tile in range and seen by every query of the step: no per-element masks.
+        const int wg_last_key = key0 + wg * WG_KEYS + WG_KEYS - 1;
+        if (wg_last_key < nk && q0 + BLOCK <= nq && (!CAUSAL || wg_last_key <= q0 + nk - nq)) {
+            sagebwd_probs<false>(p, acc_s[0], c, my_key, q0, nq, nk, s_lse, t);
+        } else {
+            sagebwd_probs<true>(p, acc_s[0], c, my_key, q0, nq, nk, s_lse, t);
+        }
         sage_wgmma_wait<0>();
         sage_wgmma_touch(acc_dp[0]);
         sagebwd_ds(acc_dp, p, s_delta, t);

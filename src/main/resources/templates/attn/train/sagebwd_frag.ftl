@@ -113,28 +113,51 @@ __device__ __forceinline__ int sagebwd_first_query(int key0, int nq, int nk) {
 }
 
 // P^T = exp2(S^T c - LSE2) of an accumulator tile of this thread's keys key_row and key_row + 8 and the
-// step's BLOCK queries from q0 (S^T exact INT32 sums; c = ks qs scale log2(e)); 0 where masked.
+// step's BLOCK queries from q0 (S^T exact INT32 sums; c = ks qs scale log2(e)); 0 where masked. The
+// sums enter as magic floats (S + MAGIC, exact) with -MAGIC c folded into each query's bias. MASKED =
+// false is the caller's promise that every key and query of the tile is in range and visible (no
+// per-element tests; the LSE2 pairs of columns 2t, 2t + 1 read as one float2).
+template <bool MASKED = true>
 __device__ __forceinline__ void sagebwd_probs(float (&p)[1][N_TILES][4], const int (&s)[N_TILES][4], float c,
                                               int key_row, int q0, int nq, int nk, const float* s_lse, int t) {
+    const float magic_c = -SAGE_ROUND_MAGIC * c;
     #pragma unroll
     for (int nt = 0; nt < N_TILES; ++nt) {
+        float bias[2];
+        if (MASKED) {
+            #pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                const int qi = nt * 8 + 2 * t + e;
+                bias[e] = q0 + qi < nq ? magic_c - s_lse[qi] : 0.f;
+            }
+        } else {
+            const float2 l = *reinterpret_cast<const float2*>(s_lse + nt * 8 + 2 * t);
+            bias[0] = magic_c - l.x;
+            bias[1] = magic_c - l.y;
+        }
         #pragma unroll
         for (int e = 0; e < 4; ++e) {
-            const int key = key_row + 8 * (e >> 1);
-            const int qi = nt * 8 + 2 * t + (e & 1);
-            const bool visible = key < nk && q0 + qi < nq && (!CAUSAL || key <= q0 + qi + nk - nq);
-            p[0][nt][e] = visible ? sage_exp2(fmaf(sagebwd_i2f(s[nt][e]), c, -s_lse[qi])) : 0.f;
+            const float x = sage_exp2(fmaf(__int_as_float(s[nt][e] + SAGE_ROUND_MAGIC_BITS), c, bias[e & 1]));
+            if (MASKED) {
+                const int key = key_row + 8 * (e >> 1);
+                const int qi = nt * 8 + 2 * t + (e & 1);
+                const bool visible = key < nk && q0 + qi < nq && (!CAUSAL || key <= q0 + qi + nk - nq);
+                p[0][nt][e] = visible ? x : 0.f;
+            } else {
+                p[0][nt][e] = x;
+            }
         }
     }
 }
 
-// dS^T = P^T (dP^T - D), in place of dP^T.
+// dS^T = P^T (dP^T - D), in place of dP^T (D of columns 2t, 2t + 1 read as one float2: s_delta 8-byte aligned).
 __device__ __forceinline__ void sagebwd_ds(float (&dp)[1][N_TILES][4], const float (&p)[1][N_TILES][4],
                                            const float* s_delta, int t) {
     #pragma unroll
     for (int nt = 0; nt < N_TILES; ++nt) {
+        const float2 d = *reinterpret_cast<const float2*>(s_delta + nt * 8 + 2 * t);
         #pragma unroll
-        for (int e = 0; e < 4; ++e) dp[0][nt][e] = p[0][nt][e] * (dp[0][nt][e] - s_delta[nt * 8 + 2 * t + (e & 1)]);
+        for (int e = 0; e < 4; ++e) dp[0][nt][e] = p[0][nt][e] * (dp[0][nt][e] - ((e & 1) ? d.y : d.x));
     }
 }
 
