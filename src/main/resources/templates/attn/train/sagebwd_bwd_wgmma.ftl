@@ -299,13 +299,6 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         sage_fence_proxy_async();  // dS8 is the dQ product's A operand, last step's dQ tile the TMA's source
         if (tid == 0) sage_bulk_wait_read<0>();  // step s - 2's dQ tile was read: its buffer is free
         __syncthreads();           // dS8, the rows and last step's dQ tile are in; every wgmma read of this stage is done
-        if (tid == 0) {
-            if (s + BWD_STAGES < steps) {
-                sagebwd_load_step(sStage + st_off, stage_bar(s & 1), &tm_q, &tm_qt, &tm_gt, &tm_g,
-                                  step_q0(s + BWD_STAGES), step_head(s + BWD_STAGES), batch);
-            }
-            if (s > 0) sagebwd_reduce_dq(sDQ + ((s - 1) & 1) * DQ_BYTES, &tm_dq, step_q0(s - 1), step_head(s - 1), batch);
-        }
 
         // dQ rows q0 .. q0 + BLOCK - 1, columns wg DQ_COLS ..: the two key tiles' INT32 sums (both in flight),
         // each with its own scale, into this step's dQ tile (reduced into the accumulator after the next barrier).
@@ -321,6 +314,15 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
                 ${dqWgmma}(iq[i][0], d_ds.at(ds_off + i * WG_KEYS + kk * 32), d_kt.at(i * WG_KEYS + kk * 32), kk > 0);
             }
             sage_wgmma_commit();
+        }
+        // While the dQ products run, the loading thread refills this step's stage (every wgmma read of it is done)
+        // and adds last step's dQ tile into the accumulator.
+        if (tid == 0) {
+            if (s + BWD_STAGES < steps) {
+                sagebwd_load_step(sStage + st_off, stage_bar(s & 1), &tm_q, &tm_qt, &tm_gt, &tm_g,
+                                  step_q0(s + BWD_STAGES), step_head(s + BWD_STAGES), batch);
+            }
+            if (s > 0) sagebwd_reduce_dq(sDQ + ((s - 1) & 1) * DQ_BYTES, &tm_dq, step_q0(s - 1), step_head(s - 1), batch);
         }
         sage_wgmma_wait<1>();
         sage_wgmma_touch(iq[0][0]);
