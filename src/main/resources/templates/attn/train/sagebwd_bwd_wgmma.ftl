@@ -213,9 +213,6 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         const float* s_lse = s_rows + (s & 1) * ROW_SLOT;
         const float* s_delta = s_lse + BLOCK;
         const float qs = s_lse[2 * BLOCK], gs = s_lse[2 * BLOCK + 1];
-        // The next step's rows into the other row slot (read last in step s - 1, before its barrier).
-        if (s + 1 < steps) load_rows(s + 1);
-        sage_cp_async_commit();
         sage_mbar_wait(stage_bar(s & 1), (s >> 1) & 1);  // this step's tiles landed
 
         // S^T = K8 Q8^T and dP^T = V dO^T, both issued before either is waited for.
@@ -232,6 +229,9 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
                        d_g.at(st_off + panel * BLOCK * PANEL_ROW + in), kk > 0);
         }
         sage_wgmma_commit();
+        // While they run: the next step's rows into the other row slot (read last in step s - 1, before its barrier).
+        if (s + 1 < steps) load_rows(s + 1);
+        sage_cp_async_commit();
         sage_wgmma_wait<1>();
         sage_wgmma_touch(acc_s[0]);
 
@@ -303,8 +303,8 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         // dQ rows q0 .. q0 + BLOCK - 1, columns wg DQ_COLS ..: the two key tiles' INT32 sums (both in flight),
         // each with its own scale, into this step's dQ tile (reduced into the accumulator after the next barrier).
         float acc_dq[DQ_COLS / 8][4];
-        const float sq0 = __fdiv_rn(s_ds_max[(s & 1) * WGS], INT8_MAX) * ks[0];
-        const float sq1 = __fdiv_rn(s_ds_max[(s & 1) * WGS + 1], INT8_MAX) * ks[1];
+        const float sq0 = s_ds_max[(s & 1) * WGS] * (1.f / INT8_MAX) * ks[0];
+        const float sq1 = s_ds_max[(s & 1) * WGS + 1] * (1.f / INT8_MAX) * ks[1];
         int iq[WGS][1][DQ_COLS / 8][4];
         sage_wgmma_fence();
         #pragma unroll
