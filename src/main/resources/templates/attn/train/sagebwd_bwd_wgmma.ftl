@@ -259,8 +259,8 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
             ds_max = fmaxf(ds_max, s_max[2 * (4 * wg + w) + 1]);
         }
         u32 a_p[T_STEPS][4], a_ds[T_STEPS][4];
-        sagebwd_pack<T_STEPS>(a_p, p, sagebwd_inv(p_max));
-        sagebwd_pack<T_STEPS>(a_ds, acc_dp, sagebwd_inv(ds_max));
+        sagebwd_pack<T_STEPS>(a_p, p, sagebwd_inv_fast(p_max));
+        sagebwd_pack<T_STEPS>(a_ds, acc_dp, sagebwd_inv_fast(ds_max));
 
         // dV += P8^T dO8 * sP * sdO and dK += dS8^T Q8 * sdS * qs, DV_COLS head-dim columns per product,
         // T_AHEAD products issued ahead of the one being dequantized (each product's INT32 sums take DV_COLS / 2
