@@ -207,11 +207,9 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
     }
     const int my_key = key0 + wg * WG_KEYS + wi * 16 + g;  // this thread's rows: my_key and my_key + 8
 
-    int q0_next = q_first;  // step s's first query, kept without step_q0's division on the way to S^T's issue
     for (int s = 0; s < steps; ++s) {
         const u32 st_off = (s & 1) * STAGE_BYTES, ds_off = (s & 1) * DS_BYTES;
-        const int q0 = q0_next;
-        q0_next = q0 + BLOCK < nq ? q0 + BLOCK : q_first;
+        const int q0 = step_q0(s);
         const float* s_lse = s_rows + (s & 1) * ROW_SLOT;
         const float* s_delta = s_lse + BLOCK;
         const float qs = s_lse[2 * BLOCK], gs = s_lse[2 * BLOCK + 1];
@@ -308,18 +306,15 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         const float sq0 = s_ds_max[(s & 1) * WGS] * (1.f / INT8_MAX) * ks[0];
         const float sq1 = s_ds_max[(s & 1) * WGS + 1] * (1.f / INT8_MAX) * ks[1];
         int iq[WGS][1][DQ_COLS / 8][4];
-        // The two tiles' k steps alternate (no wgmma waits on the one before it for its accumulator, so ptxas
-        // issues them back to back); tile 0 is complete with the first commit group, tile 1 with the second.
         sage_wgmma_fence();
         #pragma unroll
-        for (int kk = 0; kk < T_STEPS; ++kk) {
+        for (int i = 0; i < WGS; ++i) {
             #pragma unroll
-            for (int i = 0; i < WGS; ++i) {
+            for (int kk = 0; kk < T_STEPS; ++kk) {
                 ${dqWgmma}(iq[i][0], d_ds.at(ds_off + i * WG_KEYS + kk * 32), d_kt.at(i * WG_KEYS + kk * 32), kk > 0);
-                if (kk == T_STEPS - 1 && i == 0) sage_wgmma_commit();
             }
+            sage_wgmma_commit();
         }
-        sage_wgmma_commit();
         // While the dQ products run, the loading thread refills this step's stage (every wgmma read of it is done)
         // and adds last step's dQ tile into the accumulator.
         if (tid == 0) {
