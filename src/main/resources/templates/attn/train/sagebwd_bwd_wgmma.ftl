@@ -47,6 +47,8 @@ constexpr int ROW_SLOT = ${rowSlotFloats};      // floats of a step's row slot: 
 static_assert(WGS == 2 && WGS * 128 == BWD_THREADS && WG_KEYS == 64 && DQ_COLS * WGS == HEAD_DIM, "warpgroup map");
 static_assert(BWD_STAGES == 2 && DQ_BUFFERS == 2, "the loop below double-buffers");
 static_assert(DQ_COLS % DQ_PANEL_COLS == 0, "a warpgroup's dQ columns are whole panels");
+static_assert((BWD_STAGES * MBAR_BYTES + BWD_STAGES * ROW_SLOT * sizeof(float)) % 16 == 0,
+              "the warp maxima after the barriers and row slots are read as float4");
 
 // One thread's TMA loads of a step's query tile (rows q0 .., head `head`) into stage `st`: Q8 rows, the
 // Q8^T and dO8^T column blocks and dO's 16-bit panels, all counted in bytes on `bar`.
@@ -252,12 +254,11 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         const float pm = sagebwd_warp_absmax(p), dm = sagebwd_warp_absmax(acc_dp);
         if (lane == 0) { s_max[2 * warp] = pm; s_max[2 * warp + 1] = dm; }
         asm volatile("bar.sync %0, 128;\n" :: "r"(1 + wg) : "memory");
-        float p_max = 0.f, ds_max = 0.f;
-        #pragma unroll
-        for (int w = 0; w < 4; ++w) {
-            p_max = fmaxf(p_max, s_max[2 * (4 * wg + w)]);
-            ds_max = fmaxf(ds_max, s_max[2 * (4 * wg + w) + 1]);
-        }
+        // The warpgroup's four (P, dS) pairs: 32 bytes, two 16-byte loads (s_max is 16-byte aligned).
+        const float4 m01 = reinterpret_cast<const float4*>(s_max)[2 * wg];
+        const float4 m23 = reinterpret_cast<const float4*>(s_max)[2 * wg + 1];
+        const float p_max = fmaxf(fmaxf(m01.x, m01.z), fmaxf(m23.x, m23.z));
+        const float ds_max = fmaxf(fmaxf(m01.y, m01.w), fmaxf(m23.y, m23.w));
         u32 a_p[T_STEPS][4], a_ds[T_STEPS][4];
         sagebwd_pack<T_STEPS>(a_p, p, sagebwd_inv_fast(p_max));
         sagebwd_pack<T_STEPS>(a_ds, acc_dp, sagebwd_inv_fast(ds_max));

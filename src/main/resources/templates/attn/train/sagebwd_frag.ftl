@@ -88,7 +88,8 @@ __device__ __forceinline__ void sagebwd_mma_t_scaled(float (&out)[2 * PAIRS][4],
     }
 }
 
-// The largest |x| of a warp's accumulator tile.
+// The largest |x| of a warp's accumulator tile: non-negative floats order as their bit patterns, so one
+// integer warp reduction (redux.sync, sm_80 and later) replaces five shuffle-and-max rounds.
 __device__ __forceinline__ float sagebwd_warp_absmax(const float (&s)[1][N_TILES][4]) {
     float m = 0.f;
     #pragma unroll
@@ -96,9 +97,7 @@ __device__ __forceinline__ float sagebwd_warp_absmax(const float (&s)[1][N_TILES
         #pragma unroll
         for (int e = 0; e < 4; ++e) m = fmaxf(m, fabsf(s[0][nt][e]));
     }
-    #pragma unroll
-    for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
-    return m;
+    return __uint_as_float(__reduce_max_sync(0xffffffffu, __float_as_uint(m)));
 }
 
 // 1 / s of an INT8 tile with absmax `amax` (s = amax / 127): 0 for an all-zero tile (codes 0).
