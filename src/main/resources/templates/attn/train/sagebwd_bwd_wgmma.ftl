@@ -47,6 +47,7 @@ constexpr int ROW_SLOT = ${rowSlotFloats};      // floats of a step's row slot: 
 static_assert(WGS == 2 && WGS * 128 == BWD_THREADS && WG_KEYS == 64 && DQ_COLS * WGS == HEAD_DIM, "warpgroup map");
 static_assert(BWD_STAGES == 2 && DQ_BUFFERS == 2, "the loop below double-buffers");
 static_assert(DQ_COLS % DQ_PANEL_COLS == 0, "a warpgroup's dQ columns are whole panels");
+static_assert(ROW_SLOT == 2 * BLOCK + 2, "a row slot: LSE2 and D of BLOCK queries, then qs and dO's scale");
 static_assert((BWD_STAGES * MBAR_BYTES + BWD_STAGES * ROW_SLOT * sizeof(float)) % 16 == 0,
               "the warp maxima after the barriers and row slots are read as float4");
 
@@ -260,8 +261,8 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         const float p_max = fmaxf(fmaxf(m01.x, m01.z), fmaxf(m23.x, m23.z));
         const float ds_max = fmaxf(fmaxf(m01.y, m01.w), fmaxf(m23.y, m23.w));
         u32 a_p[T_STEPS][4], a_ds[T_STEPS][4];
-        sagebwd_pack<T_STEPS>(a_p, p, sagebwd_inv_fast(p_max));
-        sagebwd_pack<T_STEPS>(a_ds, acc_dp, sagebwd_inv_fast(ds_max));
+        sagebwd_pack<T_STEPS>(a_p, p, sagebwd_inv(p_max));
+        sagebwd_pack<T_STEPS>(a_ds, acc_dp, sagebwd_inv(ds_max));
 
         // dV += P8^T dO8 * sP * sdO and dK += dS8^T Q8 * sdS * qs, DV_COLS head-dim columns per product,
         // T_AHEAD products issued ahead of the one being dequantized (each product's INT32 sums take DV_COLS / 2
@@ -304,6 +305,8 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         // dQ rows q0 .. q0 + BLOCK - 1, columns wg DQ_COLS ..: the two key tiles' INT32 sums (both in flight),
         // each with its own scale, into this step's dQ tile (reduced into the accumulator after the next barrier).
         float acc_dq[DQ_COLS / 8][4];
+        // amax / 127 as a multiply here (no division between the barrier and the dequantization); dv_scale and
+        // dk_scale above keep the division, whose multiply form makes ptxas spill at D 128.
         const float sq0 = s_ds_max[(s & 1) * WGS] * (1.f / INT8_MAX) * ks[0];
         const float sq1 = s_ds_max[(s & 1) * WGS + 1] * (1.f / INT8_MAX) * ks[1];
         int iq[WGS][1][DQ_COLS / 8][4];

@@ -105,12 +105,6 @@ __device__ __forceinline__ float sagebwd_inv(float amax) {
     return amax > 0.f ? fminf(__fdiv_rn(INT8_MAX, amax), SAGE_FLT_MAX) : 0.f;
 }
 
-// sagebwd_inv with the approximate division (one reciprocal, one multiply; within 2 ulp, so |x| inv stays
-// below 127.5 and the codes within +-127): the tiles' codes may differ from the exact division's at ties.
-__device__ __forceinline__ float sagebwd_inv_fast(float amax) {
-    return amax > 0.f ? fminf(__fdividef(INT8_MAX, amax), SAGE_FLT_MAX) : 0.f;
-}
-
 // The first query block that sees key `key0` (causal masks are bottom-right aligned: key k is seen by
 // queries q with k <= q + nk - nq), on a BLOCK boundary; 0 without a mask.
 __device__ __forceinline__ int sagebwd_first_query(int key0, int nq, int nk) {
