@@ -9,7 +9,7 @@
 #     sage2: smoke + int8-fp8 SASS, int8-fp8 and BF16 against SDPA on every shape, accuracy on
 #     identical inputs, Nsight Compute on one call (SKIP_NCU=1 leaves it out; TUNE_CASES=file adds
 #     sagejit tune --gpus on those cases, written to tune.jsonl). SKIP_GPU_TESTS=1 / SKIP_PROBE=1 leave the GPU tests / the probe out of any mode;
-#     GPU_TEST_SELECT=class#method(types) runs only that test method, GPU_TEST_CLASS=class one class.
+#     GPU_TEST_SELECT=class#method(types) runs only that test method, GPU_TEST_CLASS=class[,class...] those classes.
 #     autotune: sagejit tune on N 4096 int8-fp8 and bf16 cases, timed, then again from the database;
 #     autotune-all: sagejit tune on 24 benchmark cases (TUNE_LIMIT seconds at most);
 #     headline: int8-fp8, bf16 and SDPA at N 4096 only (a short check of new defaults; PROFILE=1 adds ncu;
@@ -86,7 +86,7 @@ done
 if [[ "${SKIP_GPU_TESTS:-0}" != 1 ]]; then
 step "GPU tests${GPU_TEST_SELECT:+ (only $GPU_TEST_SELECT)}"
 if [[ -n "${GPU_TEST_SELECT:-}" ]]; then select=(--select-method "$GPU_TEST_SELECT");
-elif [[ -n "${GPU_TEST_CLASS:-}" ]]; then select=(--select-class "$GPU_TEST_CLASS");
+elif [[ -n "${GPU_TEST_CLASS:-}" ]]; then select=(); for c in ${GPU_TEST_CLASS//,/ }; do select+=(--select-class "$c"); done;
 else select=(--scan-class-path "$TEST_CLASSES"); fi
 timeout 600 "$JAVA" $JAVA_OPTS -jar "$SAGEJIT_BUNDLE/test-lib/junit-platform-console-standalone.jar" execute \
     --class-path "$TEST_CP" --include-tag gpu "${select[@]}" --disable-banner --details=tree \

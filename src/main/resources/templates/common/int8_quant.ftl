@@ -49,11 +49,11 @@ __device__ __forceinline__ float sage_scaled(float x, float inv) { return inv ==
 // low byte (|x * inv| <= 127, no clamp needed); byte_perm gathers the four low bytes. A group with
 // inv == 0 (scale 0 or NaN) gets codes 0 whatever its values.
 __device__ __forceinline__ u32 sage_int8x4(const float (&x)[8], int off, float inv) {
-    if (inv == 0.f) return 0u;
     u32 b[4];
     #pragma unroll
     for (int e = 0; e < 4; ++e) b[e] = __float_as_uint(__fmaf_rn(x[off + e], inv, SAGE_ROUND_MAGIC));
-    return __byte_perm(__byte_perm(b[0], b[1], 0x0040), __byte_perm(b[2], b[3], 0x0040), 0x5410);
+    const u32 codes = __byte_perm(__byte_perm(b[0], b[1], 0x0040), __byte_perm(b[2], b[3], 0x0040), 0x5410);
+    return inv == 0.f ? 0u : codes;  // a select, not a branch per word
 }
 // A chunk's eight INT8 codes, in channel order (one 8-byte store).
 __device__ __forceinline__ uint2 sage_int8x8(const float (&x)[8], float inv) {

@@ -142,8 +142,8 @@ public final class FlashBackward {
         if (nq == 0) {
             return;
         }
-        long pairs = (long) nq * dq.headDim() / 2;
-        kernel(plan, plan.dqEntry()).launch(new LaunchGeometry((int) ((pairs + FlashBwdPlan.THREADS - 1)
+        long perThread = (long) nq * dq.headDim() / FlashBwdPlan.DQ_ELEMS;
+        kernel(plan, plan.dqEntry()).launch(new LaunchGeometry((int) ((perThread + FlashBwdPlan.THREADS - 1)
                 / FlashBwdPlan.THREADS), dq.heads(), dq.batch(), FlashBwdPlan.THREADS, 1, 1, 0), stream,
                 KernelArgs.builder().ptr(dqAcc.address()).ptr(dq.address()).i64(dq.batchStride())
                         .i64(dq.headStride()).i64(dq.seqStride()).i32(nq).f32((float) scale).build());

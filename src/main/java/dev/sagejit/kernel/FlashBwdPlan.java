@@ -26,6 +26,8 @@ public record FlashBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
     public static final String CONFIG = "bwd-m" + BLOCK + "n" + BLOCK + "w" + THREADS / 32;
     /** Query rows of D per block of the prep kernel (one warp each). */
     public static final int PREP_ROWS = THREADS / 32;
+    /** Accumulator elements the dQ conversion kernel turns into dQ per thread (two 16-byte loads). */
+    public static final int DQ_ELEMS = 8;
 
     public FlashBwdPlan {
         if (!arch.has(MmaKind.MMA_SYNC_F16)) {
@@ -75,6 +77,7 @@ public record FlashBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.put("blockM", BLOCK);
         m.put("blockN", BLOCK);
         m.put("threads", THREADS);
+        m.put("dqElems", DQ_ELEMS);
         m.put("headDim", headDim);
         m.putAll(FwdKernelPlan.tileModel(headDim, type.bytes()));
         m.put("tileBytes", tileBytes());

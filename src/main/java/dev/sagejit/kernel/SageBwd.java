@@ -22,7 +22,7 @@ import dev.sagejit.spec.SageBwdLayout.Order;
  */
 public final class SageBwd {
     private final KernelLoader loader;
-    /** D = rowsum(dO * O), the dQ accumulator and dQ's conversion are the 16-bit backward's. */
+    /** dQ's conversion from the FP32 accumulator is the 16-bit backward's. */
     private final FlashBackward flashBackward;
 
     SageBwd(KernelLoader loader) {
@@ -80,6 +80,44 @@ public final class SageBwd {
             return v8t;
         }
 
+        // The other regions, for the quantizer tests: transposed codes [B, H, D, padded(N)], block scales
+        // [B, H, blocks(N)], K's channel sums [B, Hkv, D], Q's shifts and D (rowsum(dO * O)) [B, Hq, Nq].
+        DeviceBuffer q8t() {
+            return q8t;
+        }
+
+        DeviceBuffer qShift() {
+            return qShift;
+        }
+
+        DeviceBuffer k8t() {
+            return k8t;
+        }
+
+        DeviceBuffer kScale() {
+            return kScale;
+        }
+
+        DeviceBuffer kSum() {
+            return kSum;
+        }
+
+        DeviceBuffer vScale() {
+            return vScale;
+        }
+
+        DeviceBuffer g8t() {
+            return g8t;
+        }
+
+        DeviceBuffer gScale() {
+            return gScale;
+        }
+
+        DeviceBuffer delta() {
+            return delta;
+        }
+
         @Override
         public void close() {
             regions.close();
@@ -103,15 +141,15 @@ public final class SageBwd {
             Sage2Launcher.kvStats(loader, new Sage2QuantPlan(arch, plan.type(), plan.headDim()), k, k, ws.kSum, ws.vMax,
                     stream);
             quantize(qp, k, 1, nk, SageBwdQuantPlan.Mean.SUBTRACT, ws.k8, ws.k8t, Order.ROWS, ws.kScale, null,
+                    null, ws, stream);
+            quantize(qp, v, 1, nk, SageBwdQuantPlan.Mean.NONE, null, ws.v8t, Order.COLUMNS, ws.vScale, null, null,
                     ws, stream);
-            quantize(qp, v, 1, nk, SageBwdQuantPlan.Mean.NONE, null, ws.v8t, Order.COLUMNS, ws.vScale, null, ws,
-                    stream);
         }
         if (nq == 0) {
             return;
         }
         quantize(qp, q, p.group(), nk, SageBwdQuantPlan.Mean.SHIFT, ws.q8, ws.q8t, Order.COLUMNS, ws.qScale, ws.qShift,
-                ws, stream);
+                null, ws, stream);
         float scaleLog2 = options.scaleLog2(q.headDim());
         int[] grid = plan.forwardGrid(b, hq, nq, loader.device().smCount());
         var geometry = new LaunchGeometry(grid[0], grid[1], grid[2], plan.forwardThreads(), 1, 1,
@@ -216,11 +254,10 @@ public final class SageBwd {
         if (nq == 0) {
             return;
         }
-        flashBackward.prep(flash, o, dO, ws.delta, ws.dqAcc, stream);
+        // dO's codes, D = rowsum(dO * O) and the zeroed dQ accumulator in one pass over dO.
+        quantize(new SageBwdQuantPlan(arch, plan.type(), d), dO, 1, 0, SageBwdQuantPlan.Mean.NONE, null, ws.g8t,
+                Order.COLUMNS, ws.gScale, null, new Partner(o, ws.delta, ws.dqAcc), ws, stream);
         if (nk > 0) {
-            var qp = new SageBwdQuantPlan(arch, plan.type(), d);
-            quantize(qp, dO, 1, 0, SageBwdQuantPlan.Mean.NONE, null, ws.g8t, Order.COLUMNS, ws.gScale, null, ws,
-                    stream);
             var args = KernelArgs.builder();
             if (plan.wgmmaBackward()) {
                 backwardTensorMaps(args, plan, ws, dO, b, hq, nq);
@@ -255,22 +292,39 @@ public final class SageBwd {
         return new SageBwdPlan(arch, options.precision().inputType(), q.headDim(), options.causal());
     }
 
-    /** One quantizer launch over the rows of {@code x} (n rows per head; the Q call reads K's sums). */
+    /**
+     * The tensor a quantizer launch pairs with its input (O for dO): it writes {@code delta} = rowsum(x * with)
+     * per row and zeroes the rows of {@code zeroRows} (the FP32 dQ accumulator, [B, H, N, D]).
+     */
+    private record Partner(DeviceTensor with, DeviceBuffer delta, DeviceBuffer zeroRows) {
+    }
+
+    /**
+     * One quantizer launch over the rows of {@code x} (n rows per head; the Q call reads K's sums; dO's pairs
+     * with O, or {@code partner} null).
+     */
     private void quantize(SageBwdQuantPlan qp, DeviceTensor x, int group, int nk, SageBwdQuantPlan.Mean mean,
-            DeviceBuffer out8, DeviceBuffer out8t, Order order, DeviceBuffer scale, DeviceBuffer shift, Workspace ws,
-            Stream stream) {
+            DeviceBuffer out8, DeviceBuffer out8t, Order order, DeviceBuffer scale, DeviceBuffer shift,
+            Partner partner, Workspace ws, Stream stream) {
         int n = x.seq();
         if (n == 0) {
             return;
         }
         LoadedKernel kernel = loader.auxKernel(qp.key(), () -> KernelLoader.source(loader.renderer(), qp), qp.arch(),
                 SageBwdQuantPlan.ENTRY);
-        kernel.launch(new LaunchGeometry(SageBwdLayout.blocks(n), x.heads(), x.batch(), SageBwdQuantPlan.THREADS, 1, 1,
-                0), stream, KernelArgs.builder().ptr(x.address()).i64(x.batchStride()).i64(x.headStride())
+        var args = KernelArgs.builder().ptr(x.address()).i64(x.batchStride()).i64(x.headStride())
                 .i64(x.seqStride()).i32(n).i32(group).ptr(ws.kSum).i32(mean == SageBwdQuantPlan.Mean.SUBTRACT ? n : nk)
                 .i32(mean.code).ptr(out8 == null ? 0L : out8.address()).ptr(out8t == null ? 0L : out8t.address())
-                .i32(order.code()).ptr(scale).ptr(shift == null ? 0L : shift.address()).i32(SageBwdLayout.padded(n))
-                .build());
+                .i32(order.code()).ptr(scale).ptr(shift == null ? 0L : shift.address()).i32(SageBwdLayout.padded(n));
+        if (partner == null) {
+            args.ptr(0L).i64(0).i64(0).i64(0).ptr(0L).ptr(0L);
+        } else {
+            var w = partner.with();
+            args.ptr(w.address()).i64(w.batchStride()).i64(w.headStride()).i64(w.seqStride())
+                    .ptr(partner.delta()).ptr(partner.zeroRows());
+        }
+        kernel.launch(new LaunchGeometry(SageBwdLayout.blocks(n), x.heads(), x.batch(), SageBwdQuantPlan.THREADS, 1, 1,
+                0), stream, args.build());
     }
 
     private LoadedKernel kernel(SageBwdPlan plan, String entry) {

@@ -52,16 +52,22 @@ ${entry}_prep(const u16* __restrict__ o, const u16* __restrict__ d_o, float* __r
     if (lane == 0) delta[r] = sum;
 }
 
-// dQ = scale * accumulator, two elements per thread.
+// dQ = scale * accumulator, DQ_ELEMS elements of one row per thread: two 16-byte loads, one 16-byte
+// store (dQ's rows are 16-byte aligned, as every tensor's).
+constexpr int DQ_ELEMS = ${dqElems};
+static_assert(DQ_ELEMS == 8 && HEAD_DIM % DQ_ELEMS == 0, "a thread converts two float4 of one row");
 extern "C" __global__ void __launch_bounds__(THREADS)
 ${entry}_dq(const float* __restrict__ dq_acc, u16* __restrict__ dq, i64 q_sb, i64 q_sh, i64 q_sn, int nq,
             float scale) {
     const int head = blockIdx.y, batch = blockIdx.z;
-    const i64 idx = ((i64)blockIdx.x * THREADS + threadIdx.x) * 2;
+    const i64 idx = ((i64)blockIdx.x * THREADS + threadIdx.x) * DQ_ELEMS;
     if (idx >= (i64)nq * HEAD_DIM) return;
     const int row = (int)(idx / HEAD_DIM), c = (int)(idx % HEAD_DIM);
-    const float* src = dq_acc + (((i64)batch * gridDim.y + head) * nq + row) * HEAD_DIM + c;
-    *reinterpret_cast<u32*>(dq + batch * q_sb + head * q_sh + row * q_sn + c) = sage_pack2(src[0] * scale, src[1] * scale);
+    const float4* src = reinterpret_cast<const float4*>(dq_acc + ((i64)batch * gridDim.y + head) * nq * HEAD_DIM + idx);
+    const float4 a = src[0], b = src[1];
+    *reinterpret_cast<u32x4*>(dq + batch * q_sb + head * q_sh + row * q_sn + c) =
+        u32x4{sage_pack2(a.x * scale, a.y * scale), sage_pack2(a.z * scale, a.w * scale),
+              sage_pack2(b.x * scale, b.y * scale), sage_pack2(b.z * scale, b.w * scale)};
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS, 1)
