@@ -39,6 +39,12 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
      * {@code 2026-12-01-h200-sagebwd-s17-tma-ab.jsonl}; n32 products with 1 ahead took 8.13 ms).
      */
     static final int WGMMA_T_AHEAD = 1;
+    /**
+     * Folds of INT32 sums into an FP32 accumulator (forward key blocks, backward steps) between two
+     * settlements of its magic-number bias (sagebwd_frag.ftl's sagebwd_magic): the bias grows by one factor
+     * per fold, so settling every few folds keeps it from eating the accumulator's mantissa.
+     */
+    static final int WGMMA_SETTLE_FOLDS = 8;
     /** K8 / V^T ring stages of the wgmma forward (wgmma_pipeline.ftl): the producer runs up to 4 blocks ahead. */
     static final int WGMMA_FWD_STAGES = 4;
     /** Consumer warpgroups of the wgmma forward: 64 query rows (one Q scale block) each. */
@@ -271,6 +277,7 @@ public record SageBwdPlan(Arch arch, DType type, int headDim, boolean causal) {
         m.put("dqCols", dqCols);
         m.put("dvCols", WGMMA_DV_COLS);
         m.put("tAhead", WGMMA_T_AHEAD);
+        m.put("settleFolds", WGMMA_SETTLE_FOLDS);
         m.put("panelRowBytes", FwdKernelPlan.SWIZZLE_ROW_BYTES);
         m.put("bwdStages", WGMMA_BWD_STAGES);
         m.put("dqBuffers", WGMMA_DQ_BUFFERS);

@@ -40,6 +40,11 @@ constexpr u32 INT8_TILE = BLOCK * HEAD_DIM;     // bytes of [BLOCK][D] or [D][BL
 constexpr u32 F16_ROW = HEAD_DIM * ${elemBytes};  // bytes of one 16-bit row
 constexpr float INT8_MAX = ${int8Max}.f;
 constexpr bool CAUSAL = ${causal?c};
+<#if settleFolds??>
+// Folds of INT32 sums (forward key blocks, backward steps) between settlements of an FP32 accumulator's
+// magic-number bias (sagebwd_magic).
+constexpr int SETTLE_FOLDS = ${settleFolds};
+</#if>
 static_assert(BWD_KEYS == 16 * BWD_WARPS && BWD_KEYS % BLOCK == 0 && BLOCK % 32 == 0 && FWD_BLOCK_M % BLOCK == 0,
               "tile map");
 

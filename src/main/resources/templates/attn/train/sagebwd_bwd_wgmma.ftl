@@ -96,14 +96,29 @@ __device__ __forceinline__ void sagebwd_load_panels(u32 tile, const u16* __restr
     }
 }
 
-// out += i2f(acc) * scale for one n-block of INT32 wgmma sums.
+// out += (acc + MAGIC) * scale for one n-block of INT32 wgmma sums (magic floats, exact): the caller owes
+// MAGIC * scale per element, summed in its bias and settled by sagebwd_settle.
 template <int T>
 __device__ __forceinline__ void sagebwd_dequant_add(float (&out)[T][4], const int (&acc)[T][4], float scale) {
     #pragma unroll
     for (int nt = 0; nt < T; ++nt) {
         #pragma unroll
-        for (int e = 0; e < 4; ++e) out[nt][e] = fmaf(sagebwd_i2f(acc[nt][e]), scale, out[nt][e]);
+        for (int e = 0; e < 4; ++e) out[nt][e] = fmaf(sagebwd_magic(acc[nt][e]), scale, out[nt][e]);
     }
+}
+
+// acc -= MAGIC * bias over every element of a dK or dV accumulator; the bias starts again at 0.
+template <int H, int T>
+__device__ __forceinline__ void sagebwd_settle(float (&acc)[H][T][4], float& bias) {
+    #pragma unroll
+    for (int h = 0; h < H; ++h) {
+        #pragma unroll
+        for (int nt = 0; nt < T; ++nt) {
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) acc[h][nt][e] = fmaf(-SAGE_ROUND_MAGIC, bias, acc[h][nt][e]);
+        }
+    }
+    bias = 0.f;
 }
 
 extern "C" __global__ void __launch_bounds__(BWD_THREADS, 1)
@@ -199,7 +214,9 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
     const SageDesc d_ds = sage_wgmma_desc_words<BWD_KEYS>(sDS, 16, 8 * BWD_KEYS);  // + the step's DS_BYTES slot
     const SageDesc d_kt = sage_wgmma_desc_words<BWD_KEYS>(sK8t + wg * DQ_COLS * BWD_KEYS, 16, 8 * BWD_KEYS);
 
+    // dK and dV hold their sums plus MAGIC times dk_bias / dv_bias (the steps' scales since the last settlement).
     float acc_dk[D_HALVES][DV_COLS / 8][4], acc_dv[D_HALVES][DV_COLS / 8][4];
+    float dk_bias = 0.f, dv_bias = 0.f;
     #pragma unroll
     for (int h = 0; h < D_HALVES; ++h) {
         #pragma unroll
@@ -293,6 +310,12 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
                                     j % 2 == 0 ? dv_scale : dk_scale);
             }
         }
+        dv_bias += dv_scale;
+        dk_bias += dk_scale;
+        if (s % SETTLE_FOLDS == SETTLE_FOLDS - 1) {
+            sagebwd_settle(acc_dv, dv_bias);
+            sagebwd_settle(acc_dk, dk_bias);
+        }
         sagebwd_store_ds_x4(sDS + ds_off, a_ds, warp, lane);
         sage_wgmma_touch(a_p);
         sage_wgmma_touch(a_ds);
@@ -328,19 +351,21 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
             }
             if (s > 0) sagebwd_reduce_dq(sDQ + ((s - 1) & 1) * DQ_BYTES, &tm_dq, step_q0(s - 1), step_head(s - 1), batch);
         }
+        // The two tiles' sums as magic floats (sum + MAGIC, exact), the owed MAGIC * (sq0 + sq1) settled up front.
+        const float dq_settle = -SAGE_ROUND_MAGIC * (sq0 + sq1);
         sage_wgmma_wait<1>();
         sage_wgmma_touch(iq[0][0]);
         #pragma unroll
         for (int nt = 0; nt < DQ_COLS / 8; ++nt) {
             #pragma unroll
-            for (int e = 0; e < 4; ++e) acc_dq[nt][e] = sagebwd_i2f(iq[0][0][nt][e]) * sq0;
+            for (int e = 0; e < 4; ++e) acc_dq[nt][e] = fmaf(sagebwd_magic(iq[0][0][nt][e]), sq0, dq_settle);
         }
         sage_wgmma_wait<0>();
         sage_wgmma_touch(iq[1][0]);
         #pragma unroll
         for (int nt = 0; nt < DQ_COLS / 8; ++nt) {
             #pragma unroll
-            for (int e = 0; e < 4; ++e) acc_dq[nt][e] = fmaf(sagebwd_i2f(iq[1][0][nt][e]), sq1, acc_dq[nt][e]);
+            for (int e = 0; e < 4; ++e) acc_dq[nt][e] = fmaf(sagebwd_magic(iq[1][0][nt][e]), sq1, acc_dq[nt][e]);
         }
         // This thread's float pairs in the swizzled panels: rows wi 16 + g (+ 8), the 16-byte chunk of columns
         // 8 nt + 2 t is 2 (nt % 4) + t / 2 (of the panel's 8), XORed with the row's g; the pair is half a chunk.
@@ -364,6 +389,8 @@ ${entry}_bwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         sagebwd_reduce_dq(sDQ + ((steps - 1) & 1) * DQ_BYTES, &tm_dq, step_q0(steps - 1), step_head(steps - 1), batch);
     }
 
+    sagebwd_settle(acc_dv, dv_bias);
+    sagebwd_settle(acc_dk, dk_bias);
     // dK (times the softmax scale) and dV of this thread's two keys.
     #pragma unroll
     for (int r = 0; r < 2; ++r) {
