@@ -94,12 +94,7 @@ ${entry}_fwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         const float qsl = my_row < nq ? q_scale[bh * q_blocks + my_row / BLOCK] * scale_log2 : 0.f;
         const float* ks_ptr = k_scale + bkv * k_blocks;
         const float* vs_ptr = v_scale + bkv * k_blocks;
-        // acc_o holds O + MAGIC * o_bias per row: each fold adds a block's INT32 sums as magic floats
-        // (sum + MAGIC, exact) times f, so the conversion's subtraction of MAGIC is owed once per row in
-        // o_bias (the sum of the folds' f, rescaled as O is), settled every SETTLE_FOLDS blocks and before
-        // the store (an unsettled bias of many blocks would cost O low mantissa bits).
         float acc_o[1][D_TILES][4];
-        float o_bias[2] = {0.f, 0.f};
         float m_run[2] = {SAGE_NEG_INF, SAGE_NEG_INF};
         float l_run[2] = {0.f, 0.f};
         #pragma unroll
@@ -130,26 +125,14 @@ ${entry}_fwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
                     #pragma unroll
                     for (int e = 0; e < 4; ++e) acc_o[0][dt][e] *= alpha[e >> 1];
                 }
-                o_bias[0] *= alpha[0];
-                o_bias[1] *= alpha[1];
             }
         };
         auto fold = [&](const int (&acc)[1][D_TILES][4], const float (&f)[2]) {
             #pragma unroll
             for (int dt = 0; dt < D_TILES; ++dt) {
                 #pragma unroll
-                for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(sagebwd_magic(acc[0][dt][e]), f[e >> 1], acc_o[0][dt][e]);
+                for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(sagebwd_i2f(acc[0][dt][e]), f[e >> 1], acc_o[0][dt][e]);
             }
-            o_bias[0] += f[0];
-            o_bias[1] += f[1];
-        };
-        auto settle = [&]() {
-            #pragma unroll
-            for (int dt = 0; dt < D_TILES; ++dt) {
-                #pragma unroll
-                for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(-SAGE_ROUND_MAGIC, o_bias[e >> 1], acc_o[0][dt][e]);
-            }
-            o_bias[0] = o_bias[1] = 0.f;
         };
         auto block_scales = [&](int j) { return make_float2(ks_ptr[j], vs_ptr[j] * (1.f / INT8_MAX)); };
         sage_mbar_wait(pl.full_q(slot), (n / Q_SLOTS) & 1);
@@ -192,7 +175,6 @@ ${entry}_fwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
                 sage_wgmma_touch(p);
                 if (lane == 0) sage_mbar_arrive(pl.empty_v(cur.stage));
                 fold(acc_pv, f);
-                if (j % SETTLE_FOLDS == SETTLE_FOLDS - 1) settle();
                 // P~ of block j + 1 goes into the A registers only now: block j's P~ V read them until here.
                 sagebwd_pack<PV_STEPS>(p, e.v, INT8_MAX);
                 alpha[0] = alpha_next[0]; alpha[1] = alpha_next[1];
@@ -215,7 +197,6 @@ ${entry}_fwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         } else if (lane == 0) {
             sage_mbar_arrive(pl.empty_q(slot));
         }
-        settle();
         sagebwd_fwd_epilogue(acc_o, m_run, l_run, o, lse, lse2, q_shift, o_sb, o_sh, o_sn, nq, scale_log2, bh, batch,
                              head, row0, warp_row, lane);
     }
