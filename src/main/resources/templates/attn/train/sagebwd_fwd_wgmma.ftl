@@ -94,7 +94,13 @@ ${entry}_fwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         const float qsl = my_row < nq ? q_scale[bh * q_blocks + my_row / BLOCK] * scale_log2 : 0.f;
         const float* ks_ptr = k_scale + bkv * k_blocks;
         const float* vs_ptr = v_scale + bkv * k_blocks;
+        // acc_o holds O + MAGIC * o_bias per row: each fold adds a block's INT32 sums as magic floats
+        // (sum + MAGIC, exact) times f, so the conversion's subtraction of MAGIC is owed once per row in
+        // o_bias (the sum of the folds' f since the last settlement). The rescale settles it (one FMA per
+        // element instead of the multiply), and runs at least every SETTLE_FOLDS blocks for that; the
+        // store settles the rest (an unsettled bias of many blocks would cost O low mantissa bits).
         float acc_o[1][D_TILES][4];
+        float o_bias[2] = {0.f, 0.f};
         float m_run[2] = {SAGE_NEG_INF, SAGE_NEG_INF};
         float l_run[2] = {0.f, 0.f};
         #pragma unroll
@@ -118,21 +124,33 @@ ${entry}_fwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         };
         // O = O alpha + f sum, per row, in two steps: O *= alpha while the block's P~ V runs (only when one of
         // the warp's rows took a new maximum), then one FMA per element once its sums are in.
-        auto rescale = [&](const float (&alpha)[2]) {
-            if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
+        auto rescale = [&](const float (&alpha)[2], bool settle_due) {
+            if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f) || settle_due) {
+                const float c[2] = {-SAGE_ROUND_MAGIC * o_bias[0] * alpha[0], -SAGE_ROUND_MAGIC * o_bias[1] * alpha[1]};
                 #pragma unroll
                 for (int dt = 0; dt < D_TILES; ++dt) {
                     #pragma unroll
-                    for (int e = 0; e < 4; ++e) acc_o[0][dt][e] *= alpha[e >> 1];
+                    for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(acc_o[0][dt][e], alpha[e >> 1], c[e >> 1]);
                 }
+                o_bias[0] = o_bias[1] = 0.f;
             }
         };
         auto fold = [&](const int (&acc)[1][D_TILES][4], const float (&f)[2]) {
             #pragma unroll
             for (int dt = 0; dt < D_TILES; ++dt) {
                 #pragma unroll
-                for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(sagebwd_i2f(acc[0][dt][e]), f[e >> 1], acc_o[0][dt][e]);
+                for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(sagebwd_magic(acc[0][dt][e]), f[e >> 1], acc_o[0][dt][e]);
             }
+            o_bias[0] += f[0];
+            o_bias[1] += f[1];
+        };
+        auto settle = [&]() {
+            #pragma unroll
+            for (int dt = 0; dt < D_TILES; ++dt) {
+                #pragma unroll
+                for (int e = 0; e < 4; ++e) acc_o[0][dt][e] = fmaf(-SAGE_ROUND_MAGIC, o_bias[e >> 1], acc_o[0][dt][e]);
+            }
+            o_bias[0] = o_bias[1] = 0.f;
         };
         auto block_scales = [&](int j) { return make_float2(ks_ptr[j], vs_ptr[j] * (1.f / INT8_MAX)); };
         sage_mbar_wait(pl.full_q(slot), (n / Q_SLOTS) & 1);
@@ -164,7 +182,7 @@ ${entry}_fwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
                 sagebwd_issue_s(acc_s, dq, dk0, next.stage * KV_TILE_BYTES);
                 sagebwd_issue_pv(acc_pv, p, dv0, cur.stage * V_STAGE_BYTES);
                 sage_turn_pass(consumer);
-                rescale(alpha);
+                rescale(alpha, j % SETTLE_FOLDS == SETTLE_FOLDS - 1);
                 sage_wgmma_wait<1>();  // S(j + 1) is done; P~(j) V may still run
                 sage_wgmma_touch(acc_s[0]);
                 if (lane == 0) sage_mbar_arrive(pl.empty_k(next.stage));
@@ -187,7 +205,7 @@ ${entry}_fwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
             sage_turn_wait(consumer);
             sagebwd_issue_pv(acc_pv, p, dv0, cur.stage * V_STAGE_BYTES);
             sage_turn_pass(consumer);
-            rescale(alpha);
+            rescale(alpha, false);
             sage_wgmma_wait<0>();
             sage_wgmma_touch(acc_pv[0]);
             if (lane == 0) sage_mbar_arrive(pl.empty_v(cur.stage));
@@ -197,6 +215,7 @@ ${entry}_fwd(const __grid_constant__ SageTensorMap tm_q, const __grid_constant__
         } else if (lane == 0) {
             sage_mbar_arrive(pl.empty_q(slot));
         }
+        settle();
         sagebwd_fwd_epilogue(acc_o, m_run, l_run, o, lse, lse2, q_shift, o_sb, o_sh, o_sn, nq, scale_log2, bh, batch,
                              head, row0, warp_row, lane);
     }
