@@ -10,12 +10,11 @@ __device__ __forceinline__ u32 sagebwd_code4(float a, float b, float c, float d,
     return __byte_perm(__byte_perm(w0, w1, 0x0040), __byte_perm(w2, w3, 0x0040), 0x5410);
 }
 
-// An INT32 MMA sum of magnitude below 2^22 as a float, exactly (what cvt.rn.f32.s32 gives): one integer
-// add and one float subtract at full rate instead of the quarter-rate conversion. Every sum here is
-// at most 128 products of two INT8 codes (< 2^21). sagebwd_magic stops before the subtraction: the
-// magic float sum + MAGIC, exact, for callers that owe MAGIC times their factor elsewhere.
+// An INT32 MMA sum of magnitude below 2^22 as the magic float sum + MAGIC (MAGIC = 1.5 * 2^23), exactly:
+// one integer add at full rate instead of the quarter-rate conversion. Every sum here is at most 128
+// products of two INT8 codes (< 2^21). A caller that scales it by a factor owes MAGIC times that factor,
+// and subtracts the owed sum once per several folds (SETTLE_FOLDS) instead of MAGIC per element.
 __device__ __forceinline__ float sagebwd_magic(int x) { return __int_as_float(x + SAGE_ROUND_MAGIC_BITS); }
-__device__ __forceinline__ float sagebwd_i2f(int x) { return sagebwd_magic(x) - SAGE_ROUND_MAGIC; }
 
 // An accumulator's 16 x (32 STEPS) values as INT8 A fragments: a thread's columns {2t, 2t+1, 8+2t,
 // 9+2t} of each 16 fill one register, the order of the PERM_COLUMNS copies (B) they meet.
