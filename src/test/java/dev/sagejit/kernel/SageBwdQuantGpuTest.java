@@ -10,6 +10,7 @@ import dev.sagejit.api.Precision;
 import dev.sagejit.reference.AttentionProblem;
 import dev.sagejit.reference.HostTensor;
 import dev.sagejit.reference.Inputs;
+import dev.sagejit.reference.Sage2Reference;
 import dev.sagejit.runtime.DeviceBuffer;
 import dev.sagejit.spec.SageBwdLayout;
 import dev.sagejit.spec.SageBwdLayout.Order;
@@ -30,12 +31,12 @@ import org.junit.jupiter.params.provider.MethodSource;
 class SageBwdQuantGpuTest extends dev.sagejit.testing.GpuSession {
     static Stream<Arguments> cases() {
         return Stream.of(
-                new FlashBackwardGpuTest.Case("bf16 d128 gqa ragged", Precision.SAGEBWD, new AttentionProblem(1, 4, 2, 200, 333, 128, false),
-                        Layout.BHSD),
+                new FlashBackwardGpuTest.Case("bf16 d128 gqa ragged", Precision.SAGEBWD,
+                        new AttentionProblem(1, 4, 2, 200, 333, 128, false), Layout.BHSD),
                 new FlashBackwardGpuTest.Case("fp16 d64 gqa bshd ragged", Precision.SAGEBWD_FP16,
                         new AttentionProblem(2, 2, 1, 130, 190, 64, false), Layout.BSHD),
-                new FlashBackwardGpuTest.Case("bf16 d64 whole blocks", Precision.SAGEBWD, new AttentionProblem(1, 2, 2, 128, 64, 64, false),
-                        Layout.BHSD))
+                new FlashBackwardGpuTest.Case("bf16 d64 whole blocks", Precision.SAGEBWD,
+                        new AttentionProblem(1, 2, 2, 128, 64, 64, false), Layout.BHSD))
                 .map(Arguments::of);
     }
 
@@ -120,8 +121,9 @@ class SageBwdQuantGpuTest extends dev.sagejit.testing.GpuSession {
     }
 
     /**
-     * The quantizer's rule on the host: x (minus kmean of its head when given) per block of rows, codes
-     * rounded once to nearest even from the exact product x * (127 / absmax) (a float), rows past N zero.
+     * The quantizer's rule on the host: x (minus kmean of its head when given) per block of rows, the codes
+     * of the int8-fp8 quantizers' rule ({@link Sage2Reference#int8Code} at {@link Sage2Reference#int8Inverse}
+     * of the block's absmax; an all-zero block gets codes 0), rows past N zero.
      */
     static Codes codes(HostTensor x, float[] kmean, Order order) {
         int bs = x.batch(), hs = x.heads(), n = x.seq(), d = x.headDim();
@@ -143,10 +145,10 @@ class SageBwdQuantGpuTest extends dev.sagejit.testing.GpuSession {
                             amax = Math.max(amax, Math.abs(val));
                         }
                     }
-                    scales[bh * blocks + blk] = amax / 127f;
-                    float inv = amax == 0f ? 0f : Math.min(127f / amax, Float.MAX_VALUE);
+                    scales[bh * blocks + blk] = amax / SageBwdLayout.INT8_MAX;
+                    float inv = amax == 0f ? 0f : Sage2Reference.int8Inverse(amax);
                     for (int i = 0; i < vals.length; i++) {
-                        rows[(bh * n + r0) * d + i] = (byte) Math.rint((double) vals[i] * inv);
+                        rows[(bh * n + r0) * d + i] = Sage2Reference.int8Code(vals[i], inv);
                     }
                 }
                 for (int ch = 0; ch < d; ch++) {
